@@ -1,0 +1,96 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when the test command started
+one) on a throwaway PostgreSQL; demo data; a driver that walks applications step by step."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from workflows import db, demo, settings
+
+POSTGRES_URL = os.environ.get("GRANTS_TEST_POSTGRES")  # e.g. postgresql+psycopg://postgres@127.0.0.1:54329
+
+
+def pytest_configure(config):
+    settings.configure(audit_key=b"test-audit-key")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """Migrate once; each test copies the file (faster than migrating every time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.create_schema(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not started (the README test command starts one)")
+    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS grants_template"))
+        conn.execute(text("CREATE DATABASE grants_template"))
+    engine = db.make_engine(f"{POSTGRES_URL}/grants_template")
+    db.create_schema(engine)
+    engine.dispose()
+    admin.dispose()
+    return "grants_template"
+
+
+def _postgres_db(template: str) -> tuple[str, callable]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return f"{POSTGRES_URL}/{name}", drop
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """A fresh, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "grants.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url, drop = _postgres_db(request.getfixturevalue("postgres_template"))
+    yield url
+    drop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    path = tmp_path / "grants.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgres_url(postgres_template) -> str:
+    url, drop = _postgres_db(postgres_template)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def sessions(database_url):
+    """A session factory on a fresh database with the demo units and users."""
+    engine = db.make_engine(database_url)
+    factory = db.session_factory(engine)
+    with factory() as session:
+        demo.seed(session)
+        session.commit()
+    yield factory
+    engine.dispose()

@@ -1,0 +1,46 @@
+"""Flask front end: thin views over `workflows/`. `create_app` is the only entry point."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from workflows import settings as engine_settings
+
+from . import database, extensions
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(Path(os.environ.get("GRANTS_INSTANCE", Path.cwd() / "instance"))))
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("GRANTS_SECRET_KEY", "dev-secret-change-me"),
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{Path(app.instance_path) / 'grants.db'}"),
+        AUDIT_KEY=os.environ.get("GRANTS_AUDIT_KEY", "dev-audit-key"),
+        BASE_URL=os.environ.get("GRANTS_BASE_URL", "http://127.0.0.1:5000"),
+        SMTP_HOST=os.environ.get("GRANTS_SMTP_HOST", "127.0.0.1"),
+        SMTP_PORT=int(os.environ.get("GRANTS_SMTP_PORT", "25")),
+        MAIL_SENDER=os.environ.get("GRANTS_MAIL_SENDER", "grants@localhost"),
+        REMINDER_AFTER_DAYS=int(os.environ.get("GRANTS_REMINDER_DAYS", "3")),
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        TICK_INTERVAL_SECONDS=1.0,
+    )
+    if config:
+        app.config.update(config)
+    engine_settings.configure(
+        audit_key=app.config["AUDIT_KEY"].encode(), base_url=app.config["BASE_URL"],
+        smtp_host=app.config["SMTP_HOST"], smtp_port=app.config["SMTP_PORT"],
+        mail_sender=app.config["MAIL_SENDER"], reminder_after_days=app.config["REMINDER_AFTER_DAYS"],
+        max_upload_bytes=app.config["MAX_CONTENT_LENGTH"])
+    database.register(app)
+    extensions.register(app)
+    from . import cli, views
+    views.register(app)
+    cli.register(app)
+    return app

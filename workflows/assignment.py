@@ -1,0 +1,54 @@
+"""Who does a task: lanes name roles; some tasks are personal to one team member."""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Forbidden
+from .models import Application, HumanTask, User
+
+LANE_ROLES = {
+    "团队代表": "representative",
+    "成果完成人": "member",
+    "成果转化服务机构": "tto",
+    "单位决策机构": "decider",
+    "单位授权签字人": "signer",
+}
+PERSONAL_ROLES = ("representative", "member")
+ROLE_NAMES = {"researcher": "科研人员", "representative": "团队代表", "member": "成果完成人",
+              "tto": "成果转化部门经办人", "decider": "单位决策人", "signer": "单位授权签字人",
+              "auditor": "审计人员", "admin": "管理员"}
+
+
+def role_for_lane(lane: str) -> str:
+    try:
+        return LANE_ROLES[lane]
+    except KeyError:
+        raise ValueError(f"lane {lane!r} names no role; see docs/PROCESS.md") from None
+
+
+def personal_assignee_username(role: str, app: Application, data: dict[str, Any]) -> str | None:
+    if role == "representative":
+        return app.representative.username
+    if role == "member":
+        return (data.get("member") or {}).get("username")
+    return None
+
+
+def check_may_complete(user: User, task: HumanTask) -> None:
+    """The person matches a personal task; the role (in the task's unit) matches a queue task."""
+    if task.role in PERSONAL_ROLES:
+        if task.assignee_id != user.id:
+            raise Forbidden("这是其他成员的个人任务，您无权处理")
+        return
+    check_may_claim(user, task)
+    if task.assignee_id not in (None, user.id):
+        raise Forbidden(f"该任务已由{task.assignee.name}认领")
+
+
+def check_may_claim(user: User, task: HumanTask) -> None:
+    if task.role in PERSONAL_ROLES:
+        raise Forbidden("个人任务无需认领")
+    if not user.has_role(task.role, task.unit_id):
+        raise Forbidden(f"该任务需由{ROLE_NAMES[task.role]}处理，您没有该角色")
+    if user.id in task.application.member_ids():
+        raise Forbidden("您是该成果团队成员，应当回避，不得以单位身份处理本申请")

@@ -1,0 +1,42 @@
+"""Demo data: two units and the people who run a grant. Idempotent: safe to run twice."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import accounts
+from .models import Unit, User
+
+DEMO_PASSWORD = "demo-pass-2026"
+UNITS = [
+    ("SZDU", "深圳示范大学", "深圳示范大学科研院成果转化办公室，电话 0755-00000001，邮箱 tto@szdu.example.edu.cn"),
+    ("SZDI", "深圳示范研究院", "深圳示范研究院成果转化部，电话 0755-00000002，邮箱 tto@szdi.example.org.cn"),
+]
+USERS = [
+    ("researcher1", "李明", [("researcher", "SZDU")]),
+    ("researcher2", "王芳", [("researcher", "SZDU")]),
+    ("researcher3", "张伟", [("researcher", "SZDU")]),
+    ("researcher9", "陈静", [("researcher", "SZDU")]),
+    ("tto1", "刘洋", [("tto", "SZDU")]),
+    ("decider1", "黄建国", [("decider", "SZDU")]),
+    ("signer1", "周红", [("signer", "SZDU")]),
+    ("auditor1", "吴敏", [("auditor", "SZDU")]),
+    ("admin", "系统管理员", [("admin", None)]),
+    ("tto2", "孙丽", [("tto", "SZDI")]),
+    ("auditor2", "郑强", [("auditor", "SZDI")]),
+]
+
+
+def seed(session: Session) -> list[str]:
+    """Create what is missing; returns the usernames created."""
+    for code, name, contact in UNITS:
+        if session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none() is None:
+            session.add(Unit(code=code, name=name, contact=contact))
+    session.flush()
+    created = []
+    for username, name, roles in USERS:
+        if session.execute(select(User).where(User.username == username)).scalar_one_or_none() is None:
+            accounts.create_user(session, username, name, DEMO_PASSWORD, email=f"{username}@example.org",
+                                 roles=list(roles))
+            created.append(username)
+    return created

@@ -1,0 +1,285 @@
+"""The actions people take on applications, each one transaction: authorize, validate, run,
+persist state + task projection + audit. Functions flush, never commit: the caller commits
+once, or rolls back and nothing has changed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.exceptions import WorkflowException
+
+from . import audit, clock, forms, notify, runtime, specs, steps
+from .access import require_role
+from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
+from .models import (Application, HumanTask, RoleGrant, TaskDraft, Unit, UnitCounter, User, WorkflowState)
+from .services import OPERATIONS
+
+PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
+                    "extension": "use_right_extension"}
+STEP_STATUS = {
+    "draft": "draft", "consent": "draft", "extension_request": "draft",
+    "review": "in_review", "extension_review": "in_review",
+    "unit_decision": "deciding", "extension_decision": "deciding",
+    "handle_objection": "publicity",
+    "agreement_terms": "agreement", "supplementary_terms": "agreement",
+    "sign_representative": "signing", "sign_unit": "signing",
+    "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
+}
+STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer")
+WITHDRAWABLE = ("draft", "in_review", "deciding")
+
+
+@dataclass
+class ServiceContext:
+    """What a service task may use: the transaction, the application and who acted."""
+
+    session: Session
+    application: Application
+    actor: User | None
+
+
+def _engine(session: Session, app: Application, actor: User | None) -> runtime.ServiceScriptEngine:
+    return runtime.ServiceScriptEngine(OPERATIONS, ServiceContext(session, app, actor))
+
+
+def start_application(session: Session, actor: User, unit: Unit, kind: str,
+                      original_number: str | None = None) -> Application:
+    """Open a new application (or an extension of a completed use right) with its first task."""
+    if kind not in PROCESS_FOR_KIND:
+        raise ValidationFailed([{"field": "kind", "message": "申请类型只能是赋予所有权、赋予长期使用权或延长使用权"}])
+    require_role(actor, "researcher", unit.id)
+    original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
+    spec = specs.current(PROCESS_FOR_KIND[kind])
+    version = specs.deployed_version(session, spec)
+    app = Application(unit=unit, number=_next_number(session, unit), kind=kind, status="draft",
+                      representative=actor, original_id=original.id if original else None,
+                      title=original.title if original else "")
+    session.add(app)
+    session.flush()
+    seed = {"kind": kind, "unit_code": unit.code, "application_number": app.number,
+            "representative": actor.username}
+    if original is not None:
+        seed["original_number"] = original.number
+    wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, seed)
+    runtime.advance(wf, _engine(session, app, actor))
+    app.state = WorkflowState(process_version=version, serialized="")
+    _persist(session, app, wf)
+    audit.record(session, actor=actor.username, action="start", unit_id=unit.id, application_id=app.id,
+                 data=seed, detail={"kind": kind, "bpmn_sha256": spec.sha256})
+    return app
+
+
+def _next_number(session: Session, unit: Unit) -> str:
+    year = clock.local_date(clock.now()).year
+    counter = session.execute(select(UnitCounter).where(UnitCounter.unit_id == unit.id, UnitCounter.year == year)
+                              .with_for_update()).scalar_one_or_none()
+    if counter is None:
+        counter = UnitCounter(unit_id=unit.id, year=year, last=0)
+        session.add(counter)
+    counter.last += 1
+    return f"{unit.code}-{year}-{counter.last:04d}"
+
+
+def _load(session: Session, app: Application):
+    """Lock the instance row (PostgreSQL) and deserialize; the version column catches the rest."""
+    state = session.execute(select(WorkflowState).where(WorkflowState.application_id == app.id)
+                            .with_for_update(of=WorkflowState)
+                            .execution_options(populate_existing=True)).scalar_one()
+    return runtime.load(state.serialized)
+
+
+def get_task(session: Session, task_id: str) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("任务不存在")
+    return task
+
+
+def complete_task(session: Session, actor: User, task_id: str, data: Any) -> Application:
+    """Validate the form and the policy for this step, then run the process on."""
+    row = get_task(session, task_id)
+    if row.state != "ready":
+        raise Conflict("该任务已被处理，请刷新页面")
+    check_may_complete(actor, row)
+    forms.validate(row.form, data)
+    app = row.application
+    wf = _load(session, app)
+    task = runtime.find_ready(wf, task_id)
+    if task is None:
+        raise Conflict("该任务已被处理，请刷新页面")
+    payload = steps.before_complete(session, actor, app, row, dict(task.data), data)
+    row.state, row.completed_at, row.completed_by_id = "completed", clock.now(), actor.id
+    try:
+        runtime.complete(wf, task, payload, _engine(session, app, actor))
+    except WorkflowException as exc:
+        raise steps.unwrap(exc) from exc
+    steps.after_complete(session, actor, app, row, payload)
+    session.execute(TaskDraft.__table__.delete().where(TaskDraft.task_id == task_id))
+    _persist(session, app, wf)
+    audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
+                 application_id=app.id, step=row.bpmn_id, data=payload,
+                 detail={"task": row.name, "decision": steps.decision_of(payload)})
+    return app
+
+
+def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
+    row = get_task(session, task_id)
+    if row.state != "ready":
+        raise Conflict("该任务已被处理")
+    check_may_claim(actor, row)
+    if row.assignee_id not in (None, actor.id):
+        raise Conflict(f"该任务已由{row.assignee.name}认领")
+    row.assignee_id = actor.id
+    audit.record(session, actor=actor.username, action="claim", unit_id=row.unit_id,
+                 application_id=row.application_id, step=row.bpmn_id)
+    return row
+
+
+def release_task(session: Session, actor: User, task_id: str) -> HumanTask:
+    row = get_task(session, task_id)
+    if row.assignee_id != actor.id or row.state != "ready":
+        raise Forbidden("只能释放自己认领的待办任务")
+    if row.role in ("representative", "member"):
+        raise Forbidden("个人任务不能释放")
+    row.assignee_id = None
+    audit.record(session, actor=actor.username, action="release", unit_id=row.unit_id,
+                 application_id=row.application_id, step=row.bpmn_id)
+    return row
+
+
+def reassign_task(session: Session, actor: User, task_id: str, to_username: str) -> HumanTask:
+    """A tech-transfer officer hands a queue task to a colleague holding the task's role."""
+    row = get_task(session, task_id)
+    if row.state != "ready":
+        raise Conflict("该任务已被处理")
+    require_role(actor, "tto", row.unit_id)
+    if row.role in ("representative", "member"):
+        raise Forbidden("个人任务不能转交")
+    target = session.execute(select(User).where(User.username == to_username)).scalar_one_or_none()
+    if target is None:
+        raise ValidationFailed([{"field": "to", "message": f"用户“{to_username}”不存在"}])
+    check_may_claim(target, row)
+    row.assignee_id = target.id
+    notify.task_ready(session, row, [target])
+    audit.record(session, actor=actor.username, action="reassign", unit_id=row.unit_id,
+                 application_id=row.application_id, step=row.bpmn_id, detail={"to": to_username})
+    return row
+
+
+def save_task_draft(session: Session, actor: User, task_id: str, data: dict[str, Any]) -> None:
+    row = get_task(session, task_id)
+    check_may_complete(actor, row)
+    data = {k: v for k, v in data.items() if k != "password"}
+    draft = session.get(TaskDraft, (task_id, actor.id))
+    if draft is None:
+        session.add(TaskDraft(task_id=task_id, user_id=actor.id, data=data))
+    else:
+        draft.data, draft.saved_at = data, clock.now()
+
+
+def withdraw(session: Session, actor: User, application_id: int) -> Application:
+    """The representative withdraws (撤回) until the unit has decided; the record stays."""
+    app = session.get(Application, application_id)
+    if app is None:
+        raise NotFound("申请不存在")
+    if actor.id != app.representative_id:
+        raise Forbidden("只有团队指定代表可以撤回申请")
+    if app.status not in WITHDRAWABLE:
+        raise WrongState("单位已作出决策或申请已结束，不能再撤回")
+    wf = _load(session, app)
+    try:
+        runtime.send_message(wf, "withdraw", {"by": actor.username}, _engine(session, app, actor))
+    except WorkflowException as exc:
+        raise WrongState("当前环节不能撤回") from exc
+    _persist(session, app, wf)
+    audit.record(session, actor=actor.username, action="withdraw", unit_id=app.unit_id, application_id=app.id)
+    return app
+
+
+def deliver_message(session: Session, app: Application, name: str, payload: dict[str, Any],
+                    actor: User | None = None) -> None:
+    """Send a BPMN message into a running application (used for public objections)."""
+    wf = _load(session, app)
+    try:
+        runtime.send_message(wf, name, payload, _engine(session, app, actor))
+    except WorkflowException as exc:
+        raise WrongState("公示期已结束或当前不接受异议") from exc
+    _persist(session, app, wf)
+
+
+def tick(session: Session, limit: int = 200) -> int:
+    """Fire timers that are due. Reads only due rows (indexed); concurrent sweepers skip locked rows."""
+    now = clock.now()
+    query = (select(WorkflowState).where(WorkflowState.timer_due_at <= now)
+             .order_by(WorkflowState.timer_due_at).limit(limit)
+             .with_for_update(skip_locked=True, of=WorkflowState))
+    fired = 0
+    for state in session.execute(query).scalars().all():
+        app = state.application
+        wf = runtime.load(state.serialized)
+        before = state.timer_due_at
+        runtime.advance(wf, _engine(session, app, None))
+        _persist(session, app, wf)
+        if state.timer_due_at != before:
+            fired += 1
+            audit.record(session, actor="system", action="timer", unit_id=app.unit_id, application_id=app.id,
+                         detail={"due_at": before.isoformat()})
+    return fired
+
+
+def _persist(session: Session, app: Application, wf) -> None:
+    """Write state, the projection of ready human tasks and the derived status together."""
+    ready = runtime.ready_human_tasks(wf)
+    open_rows = {t.id: t for t in session.execute(
+        select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")).scalars()}
+    ready_ids = {t.id for t in ready}
+    for task_id, row in open_rows.items():
+        if task_id not in ready_ids:
+            row.state = "cancelled"
+    for task in ready:
+        if task.id not in open_rows:
+            _add_task_row(session, app, task)
+    app.status = _status(wf, ready)
+    app.updated_at = clock.now()
+    if app.status in ("completed", "refused", "withdrawn") and app.closed_at is None:
+        app.closed_at = app.updated_at
+    app.state.serialized = runtime.dump(wf)
+    app.state.timer_due_at = runtime.next_timer_due(wf)
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict("该申请刚被他人修改，请刷新后重试") from exc
+
+
+def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -> None:
+    role = role_for_lane(task.lane)
+    assignee = None
+    username = personal_assignee_username(role, app, task.data)
+    if username is not None:
+        assignee = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    row = HumanTask(id=task.id, application=app, unit_id=app.unit_id, bpmn_id=task.bpmn_id, name=task.name,
+                    lane=task.lane, role=role, form=task.form, assignee=assignee,
+                    context=steps.task_context(task))
+    session.add(row)
+    session.flush()
+    if assignee is not None:
+        notify.task_ready(session, row, [assignee])
+    else:
+        staff = session.execute(select(User).join(RoleGrant).where(
+            RoleGrant.role == role, (RoleGrant.unit_id == app.unit_id) | RoleGrant.unit_id.is_(None),
+            User.active.is_(True))).scalars().unique().all()
+        notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
+
+
+def _status(wf, ready: list[runtime.ReadyTask]) -> str:
+    if wf.is_completed():
+        return {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}.get(
+            wf.data.get("outcome"), "completed")
+    statuses = {STEP_STATUS.get(t.bpmn_id, "publicity") for t in ready}
+    if not statuses:
+        return "publicity"  # nothing for a person to do: the notice is up, waiting out its term
+    return max(statuses, key=STATUS_ORDER.index)

@@ -1,0 +1,84 @@
+"""Notices when a task becomes ready: an in-app notification and a mail in the outbox.
+
+The outbox is a table written in the same transaction as the task, so a mail server outage
+loses nothing: `deliver_outbox` retries with back-off until the server accepts the mail.
+"""
+from __future__ import annotations
+
+import smtplib
+from datetime import timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock, settings
+from .models import HumanTask, Notification, OutboxMail, User
+
+MAX_ATTEMPTS = 10
+
+
+def task_ready(session: Session, task: HumanTask, users: list[User]) -> None:
+    app = task.application
+    message = f"{app.number}「{app.title or '新申请'}」待您处理：{task.name}"
+    link = f"{settings.get().base_url}/tasks/{task.id}"
+    for user in users:
+        session.add(Notification(user_id=user.id, application_id=app.id, task_id=task.id, message=message))
+        if user.email:
+            session.add(OutboxMail(to=user.email, subject=f"[职务科技成果赋权] {message}",
+                                   body=f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n"))
+
+
+def remind_overdue(session: Session) -> int:
+    """Tasks waiting longer than the configured days get one reminder per period."""
+    cfg = settings.get()
+    cutoff = clock.now() - timedelta(days=cfg.reminder_after_days)
+    rows = session.execute(select(HumanTask).where(
+        HumanTask.state == "ready", HumanTask.created_at <= cutoff,
+        (HumanTask.reminded_at.is_(None)) | (HumanTask.reminded_at <= cutoff))).scalars().all()
+    for task in rows:
+        users = [task.assignee] if task.assignee else []
+        if not users:
+            from .models import RoleGrant
+            users = session.execute(select(User).join(RoleGrant).where(
+                RoleGrant.role == task.role, RoleGrant.unit_id == task.unit_id)).scalars().unique().all()
+        for user in users:
+            session.add(Notification(user_id=user.id, application_id=task.application_id, task_id=task.id,
+                                     message=f"催办：{task.application.number} {task.name} 已等待超过{cfg.reminder_after_days}天"))
+            if user.email:
+                session.add(OutboxMail(to=user.email, subject=f"[催办] {task.application.number} {task.name}",
+                                       body=f"任务“{task.name}”已等待超过{cfg.reminder_after_days}天，请尽快处理。"))
+        task.reminded_at = clock.now()
+    return len(rows)
+
+
+def deliver_outbox(session: Session, limit: int = 50) -> int:
+    """Send due mails; on failure keep them and try again later with back-off."""
+    cfg = settings.get()
+    now = clock.now()
+    mails = session.execute(select(OutboxMail).where(
+        OutboxMail.sent_at.is_(None), OutboxMail.attempts < MAX_ATTEMPTS, OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.id).limit(limit)).scalars().all()
+    if not mails:
+        return 0
+    sent = 0
+    try:
+        with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=10) as smtp:
+            for mail in mails:
+                smtp.send_message(_message(cfg.mail_sender, mail))
+                mail.sent_at = clock.now()
+                sent += 1
+    except (OSError, smtplib.SMTPException) as exc:
+        for mail in mails:
+            if mail.sent_at is None:
+                mail.attempts += 1
+                mail.last_error = str(exc)[:500]
+                mail.next_attempt_at = now + timedelta(minutes=2 ** min(mail.attempts, 8))
+    return sent
+
+
+def _message(sender: str, mail: OutboxMail) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, mail.to, mail.subject
+    msg.set_content(mail.body)
+    return msg

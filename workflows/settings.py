@@ -1,0 +1,31 @@
+"""Deployment settings the engine needs; the web app or CLI fills them once at start-up."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Settings:
+    audit_key: bytes = field(default_factory=lambda: os.environ.get("GRANTS_AUDIT_KEY", "dev-audit-key").encode())
+    publicity_days: int = 15
+    base_url: str = "http://127.0.0.1:5000"
+    reminder_after_days: int = 3
+    mail_sender: str = "grants@localhost"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+
+_current = Settings()
+
+
+def get() -> Settings:
+    return _current
+
+
+def configure(**changes) -> Settings:
+    """Replace settings (tests and the app factory call this)."""
+    global _current
+    _current = replace(_current, **changes)
+    return _current

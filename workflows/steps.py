@@ -1,0 +1,167 @@
+"""Step-specific rules around completing a task: which policy check applies, signatures,
+objection records. Keeps engine.py about transactions and this file about the domain."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import accounts, clock, policy
+from .errors import GrantError, NotFound, ValidationFailed, WrongState
+from .models import (Application, ApplicationMember, Document, HumanTask, Objection, PublicityNotice,
+                     RegistryEntry, Signature, Unit, User)
+from .runtime import ReadyTask
+
+DRAFT_STEPS = ("draft",)
+DECISION_STEPS = ("unit_decision", "extension_decision")
+TERMS_STEPS = {"agreement_terms": None, "supplementary_terms": "extension"}
+SIGN_ROLES = {"sign_representative": "representative", "sign_unit": "unit"}
+
+
+def before_complete(session: Session, actor: User, app: Application, row: HumanTask,
+                    task_data: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Apply the step's policy; return the payload to store (secrets removed)."""
+    step = row.bpmn_id
+    if step in DRAFT_STEPS:
+        _check_draft(session, app, data)
+    elif step == "review":
+        policy.check_review(data, task_data.get("draft", {}))
+    elif step in DECISION_STEPS:
+        policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
+    elif step in TERMS_STEPS:
+        policy.check_terms(TERMS_STEPS[step] or app.kind, data)
+    elif step in SIGN_ROLES:
+        return _sign(session, actor, app, step, data)
+    elif step == "extension_review":
+        policy.check_extension_review(data)
+    elif step == "extension_request":
+        if data.get("original_number") != task_data.get("original_number"):
+            raise ValidationFailed([{"field": "original_number",
+                                     "message": f"原赋权申请编号应为{task_data.get('original_number')}"}])
+    elif step == "ip_transfer" and data.get("evidence_document_id") is not None:
+        _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
+    for item in data.get("attachments", []) or []:
+        _check_own_document(session, app, item["document_id"], "attachments")
+    return data
+
+
+def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> None:
+    usernames = [m.get("username") for m in draft.get("members", [])]
+    users = session.execute(select(User).where(User.username.in_(usernames))).scalars().all()
+    policy.check_draft(app.kind, draft, app.representative.username, [u.username for u in users],
+                       _claimed_ip_numbers(session, app))
+    app.title = draft["achievement"]["title"]
+    app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
+    app.members = [ApplicationMember(user_id=u.id) for u in users]
+
+
+def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
+    """IP numbers already granted, or in another open application of the unit (no double reward)."""
+    claimed: set[str] = set()
+    for entry in session.execute(select(RegistryEntry).where(
+            RegistryEntry.unit_id == app.unit_id, RegistryEntry.application_id != app.id,
+            RegistryEntry.status != "registered")).scalars():
+        claimed.update(entry.ip_numbers or [])
+    for numbers in session.execute(select(Application.ip_numbers).where(
+            Application.unit_id == app.unit_id, Application.id != app.id, Application.kind != "extension",
+            Application.status.notin_(("refused", "withdrawn")))).scalars():
+        claimed.update(numbers or [])
+    return claimed
+
+
+def _check_own_document(session: Session, app: Application, document_id: int, field: str) -> None:
+    doc = session.get(Document, document_id)
+    if doc is None or doc.application_id != app.id:
+        raise ValidationFailed([{"field": field, "message": "附件不存在或不属于本申请"}])
+
+
+def _sign(session: Session, actor: User, app: Application, step: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Password again, never stored; the signature binds signer, time and the PDF's SHA-256."""
+    policy.check_signature_decision(data)
+    payload = {k: v for k, v in data.items() if k != "password"}
+    if data.get("decision") != "sign":
+        return payload
+    if not accounts.check_password(actor, data.get("password", "")):
+        raise ValidationFailed([{"field": "password", "message": "密码不正确，签署未生效"}])
+    document = latest_document(session, app, "agreement_draft")
+    if document is None:
+        raise WrongState("协议文本尚未生成，不能签署")
+    signature = Signature(application_id=app.id, document_id=document.id, role=SIGN_ROLES[step],
+                          user_id=actor.id, signed_at=clock.now(), sha256=document.sha256)
+    session.add(signature)
+    session.flush()
+    payload.update(signed_sha256=document.sha256, signature_id=signature.id)
+    return payload
+
+
+def latest_document(session: Session, app: Application, kind: str) -> Document | None:
+    return session.execute(select(Document).where(Document.application_id == app.id, Document.kind == kind)
+                           .order_by(Document.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def after_complete(session: Session, actor: User, app: Application, row: HumanTask,
+                   payload: dict[str, Any]) -> None:
+    if row.bpmn_id == "handle_objection":
+        _record_objection_handling(session, actor, row, payload)
+
+
+def _record_objection_handling(session: Session, actor: User, row: HumanTask, payload: dict[str, Any]) -> None:
+    objection = session.get(Objection, row.context.get("objection_id"))
+    if objection is None:
+        return
+    objection.status = "upheld" if payload["decision"] == "uphold" else "dismissed"
+    objection.decision, objection.reasoning = payload["decision"], payload["reasoning"]
+    objection.handled_by_id, objection.handled_at = actor.id, clock.now()
+    if payload["decision"] in ("uphold", "dismiss_restart"):
+        notice = session.get(PublicityNotice, objection.notice_id)
+        if notice.closed_at is None:
+            notice.closed_at = clock.now()
+            notice.outcome = "upheld" if payload["decision"] == "uphold" else "restarted"
+
+
+def task_context(task: ReadyTask) -> dict[str, Any]:
+    """Facts a task list shows without loading the workflow."""
+    context: dict[str, Any] = {}
+    if task.bpmn_id == "handle_objection":
+        context["objection_id"] = (task.data.get("objection") or {}).get("objection_id")
+    if task.bpmn_id == "consent":
+        context["member"] = (task.data.get("member") or {}).get("name")
+    window = task.data.get("publicity_window") or {}
+    if window.get("notice_id"):
+        context["notice_id"] = window["notice_id"]
+    return context
+
+
+def decision_of(payload: dict[str, Any]) -> Any:
+    for key in ("decision", "result", "agree"):
+        if key in payload:
+            return payload[key]
+    return None
+
+
+def unwrap(exc: Exception) -> Exception:
+    """A refusal raised inside a service task reaches the person as itself, not as a crash."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, GrantError):
+            return seen
+        seen = getattr(seen, "exception", None) or seen.__cause__
+    return exc
+
+
+def check_extension_origin(session: Session, actor: User, unit: Unit, number: str | None) -> Application:
+    """An extension needs a completed use-right grant of this unit, filed by this representative."""
+    original = session.execute(select(Application).where(Application.number == (number or ""))).scalar_one_or_none()
+    if original is None or original.unit_id != unit.id:
+        raise NotFound("原赋权申请不存在")
+    if original.kind != "use_right" or original.status != "completed":
+        raise ValidationFailed([{"field": "original_number", "message": "只有已完成的长期使用权赋权才能申请延长（§三(二)2）"}])
+    if original.representative_id != actor.id:
+        raise ValidationFailed([{"field": "original_number", "message": "只有原申请的团队指定代表可以申请延长"}])
+    open_ext = session.execute(select(Application).where(
+        Application.original_id == original.id,
+        Application.status.notin_(("completed", "refused", "withdrawn")))).scalar_one_or_none()
+    if open_ext is not None:
+        raise WrongState(f"该使用权已有进行中的延期申请{open_ext.number}")
+    return original

@@ -1,0 +1,46 @@
+"""Attachments people upload: size-limited, and only PDF or common images, judged by content."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.orm import Session
+
+from . import records, settings
+from .errors import ValidationFailed
+from .models import Application, Document, User
+
+SIGNATURES = {
+    b"%PDF-": ("application/pdf", ".pdf"),
+    b"\x89PNG\r\n\x1a\n": ("image/png", ".png"),
+    b"\xff\xd8\xff": ("image/jpeg", ".jpg"),
+}
+
+
+def sniff(content: bytes) -> tuple[str, str] | None:
+    for magic, kind in SIGNATURES.items():
+        if content.startswith(magic):
+            return kind
+    return None
+
+
+def safe_filename(name: str, extension: str) -> str:
+    """Keep Chinese and plain characters; drop paths and anything a shell or header would mind."""
+    stem = re.sub(r"[^\w\u4e00-\u9fff.-]+", "_", name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]).strip("._")
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    return f"{(stem or '附件')[:80]}{extension}"
+
+
+def accept(session: Session, app: Application | None, filename: str, content: bytes,
+           actor: User | None, field: str = "file") -> Document:
+    """Store an upload after checking its size and real type; refuse anything else in Chinese."""
+    limit = settings.get().max_upload_bytes
+    if not content:
+        raise ValidationFailed([{"field": field, "message": "上传的文件为空"}])
+    if len(content) > limit:
+        raise ValidationFailed([{"field": field, "message": f"文件不得超过{limit // (1024 * 1024)}MB"}])
+    kind = sniff(content)
+    if kind is None:
+        raise ValidationFailed([{"field": field, "message": "只能上传PDF、PNG或JPEG文件"}])
+    content_type, extension = kind
+    return records.store(session, app, "attachment", safe_filename(filename, extension), content,
+                         content_type, actor)
