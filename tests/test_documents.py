@@ -1,0 +1,183 @@
+"""The documents carry the agreed terms in a CJK font, number their pages, refuse empty
+clauses, and are stored and served byte for byte; the evidence pack proves itself."""
+from __future__ import annotations
+
+import copy
+import io
+import subprocess
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import text
+
+from workflows import documents, forms, records
+from workflows.documents.fetcher import RefusedURL, RestrictedURLFetcher
+from workflows.errors import TamperedDocument
+
+ARTIFACTS = Path(__file__).parent / "artifacts" / "documents"
+NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
+NUMBER = "SZDU-2026-0001"
+SHA = "a" * 64
+
+
+def example(name: str) -> dict:
+    return copy.deepcopy(forms.load_schema(f"{name}.schema.json")["examples"][0])
+
+
+def base() -> dict:
+    return {"number": NUMBER, "unit": {"name": "深圳示范大学", "code": "SZDU"},
+            "representative": {"username": "researcher1", "name": "李明"}, "generated_at": NOW}
+
+
+def agreement(kind: str, **extra) -> dict:
+    return {**base(), "kind": kind, "draft": example(f"{kind}_draft"), "terms": example(f"{kind}_terms"),
+            "final": False, **extra}
+
+
+def signatures(sha: str = SHA) -> list[dict]:
+    return [{"role": "representative", "name": "李明", "username": "researcher1", "signed_at": NOW, "sha256": sha},
+            {"role": "unit", "name": "周红", "username": "signer1", "signed_at": NOW, "sha256": sha}]
+
+
+CASES = {
+    "ownership_agreement": lambda: documents.render_agreement(agreement("ownership")),
+    "use_right_agreement": lambda: documents.render_agreement(agreement("use_right")),
+    "final_agreement": lambda: documents.render_agreement(
+        agreement("ownership", final=True, signatures=signatures(), draft_sha256=SHA)),
+    "supplementary_agreement": lambda: documents.render_supplementary_agreement(
+        {**base(), "kind": "extension", "original_number": "SZDU-2026-0007", "request": example("extension_request"),
+         "terms": example("supplementary_terms"), "final": False}),
+    "publicity_notice": lambda: documents.render_publicity_notice(
+        {**base(), "kind": "ownership", "draft": dict(example("ownership_draft"), pricing_method="agreement",
+                                                      proposed_price=1200000),
+         "starts_at": NOW, "ends_at": datetime(2026, 12, 7, 16, 0, tzinfo=UTC), "contact": "科研院成果转化办公室 0755-00000001",
+         "board_url": "http://127.0.0.1:5000/publicity/1"}),
+    "decision_record": lambda: documents.render_decision_record(
+        {**base(), "kind": "ownership", "draft": example("ownership_draft"), "review": example("review"),
+         "decision": example("unit_decision"), "recorded_by": {"username": "decider1", "name": "黄建国"},
+         "recorded_at": NOW}),
+}
+EXPECTED_TEXT = {
+    "ownership_agreement": ["职务科技成果赋权协议", "一种低功耗图像识别芯片架构", "ZL202310123456.7", "按份共有", "80%",
+                            "转化决策机制", "36 个月", "专利年费自赋权之日起由团队承担", "深圳国际仲裁院", "王芳", "30%"],
+    "use_right_agreement": ["长期使用权许可协议", "独占许可", "10 年", "2036年12月31日", "许可费按转化收入的5%逐年支付",
+                            "对外许可实施"],
+    "final_agreement": ["电子签署页", SHA, "周红", "signer1"],
+    "supplementary_agreement": ["延期补充协议", "SZDU-2026-0007", "5 年", "2041年12月31日", "已实现量产"],
+    "publicity_notice": ["公示", "2026年11月22日", "2026年12月7日", "共15日", "王芳", "副院长，负责实验验证",
+                         "1,200,000", "0755-00000001"],
+    "decision_record": ["集体决策记录", "校（院）长办公会", "赞成 6 票", "同意赋权", "黄建国"],
+}
+
+
+def pdf_text(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def to_png(name: str, pdf: bytes) -> None:
+    """Rendered for a person to look at (tests/artifacts/documents)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(path), str(ARTIFACTS / name)], check=True)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_document_carries_its_terms_numbering_and_a_cjk_font(name):
+    pdf = CASES[name]()
+    pages = pdf_text(pdf)
+    flat = "".join("".join(pages).split())  # extraction spacing varies; compare without spaces
+    for expected in EXPECTED_TEXT[name]:
+        assert "".join(expected.split()) in flat, expected
+    for index, page in enumerate(pages, 1):
+        assert NUMBER in page, f"page {index} lacks the application number"
+        assert f"第 {index} 页 共 {len(pages)} 页" in page
+    fonts = subprocess.run(["pdffonts", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "CJK" in fonts, fonts
+    to_png(name, pdf)
+
+
+def test_agreement_of_three_pages_and_final_is_pdf_a():
+    pdf = CASES["final_agreement"]()
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) >= 3
+    root = reader.trailer["/Root"]
+    xmp = root["/Metadata"].get_object().get_data()
+    assert b"pdfaid:part" in xmp and "/OutputIntents" in root  # PDF/A identification and colour profile
+
+
+OWNERSHIP_CLAUSES = ["income_distribution", "conversion_decision_mechanism", "conversion_period_months",
+                     "cost_sharing", "ip_maintenance_fees", "rights_and_duties", "dispute_resolution"]
+USE_RIGHT_CLAUSES = ["conversion_obligations", "licence_mode", "licence_term_years", "licence_start_date",
+                     "licence_fee_payment", "income_distribution", "dispute_resolution"]
+
+
+@pytest.mark.parametrize("kind, clause", [("ownership", c) for c in OWNERSHIP_CLAUSES]
+                         + [("use_right", c) for c in USE_RIGHT_CLAUSES])
+def test_an_empty_clause_is_never_printed(kind, clause):
+    ctx = agreement(kind)
+    ctx["terms"][clause] = "   " if isinstance(ctx["terms"][clause], str) else None
+    with pytest.raises(documents.MissingClause):
+        documents.render_agreement(ctx)
+
+
+def test_final_agreement_needs_both_signatures_on_the_same_draft():
+    with pytest.raises(documents.MissingClause):
+        documents.render_agreement(agreement("ownership", final=True, signatures=signatures()[:1], draft_sha256=SHA))
+    with pytest.raises(documents.InvalidClause):
+        documents.render_agreement(agreement("ownership", final=True, signatures=signatures("b" * 64),
+                                             draft_sha256=SHA))
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://example.org/x.png", "https://127.0.0.1/x.css",
+                                 "ftp://example.org/x"])
+def test_url_fetcher_refuses_outside_resources(url):
+    with pytest.raises(RefusedURL):
+        RestrictedURLFetcher().fetch(url)
+
+
+def test_evidence_pack_manifest_and_tamper_detection():
+    pack = documents.build_evidence_pack([("0001-协议.pdf", b"%PDF-1.7 test")], {"a": "甲"},
+                                         [{"id": 1, "actor": "tto1", "action": "complete_task"}],
+                                         {"notices": []})
+    assert documents.verify_evidence_pack(pack) == []
+    archive = zipfile.ZipFile(io.BytesIO(pack))
+    assert {"documents/0001-协议.pdf", "form_data.json", "audit_trail.csv", "publicity.json", "manifest.json",
+            "README.txt"} <= set(archive.namelist())
+    assert archive.read("audit_trail.csv").startswith("\ufeff".encode())
+    tampered = io.BytesIO()
+    with zipfile.ZipFile(tampered, "w") as out:
+        for name in archive.namelist():
+            data = archive.read(name)
+            out.writestr(name, b"%PDF-1.7 forged" if name.startswith("documents/") else data)
+    assert documents.verify_evidence_pack(tampered.getvalue()) == ["文件内容与清单不符：documents/0001-协议.pdf"]
+
+
+def test_stored_document_bytes_are_served_unchanged_and_tampering_is_detected(sessions):
+    pdf = CASES["decision_record"]()
+    with sessions() as s:
+        doc = records.store(s, None, "decision_record", "记录.pdf", pdf)
+        s.commit()
+        doc_id, sha = doc.id, doc.sha256
+    with sessions() as s:
+        from workflows.models import Document
+        stored = s.get(Document, doc_id)
+        assert records.read(stored) == pdf
+        import hashlib
+        assert hashlib.sha256(records.read(stored)).hexdigest() == sha
+        s.execute(text("UPDATE documents SET content = :c WHERE id = :i"), {"c": pdf + b"x", "i": doc_id})
+        s.commit()
+    with sessions() as s:
+        with pytest.raises(TamperedDocument):
+            records.read(s.get(Document, doc_id))
+
+
+def test_publicity_window_counts_full_calendar_days():
+    from workflows import clock
+    start, end, last_day = clock.publicity_window(datetime(2026, 11, 22, 6, 30, tzinfo=UTC), 15)
+    assert last_day.isoformat() == "2026-12-07"
+    assert end == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)  # midnight after 7 Dec in Shanghai
+    assert end - start > timedelta(days=15)

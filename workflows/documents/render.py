@@ -1,0 +1,136 @@
+"""Render the grant documents (Jinja HTML -> WeasyPrint PDF bytes). Pure: ctx in, bytes out."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+from . import clauses, labels
+from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
+
+PDF_A_VARIANT = "pdf/a-3b"
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"], default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters.update(
+    date=labels.fmt_date,
+    datetime=labels.fmt_datetime,
+    percent=labels.fmt_percent,
+    money=labels.fmt_money,
+    money_upper=labels.fmt_money_upper,
+)
+_env.filters.update(iso=labels.iso)
+_env.globals.update(label=labels.enum_label, kind_names=labels.KIND_NAMES,
+                    role_names=labels.ROLE_NAMES, no_number_ip_types=clauses.NO_NUMBER_IP_TYPES)
+
+# Parsed once: the stylesheet and font lookups are the same for every document.
+_font_config = FontConfiguration()
+_stylesheet = None
+
+
+def _css() -> CSS:
+    global _stylesheet
+    if _stylesheet is None:
+        _stylesheet = CSS(filename=str(TEMPLATES_DIR / "documents.css"),
+                          url_fetcher=RestrictedURLFetcher(), font_config=_font_config)
+    return _stylesheet
+
+
+def render_html(template: str, ctx: dict) -> str:
+    """The HTML a document is made from (handy for debugging a layout)."""
+    return _env.get_template(template).render(**ctx, clause_no=labels.ClauseCounter())
+
+
+def _pdf(template: str, ctx: dict, final: bool = False) -> bytes:
+    html = HTML(string=render_html(template, ctx), base_url=TEMPLATES_DIR.as_uri() + "/",
+                url_fetcher=RestrictedURLFetcher())
+    options = {"pdf_variant": PDF_A_VARIANT} if final else {}
+    return html.write_pdf(stylesheets=[_css()], font_config=_font_config, **options)
+
+
+def _licence_end(start, years: int) -> date:
+    """Last day of a licence of `years` from `start` (2027-01-01 + 10 y -> 2036-12-31)."""
+    start = labels.parse_date(start)
+    try:
+        anniversary = start.replace(year=start.year + years)
+    except ValueError:  # 29 February
+        anniversary = start.replace(year=start.year + years, day=28) + timedelta(days=1)
+    return anniversary - timedelta(days=1)
+
+
+def render_agreement(ctx: dict) -> bytes:
+    """赋权协议 (kind "ownership") or 长期使用权许可协议 (kind "use_right").
+
+    With ctx["final"] the PDF is PDF/A-3b and ends with the signature page; a missing
+    or empty clause raises MissingClause instead of printing a blank one.
+    """
+    kind = ctx.get("kind")
+    if kind not in ("ownership", "use_right"):
+        raise clauses.MissingClause("协议类型", f"未知类型 {kind!r}")
+    clauses.require(ctx, kind)
+    draft, terms = ctx["draft"], ctx["terms"]
+    clauses.check_ip_numbers(draft)
+    clauses.check_members(draft["members"])
+    clauses.check_income(terms)
+    extra = {}
+    if kind == "ownership":
+        clauses.check_ownership_share(draft)
+    else:
+        clauses.check_licence_term(terms)
+        extra["licence_end"] = _licence_end(terms["licence_start_date"], terms["licence_term_years"])
+    final = bool(ctx.get("final"))
+    if final:
+        clauses.check_signatures(ctx)
+    template = f"agreement_{kind}.html"
+    return _pdf(template, {**ctx, **extra, "final": final,
+                           "signatures": ctx.get("signatures") or [],
+                           "draft_sha256": ctx.get("draft_sha256", "")}, final)
+
+
+def render_supplementary_agreement(ctx: dict) -> bytes:
+    """长期使用权延期补充协议 (§三(二)2): extends the term of an existing use-right grant."""
+    clauses.require(ctx, "supplementary")
+    final = bool(ctx.get("final"))
+    if final:
+        clauses.check_signatures(ctx)
+    return _pdf("supplementary.html", {
+        "draft": None, "original_terms": None, **ctx, "final": final,
+        "signatures": ctx.get("signatures") or [],
+        "draft_sha256": ctx.get("draft_sha256", "")}, final)
+
+
+def render_publicity_notice(ctx: dict) -> bytes:
+    """公示 notice (§三(一)3, §三(二)1; price §三(五)1; leaders' rewards §三(六)3)."""
+    clauses.require(ctx, "publicity")
+    draft = ctx["draft"]
+    kind = ctx.get("kind")
+    if kind == "ownership":
+        if clauses.is_empty(draft.get("ownership_mode")):
+            raise clauses.MissingClause("共有方式")
+        clauses.check_ownership_share(draft)
+    elif kind == "use_right":
+        for clause, key in (("使用权期限", "term_years"), ("许可方式", "licence_mode")):
+            if clauses.is_empty(draft.get(key)):
+                raise clauses.MissingClause(clause)
+    else:
+        raise clauses.MissingClause("赋权类型", f"未知类型 {kind!r}")
+    if draft.get("pricing_method") == "agreement" and draft.get("proposed_price") is None:
+        raise clauses.MissingClause("拟交易价格")
+    leaders = [m for m in draft["members"] if m.get("is_leader") or m.get("is_principal_leader")]
+    start_day = labels.to_local(ctx["starts_at"]).date()
+    last_day = labels.last_local_day(ctx["ends_at"])
+    return _pdf("publicity.html", {**ctx, "leaders": leaders, "start_day": start_day,
+                                   "last_day": last_day})
+
+
+def render_decision_record(ctx: dict) -> bytes:
+    """单位集体决策记录: the evidence for diligence exemption (§三(七)) — who, when, how, votes."""
+    clauses.require(ctx, "decision")
+    return _pdf("decision.html", {"review": None, **ctx})
