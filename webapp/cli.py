@@ -11,8 +11,6 @@ from flask.cli import FlaskGroup, with_appcontext
 from workflows import accounts, audit, db, demo, engine, notify
 
 
-
-
 def _run_in_transaction(action):
     session = current_app.extensions["grants_sessions"]()
     try:

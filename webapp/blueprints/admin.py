@@ -1,0 +1,92 @@
+"""Administration (管理): units, users with roles per unit, and the process versions in use."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import func, select
+
+from workflows import accounts
+from workflows.errors import ValidationFailed
+from workflows.models import CLOSED_STATUSES, ROLES, Application, ProcessVersion, Unit, User, WorkflowState
+
+from .. import database
+from .ui_helpers import errors_by_field, me
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+ROLE_NAMES = {"researcher": "科研人员", "tto": "成果转化部门经办人", "decider": "单位决策人",
+              "signer": "单位授权签字人", "auditor": "审计人员", "admin": "管理员"}
+
+
+@bp.before_request
+@login_required
+def only_admins():
+    """Every page here needs an administrator whose role spans all units."""
+    if None not in me().units_for("admin"):
+        abort(403)
+
+
+@bp.get("")
+def index():
+    return redirect(url_for("admin.units"))
+
+
+@bp.route("/units", methods=["GET", "POST"])
+def units():
+    s = database.session()
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            unit = accounts.create_unit(s, me(), request.form.get("code", ""), request.form.get("name", ""),
+                                        request.form.get("contact", ""))
+            flash(_("已创建单位%(name)s", name=unit.name), "success")
+            return redirect(url_for("admin.units"))
+        except ValidationFailed as exc:
+            errors, status = errors_by_field(exc), 422
+    rows = s.execute(select(Unit).order_by(Unit.code)).scalars().all()
+    return render_template("admin/units.html", units=rows, errors=errors, form=request.form), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    s = database.session()
+    errors, status = {}, 200
+    if request.method == "POST":
+        grants = [(role, unit or None) for role, unit in zip(request.form.getlist("role"),
+                                                             request.form.getlist("unit"), strict=False) if role]
+        try:
+            accounts.create_user(s, request.form.get("username", "").strip(), request.form.get("name", "").strip(),
+                                 request.form.get("password", ""), request.form.get("email", "").strip(), grants,
+                                 actor=me())
+            flash(_("已创建用户"), "success")
+            return redirect(url_for("admin.users"))
+        except ValidationFailed as exc:
+            errors, status = errors_by_field(exc), 422
+    return render_template("admin/users.html", users=s.execute(select(User).order_by(User.username)).scalars().all(),
+                           units=s.execute(select(Unit).order_by(Unit.code)).scalars().all(), roles=ROLES,
+                           role_names=ROLE_NAMES, errors=errors, form=request.form), status
+
+
+@bp.post("/users/<int:user_id>/active")
+def set_active(user_id: int):
+    user = database.session().get(User, user_id) or abort(404)
+    accounts.set_active(database.session(), me(), user, request.form.get("active") == "1")
+    flash(_("已启用%(name)s", name=user.name) if user.active else _("已停用%(name)s", name=user.name), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/processes")
+def processes():
+    """Each deployed BPMN version and how many open applications still run on it."""
+    s = database.session()
+    running = dict(s.execute(select(WorkflowState.process_version_id, func.count()).join(Application).where(
+        Application.status.notin_(CLOSED_STATUSES)).group_by(WorkflowState.process_version_id)).all())
+    total = dict(s.execute(select(WorkflowState.process_version_id, func.count())
+                           .group_by(WorkflowState.process_version_id)).all())
+    versions = s.execute(select(ProcessVersion).order_by(ProcessVersion.process_id,
+                                                         ProcessVersion.deployed_at.desc())).scalars().all()
+    return render_template("admin/processes.html", versions=versions, running=running, total=total)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)

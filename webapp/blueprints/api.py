@@ -1,0 +1,262 @@
+"""REST API v1 (JSON, bearer tokens). Thin views: parse, authorize through workflows/, call one
+engine function, answer JSON. The contract is webapp/openapi.py, served at /api/v1/openapi.json.
+
+CSRF-exempt on purpose: the API never reads the session cookie, only `Authorization: Bearer`,
+so a foreign page cannot make a browser act through it.
+"""
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify, request, send_file, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from workflows import access, accounts, engine, publicity, queries, records, uploads
+from workflows.errors import Forbidden, GrantError, ValidationFailed
+from workflows.models import Application, Unit, User
+
+from .. import openapi
+from ..database import session
+from ..extensions import csrf
+from . import api_json as out
+from .api_auth import Unauthorized, api_user, bearer, issue_token
+from .api_files import document_for, evidence_pack, may_attach
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def register(app: Flask) -> None:
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+
+
+# --- errors: every failure is JSON {error, errors?} with an honest status --------------------
+
+@bp.errorhandler(GrantError)
+def _grant_error(exc: GrantError):
+    body: dict[str, Any] = {"error": exc.message}
+    if isinstance(exc, ValidationFailed):
+        body["errors"] = exc.errors
+    response = jsonify(body)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    response = jsonify({"error": exc.description or exc.name})
+    response.status_code = exc.code or 500
+    return response
+
+
+def _json_object() -> dict[str, Any]:
+    """The request body as a JSON object; anything else is a malformed request (GrantError: 400)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise GrantError(_("请求体必须是 JSON 对象"))
+    return body
+
+
+def _created(body: dict[str, Any], location: str):
+    response = jsonify(body)
+    response.status_code, response.headers["Location"] = 201, location
+    return response
+
+
+# --- tokens and me ----------------------------------------------------------------------------
+
+@bp.post("/tokens")
+def create_token():
+    body, s = _json_object(), session()
+    try:
+        user = accounts.authenticate(s, str(body.get("username", "")), str(body.get("password", "")))
+    except Forbidden:
+        raise  # locked out: 403, nothing new to record
+    except GrantError as exc:
+        # Deliberate exception to one-commit-per-request: the 401 below would roll the request
+        # back and lose the failed-login count that drives the lockout, so it is committed here.
+        s.commit()
+        raise Unauthorized(exc.message) from exc
+    return jsonify({"token": issue_token(user)}), 201
+
+
+@bp.get("/me")
+@bearer()
+def me():
+    return jsonify(out.me(api_user()))
+
+
+# --- applications -----------------------------------------------------------------------------
+
+@bp.get("/applications")
+@bearer()
+def list_applications():
+    query = access.visible_applications(api_user()).order_by(Application.id)
+    for key in ("status", "kind"):
+        if request.args.get(key):
+            query = query.where(getattr(Application, key) == request.args[key])
+    s = session()
+    return jsonify([out.application(s, a) for a in s.execute(query).scalars()])
+
+
+@bp.post("/applications")
+@bearer(write=True)
+def start_application():
+    body, s, user = _json_object(), session(), api_user()
+    unit = _unit_for_new_application(user, body.get("unit"))
+    original = body.get("original_number")
+    app = engine.start_application(s, user, unit, str(body.get("kind", "")),
+                                   None if original is None else str(original))
+    steps = queries.current_steps(s, app)
+    first = out.task(engine.get_task(s, steps[0]["task_id"])) if steps else None
+    return _created({**out.application(s, app), "task": first},
+                    url_for(".get_application", application_id=app.id))
+
+
+def _unit_for_new_application(user: User, code: Any) -> Unit:
+    """The unit named by its code, else the one unit where the person is a researcher."""
+    if code:
+        unit = session().execute(select(Unit).where(Unit.code == str(code))).scalar_one_or_none()
+        if unit is None:
+            raise ValidationFailed([{"field": "unit", "message": _("单位代码不存在")}])
+        return unit
+    units = user.units_for("researcher")
+    if not units:
+        raise Forbidden(_("您没有科研人员角色，不能提交申请"))
+    if len(units) > 1 or None in units:
+        raise ValidationFailed([{"field": "unit", "message": _("您可在多个单位提交申请，请指定单位代码")}])
+    return session().get(Unit, next(iter(units)))
+
+
+@bp.get("/applications/<int:application_id>")
+@bearer()
+def get_application(application_id: int):
+    s = session()
+    return jsonify(out.application(s, access.get_visible(s, api_user(), application_id), with_history=True))
+
+
+@bp.post("/applications/<int:application_id>/withdraw")
+@bearer(write=True)
+def withdraw(application_id: int):
+    s = session()
+    access.get_visible(s, api_user(), application_id)  # other teams' ids: 404 before any 403
+    return jsonify(out.application(s, engine.withdraw(s, api_user(), application_id)))
+
+
+@bp.post("/applications/<int:application_id>/attachments")
+@bearer(write=True)
+def upload_attachment(application_id: int):
+    s, user = session(), api_user()
+    app = access.get_visible(s, user, application_id)
+    may_attach(user, app)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationFailed([{"field": "file", "message": _("请选择要上传的文件")}])
+    doc = uploads.accept(s, app, upload.filename, upload.read(), user)
+    return _created(out.document(doc), url_for(".get_document", document_id=doc.id))
+
+
+@bp.get("/applications/<int:application_id>/documents")
+@bearer()
+def list_documents(application_id: int):
+    s = session()
+    app = access.get_visible(s, api_user(), application_id)
+    return jsonify([out.document(d) for d in queries.documents(s, app)])
+
+
+@bp.get("/applications/<int:application_id>/evidence")
+@bearer()
+def get_evidence(application_id: int):
+    s = session()
+    filename, content = evidence_pack(s, api_user(), access.get_visible(s, api_user(), application_id))
+    return send_file(BytesIO(content), mimetype="application/zip", as_attachment=True, download_name=filename)
+
+
+@bp.get("/documents/<int:document_id>")
+@bearer()
+def get_document(document_id: int):
+    doc = document_for(session(), api_user(), document_id)
+    content = records.read(doc)  # TamperedDocument (500) before a single byte leaves
+    response = send_file(BytesIO(content), mimetype=doc.content_type, as_attachment=True,
+                         download_name=doc.filename, etag=doc.sha256, conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+@bp.get("/tasks")
+@bearer()
+def list_tasks():
+    query = queries.tasks_for(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
+    return jsonify([out.task(t) for t in session().execute(query).scalars()])
+
+
+def _visible_task(task_id: str):
+    """The task, if its application is visible to the caller (404 otherwise: no leaks)."""
+    s = session()
+    row = engine.get_task(s, task_id)
+    access.get_visible(s, api_user(), row.application_id)
+    return row
+
+
+@bp.get("/tasks/<task_id>")
+@bearer()
+def get_task(task_id: str):
+    return jsonify(out.task_detail(session(), api_user(), _visible_task(task_id)))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@bearer(write=True)
+def claim_task(task_id: str):
+    _visible_task(task_id)
+    s = session()
+    row = engine.claim_task(s, api_user(), task_id)
+    # claim_task sets assignee_id only; reload the already-loaded `assignee` relationship.
+    s.flush()
+    s.expire(row, ["assignee"])
+    return jsonify(out.task(row))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@bearer(write=True)
+def complete_task(task_id: str):
+    data = _json_object()
+    _visible_task(task_id)
+    s = session()
+    return jsonify(out.application(s, engine.complete_task(s, api_user(), task_id, data)))
+
+
+# --- public: the publicity board and objections (no token) -------------------------------------
+
+@bp.get("/publicity")
+def list_notices():
+    s, code = session(), request.args.get("unit")
+    unit_id = s.execute(select(Unit.id).where(Unit.code == code)).scalar_one_or_none() if code else None
+    if code and unit_id is None:
+        return jsonify([])
+    return jsonify([out.notice(n) for n in s.execute(publicity.open_notices(unit_id)).scalars()])
+
+
+@bp.post("/publicity/<int:notice_id>/objections")
+def file_objection(notice_id: int):
+    data, client = _json_object(), publicity.client_key(request.remote_addr or "")
+    try:
+        objection = publicity.file_objection(session(), notice_id, data, client)
+    except Forbidden as exc:  # the engine's per-client daily limit
+        raise _TooMany(exc.message) from exc
+    return jsonify(out.objection_receipt(objection)), 201
+
+
+class _TooMany(GrantError):
+    status = 429
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())

@@ -1,0 +1,64 @@
+"""The JSON shapes of the REST API (see webapp/openapi.py): plain dicts, datetimes as UTC ISO-8601."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from workflows import clock, queries
+from workflows.models import Application, AuditEvent, Document, HumanTask, Objection, PublicityNotice, User
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else clock.as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def me(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "name": user.name,
+            "roles": [{"role": g.role, "unit": g.unit.code if g.unit else None} for g in user.roles]}
+
+
+def application(s: Session, app: Application, with_history: bool = False) -> dict[str, Any]:
+    body = {"id": app.id, "number": app.number, "kind": app.kind, "status": app.status, "title": app.title,
+            "unit": app.unit.code, "representative": app.representative.username,
+            "created_at": iso(app.created_at), "updated_at": iso(app.updated_at),
+            "current_steps": queries.current_steps(s, app)}
+    if with_history:
+        body["history"] = [history_event(e) for e in queries.history(s, app)]
+    return body
+
+
+def history_event(event: AuditEvent) -> dict[str, Any]:
+    return {"at": iso(event.at), "actor": event.actor, "action": event.action, "step": event.step}
+
+
+def task(row: HumanTask) -> dict[str, Any]:
+    return {"id": row.id, "application_id": row.application_id, "number": row.application.number,
+            "bpmn_id": row.bpmn_id, "name": row.name, "lane": row.lane, "role": row.role,
+            "assignee": row.assignee.username if row.assignee else None, "state": row.state,
+            "created_at": iso(row.created_at)}
+
+
+def task_detail(s: Session, user: User, row: HumanTask) -> dict[str, Any]:
+    """The task with its form: JSON Schema, UI hints (none yet) and the data the form starts from."""
+    view = queries.task_view(s, user, row)
+    context = queries.task_data(s, row) if row.state == "ready" else {}
+    return {**task(row), "schema": view["schema"], "ui_schema": {}, "data": view["data"], "context": context}
+
+
+def notice(row: PublicityNotice) -> dict[str, Any]:
+    app = row.application
+    return {"id": row.id, "application_id": app.id, "number": app.number, "title": app.title, "kind": app.kind,
+            "starts_at": iso(row.starts_at), "ends_at": iso(row.ends_at), "last_day": row.last_day}
+
+
+def document(doc: Document) -> dict[str, Any]:
+    return {"id": doc.id, "kind": doc.kind, "filename": doc.filename, "content_type": doc.content_type,
+            "sha256": doc.sha256, "size": doc.size, "created_at": iso(doc.created_at)}
+
+
+def objection_receipt(row: Objection) -> dict[str, Any]:
+    """What the public gets back: the receipt to quote, nothing about other objections."""
+    return {"receipt": row.receipt, "notice_id": row.notice_id, "status": row.status,
+            "filed_at": iso(row.filed_at)}

@@ -1,0 +1,189 @@
+"""My applications (我的申请): the list, a new application, the application page with its
+history, documents and diagram, withdrawal, and downloads checked against their SHA-256."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import select
+
+from workflows import access, engine, forms, queries, records
+from workflows.errors import Forbidden, NotFound, ValidationFailed
+from workflows.models import Application, Document, Unit, User
+
+from .. import database
+from .tasks import EVENT_STEPS, KINDS, STEP_NAMES
+from .ui_helpers import errors_by_field, me
+
+bp = Blueprint("applications", __name__)
+
+STATUSES = {"draft": "起草中", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
+            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "completed": "已完成",
+            "refused": "未获批准", "withdrawn": "已撤回"}
+ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
+           "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议"}
+DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
+             "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
+             "dismiss_restart": "异议不成立，重新公示"}
+DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
+              "extension": "extension_request.schema.json"}
+
+
+@bp.get("/applications")
+@login_required
+def index():
+    query = access.visible_applications(me()).order_by(Application.updated_at.desc())
+    rows = database.session().execute(query.limit(500)).scalars().all()
+    return render_template("applications/index.html", applications=rows, kinds=KINDS, statuses=STATUSES)
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+@login_required
+def new():
+    units = _researcher_units()
+    if request.method == "GET":
+        return render_template("applications/new.html", units=units, kinds=KINDS, errors={}, form={})
+    s = database.session()
+    unit = s.get(Unit, request.form.get("unit_id", type=int) or 0)
+    if unit is None:
+        raise Forbidden(_("请选择您所在的单位"))
+    try:
+        app = engine.start_application(s, me(), unit, request.form.get("kind", ""),
+                                       request.form.get("original_number", "").strip() or None)
+    except (ValidationFailed, NotFound) as exc:
+        errors = errors_by_field(exc) if isinstance(exc, ValidationFailed) else {"original_number": [exc.message]}
+        flash(exc.message, "error")
+        return render_template("applications/new.html", units=units, kinds=KINDS, errors=errors,
+                               form=request.form), exc.status
+    first = queries.current_steps(s, app)
+    flash(_("已创建申请%(number)s", number=app.number), "success")
+    if first:
+        return redirect(url_for("tasks.show", task_id=first[0]["task_id"]))
+    return redirect(url_for("applications.show", application_id=app.id))
+
+
+def _researcher_units() -> list[Unit]:
+    ids = me().units_for("researcher")
+    query = select(Unit).order_by(Unit.code)
+    if None not in ids:
+        query = query.where(Unit.id.in_(ids))
+    return list(database.session().execute(query).scalars())
+
+
+@bp.get("/applications/<int:application_id>")
+@login_required
+def show(application_id: int):
+    s = database.session()
+    user = me()
+    app = access.get_visible(s, user, application_id)
+    data = queries.application_data(app)
+    filed_key = "extension_request" if app.kind == "extension" else "draft"
+    events = queries.history(s, app)
+    steps = queries.current_steps(s, app)
+    people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
+        st["assignee"] for st in steps if st["assignee"]}
+    return render_template(
+        "applications/show.html", app=app, kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
+        filed_schema=forms.load_schema(DRAFT_FORM[app.kind]), steps=steps,
+        history=[_event_row(e) for e in events], names=_names(s, people),
+        documents=queries.documents(s, app), signatures=queries.signatures(s, app),
+        notices=queries.notices(s, app), objections=queries.objections(s, app), trail=queries.step_trail(s, app),
+        may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
+        may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
+        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()})
+
+
+def _event_row(event) -> dict[str, Any]:
+    decision = (event.detail or {}).get("decision")
+    return {"at": event.at, "actor": event.actor, "action": ACTIONS.get(event.action, event.action),
+            "step": EVENT_STEPS.get(event.step, event.step) or (event.detail or {}).get("task", ""),
+            "decision": DECISIONS.get(decision, "" if decision is None else str(decision)),
+            "detail": event.detail or {}}
+
+
+def _names(s, usernames: set[str]) -> dict[str, str]:
+    rows = s.execute(select(User.username, User.name).where(User.username.in_(usernames))).all()
+    return {"system": _("系统"), "public": _("社会公众"), **{u: n for u, n in rows}}
+
+
+def _team(s, app, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Members as filed (with shares); before the first draft, just the representative."""
+    members = (data.get("draft") or {}).get("members")
+    if members:
+        return members
+    return [{"username": app.representative.username, "name": app.representative.name}]
+
+
+def _may_download_evidence(app) -> bool:
+    user = me()
+    return user.has_role("auditor", app.unit_id) or user.has_role("tto", app.unit_id)
+
+
+@bp.post("/applications/<int:application_id>/withdraw")
+@login_required
+def withdraw(application_id: int):
+    s = database.session()
+    access.get_visible(s, me(), application_id)
+    engine.withdraw(s, me(), application_id)
+    flash(_("申请已撤回，记录将保留备查"), "success")
+    return redirect(url_for("applications.show", application_id=application_id))
+
+
+@bp.get("/applications/<int:application_id>/evidence")
+@login_required
+def evidence(application_id: int):
+    """The whole evidence file (ZIP) for auditors and the tech-transfer office."""
+    s = database.session()
+    app = access.get_visible(s, me(), application_id)
+    if not _may_download_evidence(app):
+        raise Forbidden(_("只有审计人员和成果转化部门可以下载证据包"))
+    try:
+        from workflows import archive
+    except ImportError:
+        abort(503)
+    filename, content = archive.evidence_pack(s, app)
+    return send_file(io.BytesIO(content), mimetype="application/zip", as_attachment=True, download_name=filename)
+
+
+@bp.get("/documents/<int:document_id>")
+@login_required
+def document(document_id: int):
+    """A stored file, only if its bytes still match the SHA-256 recorded when it was made."""
+    s = database.session()
+    doc = s.get(Document, document_id)
+    if doc is None:
+        raise NotFound(_("文件不存在"))
+    if doc.application_id is not None:
+        access.get_visible(s, me(), doc.application_id)
+    elif doc.created_by_id != me().id:
+        raise NotFound(_("文件不存在"))
+    return download(doc, inline=request.args.get("inline") == "1")
+
+
+def download(doc: Document, inline: bool = False) -> Response:
+    content = records.read(doc)  # TamperedDocument → the error page, status 500, never the bytes
+    response = send_file(io.BytesIO(content), mimetype=doc.content_type, as_attachment=not inline,
+                         download_name=doc.filename, etag=doc.sha256, conditional=True, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Content-SHA256"] = doc.sha256
+    return response
+
+
+@bp.get("/applications/<int:application_id>/diagram.bpmn")
+@login_required
+def diagram(application_id: int):
+    """The BPMN XML of the exact process version this application runs on."""
+    app = access.get_visible(database.session(), me(), application_id)
+    version = app.state.process_version
+    text = version.files.get(f"{version.process_id}.bpmn")
+    if text is None:
+        raise NotFound(_("流程图不存在"))
+    return Response(text, mimetype="application/xml")
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+

@@ -1,0 +1,103 @@
+"""The public publicity board (公示): no account needed to read notices or file an objection."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from workflows import forms, policy, publicity, queries, uploads
+from workflows.errors import GrantError, NotFound, ValidationFailed
+from workflows.models import Document, Objection, PublicityNotice
+
+from .. import database
+from .applications import download
+from .tasks import KINDS
+from .ui_helpers import errors_by_field
+
+bp = Blueprint("public", __name__, url_prefix="/publicity")
+
+
+@bp.get("")
+def index():
+    s = database.session()
+    notices = s.execute(publicity.open_notices()).scalars().all()
+    return render_template("public/index.html", items=[_summary(n) for n in notices], kinds=KINDS)
+
+
+def _open_notice(notice_id: int) -> PublicityNotice:
+    """A notice still on the board; closed or unknown ones are not public any more."""
+    s = database.session()
+    notice = s.execute(publicity.open_notices().where(PublicityNotice.id == notice_id)).scalar_one_or_none()
+    if notice is None:
+        raise NotFound(_("该公示不存在或公示期已结束"))
+    return notice
+
+
+def _summary(notice: PublicityNotice) -> dict[str, Any]:
+    """What the policy asks to post: the achievement, the team, the grant, leaders' rewards."""
+    app = notice.application
+    draft = queries.application_data(app).get("draft") or {}
+    schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != "extension" else {}
+    return {"notice": notice, "app": app, "draft": draft, "schema": schema,
+            "leaders": policy.leaders_to_publish(draft)}
+
+
+@bp.get("/<int:notice_id>")
+def show(notice_id: int):
+    return render_template("public/show.html", item=_summary(_open_notice(notice_id)), kinds=KINDS,
+                           errors={}, form={})
+
+
+@bp.get("/<int:notice_id>/notice.pdf")
+def notice_pdf(notice_id: int):
+    notice = _open_notice(notice_id)
+    doc = database.session().get(Document, notice.document_id or 0)
+    if doc is None:
+        raise NotFound(_("公示文件尚未生成"))
+    return download(doc, inline=True)
+
+
+@bp.post("/<int:notice_id>/objection")
+def object_to(notice_id: int):
+    s = database.session()
+    notice = _open_notice(notice_id)
+    data = {k: request.form.get(k, "").strip() for k in ("name", "contact", "reason")}
+    data = {k: v for k, v in data.items() if v}
+    try:
+        attachment_id = _attachment(notice)
+        objection = publicity.file_objection(s, notice.id, data, client=publicity.client_key(
+            request.remote_addr or ""), attachment_id=attachment_id)
+    except ValidationFailed as exc:
+        flash(_("异议未能提交，请按提示修改"), "error")
+        return render_template("public/show.html", item=_summary(notice), kinds=KINDS,
+                               errors=errors_by_field(exc), form=request.form), 422
+    except GrantError as exc:
+        flash(exc.message, "error")
+        return render_template("public/show.html", item=_summary(notice), kinds=KINDS, errors={},
+                               form=request.form), exc.status
+    return redirect(url_for("public.receipt", receipt=objection.receipt))
+
+
+def _attachment(notice: PublicityNotice) -> int | None:
+    file = request.files.get("attachment")
+    if file is None or not file.filename:
+        return None
+    return uploads.accept(database.session(), notice.application, file.filename, file.read(), None,
+                          field="attachment").id
+
+
+@bp.get("/receipt/<receipt>")
+def receipt(receipt: str):
+    """Proof of filing; shows no personal data, only that it was received and its state."""
+    s = database.session()
+    objection = s.execute(select(Objection).where(Objection.receipt == receipt)).scalar_one_or_none()
+    if objection is None:
+        raise NotFound(_("回执编号不存在"))
+    notice = s.get(PublicityNotice, objection.notice_id)
+    return render_template("public/receipt.html", objection=objection, notice=notice)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,223 @@
+"""The OpenAPI 3.1 document of the REST API (webapp/blueprints/api.py), built as a dict.
+
+A test checks that every /api/v1 route is described here and that nothing else is, so the
+document cannot drift from the code silently.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+JSON = "application/json"
+DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
+KINDS = ["ownership", "use_right", "extension"]
+STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+            "completed", "refused", "withdrawn"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _array(item: str) -> dict[str, Any]:
+    return {"type": "array", "items": _ref(item)}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(["error"], error={"type": "string", "description": "Message in Chinese"},
+                  errors={"type": "array", "items": _ref("FieldError")}),
+    "FieldError": _obj(["field", "message"], field={"type": "string", "description": "Dotted path"},
+                       message={"type": "string"}),
+    "TokenRequest": _obj(["username", "password"], username={"type": "string"}, password={"type": "string"}),
+    "Token": _obj(["token"], token={"type": "string", "description": "Valid 12 hours; a password change revokes it"}),
+    "RoleGrant": _obj(["role", "unit"], role={"type": "string"},
+                      unit=_nullable({"type": "string", "description": "Unit code; null: every unit"})),
+    "Me": _obj(["id", "username", "name", "roles"], id={"type": "integer"}, username={"type": "string"},
+               name={"type": "string"}, roles=_array("RoleGrant")),
+    "NewApplication": _obj(["kind"], kind={"type": "string", "enum": KINDS},
+                           unit={"type": "string", "description": "Unit code; default: the caller's researcher unit"},
+                           original_number={"type": "string", "description": "Required for kind=extension"}),
+    "CurrentStep": _obj(["task_id", "bpmn_id", "name", "lane", "role", "assignee"],
+                        task_id={"type": "string"}, bpmn_id={"type": "string"}, name={"type": "string"},
+                        lane={"type": "string"}, role={"type": "string"}, assignee=_nullable({"type": "string"})),
+    "Application": _obj(
+        ["id", "number", "kind", "status", "title", "unit", "representative", "created_at", "updated_at",
+         "current_steps"],
+        id={"type": "integer"}, number={"type": "string"}, kind={"type": "string", "enum": KINDS},
+        status={"type": "string", "enum": STATUSES}, title={"type": "string"},
+        unit={"type": "string", "description": "Unit code"},
+        representative={"type": "string", "description": "Username"},
+        created_at=DATETIME, updated_at=DATETIME, current_steps=_array("CurrentStep")),
+    "HistoryEvent": _obj(["at", "actor", "action", "step"], at=DATETIME, actor={"type": "string"},
+                         action={"type": "string"}, step={"type": "string"}),
+    "ApplicationDetail": {"allOf": [_ref("Application"),
+                                    _obj(["history"], history=_array("HistoryEvent"))]},
+    "NewApplicationResult": {"allOf": [_ref("Application"),
+                                       _obj(["task"], task=_nullable(_ref("Task")))]},
+    "Task": _obj(["id", "application_id", "number", "bpmn_id", "name", "lane", "role", "assignee", "state",
+                  "created_at"],
+                 id={"type": "string"}, application_id={"type": "integer"}, number={"type": "string"},
+                 bpmn_id={"type": "string"}, name={"type": "string"}, lane={"type": "string"},
+                 role={"type": "string", "enum": ["representative", "member", "tto", "decider", "signer"]},
+                 assignee=_nullable({"type": "string"}),
+                 state={"type": "string", "enum": ["ready", "completed", "cancelled"]}, created_at=DATETIME),
+    "TaskDetail": {"allOf": [_ref("Task"), _obj(
+        ["schema", "ui_schema", "data"],
+        schema={"type": "object", "description": "The form's JSON Schema (2020-12)"},
+        ui_schema={"type": "object", "description": "Presentation hints; may be empty"},
+        data={"type": "object", "description": "The data the form starts from (saved draft or last payload)"},
+        context={"type": "object", "description": "The workflow data the ready task sees"})]},
+    "FormData": {"type": "object", "additionalProperties": True,
+                 "description": "The payload of the task's form; validated against TaskDetail.schema"},
+    "Notice": _obj(["id", "application_id", "number", "title", "kind", "starts_at", "ends_at", "last_day"],
+                   id={"type": "integer"}, application_id={"type": "integer"}, number={"type": "string"},
+                   title={"type": "string"}, kind={"type": "string", "enum": KINDS}, starts_at=DATETIME,
+                   ends_at=DATETIME, last_day={"type": "string", "format": "date",
+                                               "description": "Last day of the term, Asia/Shanghai"}),
+    "ObjectionRequest": _obj(["name", "contact", "reason"], name={"type": "string"},
+                             contact={"type": "string"}, reason={"type": "string"}),
+    "ObjectionReceipt": _obj(["receipt", "notice_id", "status", "filed_at"], receipt={"type": "string"},
+                             notice_id={"type": "integer"}, status={"type": "string"}, filed_at=DATETIME),
+    "Document": _obj(["id", "kind", "filename", "content_type", "sha256", "size", "created_at"],
+                     id={"type": "integer"}, kind={"type": "string"}, filename={"type": "string"},
+                     content_type={"type": "string"}, sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                     size={"type": "integer"}, created_at=DATETIME),
+}
+
+ERRORS = {
+    "400": "Malformed request (the body is not a JSON object)",
+    "401": "Missing, invalid or expired bearer token",
+    "403": "Visible, but the action is not yours (auditors never write)",
+    "404": "Unknown id, or not yours (indistinguishable)",
+    "409": "Wrong state, or someone else acted first",
+    "413": "Upload larger than the limit",
+    "422": "Invalid data: `errors` lists every failing field",
+    "429": "Too many objections from this client today",
+    "500": "Stored document no longer matches its SHA-256 (tampered); no bytes are sent",
+    "501": "Not available in this deployment",
+}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: {"$ref": f"#/components/responses/E{code}"} for code in codes}
+
+
+def _param(name: str, schema: dict[str, Any], where: str = "path", description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
+
+
+def _body(schema: dict[str, Any], media: str = JSON) -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": schema}}}
+
+
+def _op(summary: str, ok: str, ok_response: dict[str, Any], errors: tuple[str, ...], *,
+        params: list | None = None, body: dict | None = None, public: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {ok: ok_response, **_errors(*errors)}}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    return op
+
+
+APP_ID = _param("application_id", {"type": "integer"})
+TASK_ID = _param("task_id", {"type": "string"})
+DOC_ID = _param("document_id", {"type": "integer"})
+NOTICE_ID = _param("notice_id", {"type": "integer"})
+READ = ("401", "404")
+WRITE = ("400", "401", "403", "404", "409", "422")
+BINARY = {"type": "string", "format": "binary"}
+
+
+def _paths() -> dict[str, Any]:
+    app_json = _json_response("The application", _ref("Application"))
+    return {
+        "/api/v1/tokens": {"post": _op(
+            "Exchange username and password for a bearer token", "201", _json_response("Token", _ref("Token")),
+            ("400", "401", "403"), body=_body(_ref("TokenRequest")), public=True)},
+        "/api/v1/me": {"get": _op("Who am I, with roles per unit", "200", _json_response("Me", _ref("Me")),
+                                  ("401",))},
+        "/api/v1/applications": {
+            "get": _op("Applications I may see", "200", _json_response("List", _array("Application")), ("401",),
+                       params=[_param("status", {"type": "string", "enum": STATUSES}, "query"),
+                               _param("kind", {"type": "string", "enum": KINDS}, "query")]),
+            "post": _op("Start an application (researchers)", "201",
+                        _json_response("The application and its first task", _ref("NewApplicationResult")),
+                        ("400", "401", "403", "404", "409", "422"), body=_body(_ref("NewApplication")))},
+        "/api/v1/applications/{application_id}": {"get": _op(
+            "One application with its current steps and history", "200",
+            _json_response("Application", _ref("ApplicationDetail")), READ, params=[APP_ID])},
+        "/api/v1/applications/{application_id}/withdraw": {"post": _op(
+            "Withdraw (the representative, before the unit decides)", "200", app_json, ("401", "403", "404", "409"),
+            params=[APP_ID])},
+        "/api/v1/applications/{application_id}/attachments": {"post": _op(
+            "Upload an attachment (PDF, PNG or JPEG; judged by content)", "201",
+            _json_response("The stored document", _ref("Document")), ("401", "403", "404", "409", "413", "422"),
+            params=[APP_ID], body=_body(_obj(["file"], file=BINARY), "multipart/form-data"))},
+        "/api/v1/applications/{application_id}/documents": {"get": _op(
+            "Documents of an application", "200", _json_response("List", _array("Document")), READ,
+            params=[APP_ID])},
+        "/api/v1/applications/{application_id}/evidence": {"get": _op(
+            "Evidence pack (ZIP): auditors, the unit's tech-transfer office, the team", "200",
+            {"description": "ZIP archive", "content": {"application/zip": {"schema": BINARY}}},
+            ("401", "403", "404", "501"), params=[APP_ID])},
+        "/api/v1/documents/{document_id}": {"get": _op(
+            "Download a stored document, verified against its SHA-256", "200",
+            {"description": "The bytes; ETag is the quoted SHA-256",
+             "headers": {"ETag": {"schema": {"type": "string"}},
+                         "Content-Disposition": {"schema": {"type": "string"}}},
+             "content": {"*/*": {"schema": BINARY}}},
+            ("401", "404", "500"), params=[DOC_ID])},
+        "/api/v1/tasks": {"get": _op(
+            "Ready tasks for me, including my roles' unclaimed queues (oldest first)", "200",
+            _json_response("List", _array("Task")), ("401",),
+            params=[_param("kind", {"type": "string", "enum": KINDS}, "query"),
+                    _param("step", {"type": "string"}, "query", "BPMN id of the step, e.g. review")])},
+        "/api/v1/tasks/{task_id}": {"get": _op(
+            "A task with its form schema and current data", "200", _json_response("Task", _ref("TaskDetail")),
+            READ, params=[TASK_ID])},
+        "/api/v1/tasks/{task_id}/claim": {"post": _op(
+            "Claim a queue task", "200", _json_response("The task", _ref("Task")), ("401", "403", "404", "409"),
+            params=[TASK_ID])},
+        "/api/v1/tasks/{task_id}/complete": {"post": _op(
+            "Submit the task's form", "200", app_json, WRITE, params=[TASK_ID], body=_body(_ref("FormData")))},
+        "/api/v1/publicity": {"get": _op(
+            "Notices under publicity now (public)", "200", _json_response("List", _array("Notice")), (),
+            params=[_param("unit", {"type": "string"}, "query", "Unit code")], public=True)},
+        "/api/v1/publicity/{notice_id}/objections": {"post": _op(
+            "File an objection (public)", "201", _json_response("Receipt", _ref("ObjectionReceipt")),
+            ("400", "404", "409", "422", "429"), params=[NOTICE_ID], body=_body(_ref("ObjectionRequest")),
+            public=True)},
+        "/api/v1/openapi.json": {"get": _op(
+            "This document", "200", _json_response("OpenAPI document", {"type": "object"}), (), public=True)},
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "职务科技成果赋权 API", "version": "1.0.0",
+                 "description": "Rights-grant applications for service inventions. Messages are in Chinese."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "POST /api/v1/tokens"}},
+            "schemas": SCHEMAS,
+            "responses": {f"E{code}": _json_response(text, _ref("Error")) for code, text in ERRORS.items()},
+        },
+    }

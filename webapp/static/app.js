@@ -1,0 +1,104 @@
+// Small progressive enhancements: repeatable rows, the live share total, uploads, confirmations.
+(function () {
+  "use strict";
+
+  function renumber(container) {
+    var name = container.getAttribute("data-array") || container.getAttribute("data-attachments");
+    var rows = container.querySelectorAll("[data-rows] > [data-row]");
+    rows.forEach(function (row, index) {
+      row.querySelectorAll("[name]").forEach(function (input) {
+        var prefix = name + ".";
+        if (input.name.indexOf(prefix) === 0) {
+          input.name = prefix + index + input.name.slice(prefix.length).replace(/^[^.]*/, "");
+        }
+      });
+      var cell = row.querySelector("[data-row-number]");
+      if (cell) { cell.textContent = index + 1; }
+    });
+    updateShare(container);
+  }
+
+  function addRow(container) {
+    var template = container.querySelector("template[data-row-template]");
+    var body = container.querySelector("[data-rows] tbody") || container.querySelector("[data-rows]");
+    var html = template.innerHTML.replace(/__INDEX__/g, String(body.children.length));
+    body.insertAdjacentHTML("beforeend", html);
+    renumber(container);
+    return body.lastElementChild;
+  }
+
+  function updateShare(container) {
+    var out = container.querySelector("[data-share-total]");
+    if (!out) { return; }
+    var total = 0;
+    container.querySelectorAll("input[data-share]").forEach(function (input) {
+      var value = parseFloat(input.value);
+      if (!isNaN(value)) { total += Math.round(value * 100); }
+    });
+    out.textContent = String(total / 100);
+    out.classList.toggle("ok", total === 10000);
+  }
+
+  function upload(input, done) {
+    var status = input.closest(".field").querySelector(".upload-status");
+    var file = input.files[0];
+    if (!file) { return; }
+    var data = new FormData();
+    data.append("file", file);
+    data.append("csrf_token", document.querySelector("input[name=csrf_token]").value);
+    status.classList.remove("error");
+    status.textContent = "上传中… / Uploading…";
+    fetch(input.getAttribute("data-upload-url"), {method: "POST", body: data, headers: {"Accept": "application/json"},
+                                                  credentials: "same-origin"})
+      .then(function (response) { return response.json().then(function (body) { return {ok: response.ok, body: body}; }); })
+      .then(function (result) {
+        if (!result.ok) { throw new Error(result.body.error || "上传失败"); }
+        status.textContent = "✓ " + result.body.filename;
+        done(result.body);
+        input.value = "";
+      })
+      .catch(function (error) { status.classList.add("error"); status.textContent = error.message; });
+  }
+
+  document.querySelectorAll("[data-array], [data-attachments]").forEach(function (container) {
+    container.addEventListener("click", function (event) {
+      if (event.target.matches("[data-add-row]")) { addRow(container); }
+      if (event.target.matches("[data-remove-row]")) { event.target.closest("[data-row]").remove(); renumber(container); }
+    });
+    container.addEventListener("input", function () { updateShare(container); });
+    updateShare(container);
+  });
+
+  document.querySelectorAll("[data-attachments] input[type=file]").forEach(function (input) {
+    var container = input.closest("[data-attachments]");
+    input.addEventListener("change", function () {
+      upload(input, function (doc) {
+        var row = addRow(container);
+        row.querySelector("[data-document-id]").value = doc.id;
+        var link = row.querySelector("[data-document-link]");
+        link.href = doc.url;
+        link.textContent = doc.filename;
+      });
+    });
+  });
+
+  document.querySelectorAll("[data-single-document] input[type=file]").forEach(function (input) {
+    var field = input.closest("[data-single-document]");
+    input.addEventListener("change", function () {
+      upload(input, function (doc) {
+        field.querySelector("input[type=hidden]").value = doc.id;
+        field.querySelector(".doc-current").innerHTML = "";
+        var link = document.createElement("a");
+        link.href = doc.url;
+        link.textContent = doc.filename;
+        field.querySelector(".doc-current").appendChild(link);
+      });
+    });
+  });
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+})();
