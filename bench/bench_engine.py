@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,6 +46,10 @@ def timed(action) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def submit(drive: Driver, who: str, task_id: str, data: dict) -> None:
+    drive.run(lambda s: engine.complete_task(s, drive.user(s, who), task_id, data))
+
+
 def bench_start_and_submit(drive: Driver, runs: int) -> tuple[list[float], list[float]]:
     starts, submits = [], []
     for i in range(runs):
@@ -57,13 +62,18 @@ def bench_start_and_submit(drive: Driver, runs: int) -> tuple[list[float], list[
         data = example("ownership_draft")
         data["achievement"]["ip_numbers"] = [f"BENCH-{i}"]
         task_id = drive.task_id(app_id, "draft")
-        submits.append(timed(lambda: drive.run(
-            lambda s: engine.complete_task(s, drive.user(s, "researcher1"), task_id, data))))
+        submits.append(timed(partial(submit, drive, "researcher1", task_id, data)))
         for who in ("researcher1", "researcher2"):
             consent_id = drive.task_id(app_id, "consent", who)
-            submits.append(timed(lambda: drive.run(
-                lambda s: engine.complete_task(s, drive.user(s, who), consent_id, {"agree": True}))))
+            submits.append(timed(partial(submit, drive, who, consent_id, {"agree": True})))
     return starts, submits
+
+
+def ticker(app, stop: threading.Event, tick_once) -> None:
+    """The loop `grants run` runs in the background."""
+    while not stop.is_set():
+        tick_once(app)
+        time.sleep(app.config["TICK_INTERVAL_SECONDS"])
 
 
 def bench_timer_lateness(drive: Driver, samples: int) -> list[float]:
@@ -83,13 +93,8 @@ def bench_timer_lateness(drive: Driver, samples: int) -> list[float]:
         with drive.sessions() as s:
             ends_at = s.query(PublicityNotice).filter_by(application_id=app_id).one().ends_at
         stop = threading.Event()
-
-        def ticker():
-            while not stop.is_set():
-                tick_once(app)
-                time.sleep(app.config["TICK_INTERVAL_SECONDS"])
         with freeze_time(ends_at - timedelta(seconds=2), tick=True):
-            thread = threading.Thread(target=ticker, daemon=True)
+            thread = threading.Thread(target=ticker, args=(app, stop, tick_once), daemon=True)
             thread.start()
             while drive.status(app_id) == "publicity":
                 time.sleep(0.01)

@@ -3,14 +3,13 @@ step, so the workflow state is saved to and reloaded from the database between s
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
 from typing import Any
 
 from freezegun import freeze_time
 from sqlalchemy import select
 
 from workflows import clock, engine, forms
-from workflows.models import Application, HumanTask, Unit, User
+from workflows.models import Application, HumanTask, PublicityNotice, Unit, User
 
 PASSWORD = "demo-pass-2026"
 
@@ -110,7 +109,11 @@ class Driver:
         return app_id
 
     def pass_publicity(self, app_id: int) -> None:
-        with freeze_time(clock.now() + timedelta(days=17)):
+        """Move the clock to the end of the open notice's term and let the sweep fire."""
+        with self.sessions() as session:
+            ends_at = session.execute(select(PublicityNotice.ends_at).where(
+                PublicityNotice.application_id == app_id, PublicityNotice.closed_at.is_(None))).scalar_one()
+        with freeze_time(ends_at):
             self.tick()
         assert self.status(app_id) == "agreement", self.steps(app_id)
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import clock
+from . import audit, clock
 from .errors import Forbidden, GrantError, ValidationFailed
 from .models import ROLES, RoleGrant, Unit, User
 
@@ -51,15 +51,23 @@ def change_password(user: User, old: str, new: str) -> None:
 
 
 def create_user(session: Session, username: str, name: str, password: str, email: str = "",
-                roles: list[tuple[str, str | None]] = ()) -> User:
+                roles: list[tuple[str, str | None]] = (), actor: User | None = None) -> User:
     """Create a user with (role, unit code or None) grants; refuses duplicates and unknown roles."""
+    if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise ValidationFailed([{"field": "username", "message": "用户名只能包含字母、数字、下划线、点和连字符"}])
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
         raise ValidationFailed([{"field": "username", "message": f"用户名“{username}”已存在"}])
+    if not name.strip():
+        raise ValidationFailed([{"field": "name", "message": "请填写姓名"}])
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed([{"field": "password", "message": f"密码至少{MIN_PASSWORD_LENGTH}位"}])
     user = User(username=username, name=name, email=email, password_hash=hash_password(password))
     session.add(user)
     for role, unit_code in roles:
         grant_role(session, user, role, unit_code)
     session.flush()
+    audit.record(session, actor=actor.username if actor else "system", action="create_user",
+                 detail={"user": username, "roles": [list(r) for r in roles]})
     return user
 
 
@@ -74,3 +82,31 @@ def grant_role(session: Session, user: User, role: str, unit_code: str | None) -
     grant = RoleGrant(unit=unit, role=role)
     user.roles.append(grant)
     return grant
+
+
+def create_unit(session: Session, actor: User, code: str, name: str, contact: str = "") -> Unit:
+    """A new pilot unit (试点单位) with its own numbering, board and data."""
+    code, name = code.strip().upper(), name.strip()
+    problems = []
+    if not code.isalnum() or not 2 <= len(code) <= 16:
+        problems.append({"field": "code", "message": "单位代码须为2至16位字母或数字"})
+    elif session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none():
+        problems.append({"field": "code", "message": "单位代码已存在"})
+    if not name:
+        problems.append({"field": "name", "message": "请填写单位名称"})
+    if problems:
+        raise ValidationFailed(problems)
+    unit = Unit(code=code, name=name, contact=contact.strip())
+    session.add(unit)
+    session.flush()
+    audit.record(session, actor=actor.username, action="create_unit", unit_id=unit.id, detail={"code": code})
+    return unit
+
+
+def set_active(session: Session, actor: User, user: User, active: bool) -> None:
+    """Deactivated users cannot sign in; their records and past actions stay."""
+    if user.id == actor.id:
+        raise Forbidden("不能停用自己的账户")
+    user.active = active
+    audit.record(session, actor=actor.username, action="activate_user" if active else "deactivate_user",
+                 detail={"user": user.username})

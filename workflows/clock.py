@@ -1,5 +1,5 @@
 """One place for the current time, so freezegun (tests) and shifted clocks (servers) drive it."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -7,12 +7,12 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def now() -> datetime:
     """Aware UTC now; SpiffWorkflow's timers read the same system clock."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; the store always means UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def local_date(value: datetime) -> date:
@@ -21,7 +21,7 @@ def local_date(value: datetime) -> date:
 
 def start_of_local_day(day: date) -> datetime:
     """Midnight in Shanghai of `day`, as aware UTC."""
-    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def publicity_window(start: datetime, days: int) -> tuple[datetime, datetime, date]:

@@ -6,16 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
-from SpiffWorkflow.exceptions import WorkflowException
 
 from . import audit, clock, forms, notify, runtime, specs, steps
 from .access import require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
-from .models import (Application, HumanTask, RoleGrant, TaskDraft, Unit, UnitCounter, User, WorkflowState)
+from .models import Application, HumanTask, RoleGrant, TaskDraft, Unit, UnitCounter, User, WorkflowState
 from .services import OPERATIONS
 
 PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
@@ -133,7 +133,7 @@ def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
     check_may_claim(actor, row)
     if row.assignee_id not in (None, actor.id):
         raise Conflict(f"该任务已由{row.assignee.name}认领")
-    row.assignee_id = actor.id
+    row.assignee = actor
     audit.record(session, actor=actor.username, action="claim", unit_id=row.unit_id,
                  application_id=row.application_id, step=row.bpmn_id)
     return row
@@ -145,7 +145,7 @@ def release_task(session: Session, actor: User, task_id: str) -> HumanTask:
         raise Forbidden("只能释放自己认领的待办任务")
     if row.role in ("representative", "member"):
         raise Forbidden("个人任务不能释放")
-    row.assignee_id = None
+    row.assignee = None
     audit.record(session, actor=actor.username, action="release", unit_id=row.unit_id,
                  application_id=row.application_id, step=row.bpmn_id)
     return row
@@ -163,7 +163,7 @@ def reassign_task(session: Session, actor: User, task_id: str, to_username: str)
     if target is None:
         raise ValidationFailed([{"field": "to", "message": f"用户“{to_username}”不存在"}])
     check_may_claim(target, row)
-    row.assignee_id = target.id
+    row.assignee = target
     notify.task_ready(session, row, [target])
     audit.record(session, actor=actor.username, action="reassign", unit_id=row.unit_id,
                  application_id=row.application_id, step=row.bpmn_id, detail={"to": to_username})

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from .errors import ValidationFailed
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(filename: str) -> dict[str, Any]:
     path = (FORMS_DIR / filename).resolve()
     if path.parent != FORMS_DIR or not path.is_file():
@@ -21,9 +22,18 @@ def load_schema(filename: str) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+def _decimal_multiple_of(validator, divisor, instance, schema):
+    """Shares like 33.33 are exact multiples of 0.01 in decimal, though not in binary floats."""
+    if validator.is_type(instance, "number") and Decimal(str(instance)) % Decimal(str(divisor)) != 0:
+        yield ValidationError(f"{instance!r} is not a multiple of {divisor}")
+
+
+DecimalValidator = validators.extend(Draft202012Validator, {"multipleOf": _decimal_multiple_of})
+
+
+@cache
 def _validator(filename: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(filename), format_checker=FormatChecker())
+    return DecimalValidator(load_schema(filename), format_checker=FormatChecker())
 
 
 def _title_at(schema: dict[str, Any], path: list[Any]) -> str:
@@ -85,12 +95,3 @@ def validate(filename: str, data: Any) -> None:
                 seen.add((field, message))
                 listed.append({"field": field, "message": message})
         raise ValidationFailed(listed)
-
-
-def enum_label(filename: str, path: list[str], value: Any) -> str:
-    """The Chinese name of an enum code, as the form shows it."""
-    node = load_schema(filename)
-    for part in path:
-        node = node.get("properties", {}).get(part) or node.get("items", {}).get("properties", {}).get(part, {})
-    names = dict(zip(node.get("enum", []), node.get("enumNames", [])))
-    return names.get(value, str(value))

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock, settings
+from .errors import NotFound
 from .models import HumanTask, Notification, OutboxMail, User
 
 MAX_ATTEMPTS = 10
@@ -82,3 +83,17 @@ def _message(sender: str, mail: OutboxMail) -> EmailMessage:
     msg["From"], msg["To"], msg["Subject"] = sender, mail.to, mail.subject
     msg.set_content(mail.body)
     return msg
+
+
+def mark_read(session: Session, user: User, notification_id: int | None = None) -> int:
+    """Mark one of the user's notices (or all of them) as read; others' notices are not found."""
+    query = select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if notification_id is not None:
+        notice = session.get(Notification, notification_id)
+        if notice is None or notice.user_id != user.id:
+            raise NotFound("通知不存在")
+        query = query.where(Notification.id == notification_id)
+    rows = session.execute(query).scalars().all()
+    for row in rows:
+        row.read_at = clock.now()
+    return len(rows)

@@ -5,8 +5,9 @@ failing field in Chinese. Checks are plain functions of data so each can be test
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ValidationFailed
 

@@ -5,19 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import forms, runtime
 from .access import staff_unit_ids
-from .models import (Application, AuditEvent, Document, HumanTask, Notification, Objection, PublicityNotice,
-                     RoleGrant, Signature, TaskDraft, User)
+from .models import (
+    Application,
+    AuditEvent,
+    Document,
+    HumanTask,
+    Notification,
+    Objection,
+    PublicityNotice,
+    RoleGrant,
+    Signature,
+    TaskDraft,
+    User,
+)
 
 
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
               since: datetime | None = None) -> Select:
     """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first."""
-    queue_filters = [(HumanTask.role == g.role) & (True if g.unit_id is None else HumanTask.unit_id == g.unit_id)
+    queue_filters = [HumanTask.role == g.role if g.unit_id is None
+                     else and_(HumanTask.role == g.role, HumanTask.unit_id == g.unit_id)
                      for g in user.roles if g.role in ("tto", "decider", "signer")]
     mine = HumanTask.assignee_id == user.id
     condition = or_(mine, *[f & HumanTask.assignee_id.is_(None) for f in queue_filters]) if queue_filters else mine

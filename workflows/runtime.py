@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -105,16 +106,24 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict[str, Any], engine: S
 
 
 def next_timer_due(wf: BpmnWorkflow) -> datetime | None:
-    """The earliest due time of a waiting timer, for the indexed sweep column."""
+    """The earliest due time of a waiting timer, for the indexed sweep column.
+
+    SpiffWorkflow 3.2 folds the events behind an event-based gateway into the gateway (and
+    `waiting_events()` then reports no value), so read the evaluated due time that every
+    waiting timer keeps in its task's internal data.
+    """
     due = []
-    for event in wf.waiting_events():
-        if "Time" in event.event_type and event.value:
-            value = event.value
-            parsed = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else value
-            if isinstance(parsed, datetime):
-                due.append(clock.as_utc(parsed))
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        if _has_timer(getattr(task.task_spec, "event_definition", None)):
+            value = task.internal_data.get("event_value")
+            if isinstance(value, str):
+                due.append(clock.as_utc(TimerEventDefinition.get_datetime(value)))
     return min(due) if due else None
 
 
-def waiting_messages(wf: BpmnWorkflow) -> set[str]:
-    return {e.name for e in wf.waiting_events() if "Message" in e.event_type}
+def _has_timer(definition) -> bool:
+    if definition is None:
+        return False
+    if isinstance(definition, TimerEventDefinition):
+        return True
+    return any(_has_timer(d) for d in getattr(definition, "event_definitions", []))

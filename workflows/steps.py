@@ -9,8 +9,18 @@ from sqlalchemy.orm import Session
 
 from . import accounts, clock, policy
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
-from .models import (Application, ApplicationMember, Document, HumanTask, Objection, PublicityNotice,
-                     RegistryEntry, Signature, Unit, User)
+from .models import (
+    Application,
+    ApplicationMember,
+    Document,
+    HumanTask,
+    Objection,
+    PublicityNotice,
+    RegistryEntry,
+    Signature,
+    Unit,
+    User,
+)
 from .runtime import ReadyTask
 
 DRAFT_STEPS = ("draft",)

@@ -95,14 +95,17 @@ def test_grants_verify_audit_command_fails_on_a_tampered_database(database_url, 
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "AUDIT_KEY": "test-audit-key"})
     runner = CliRunner()
     from webapp.cli import verify_audit
-    result = runner.invoke(verify_audit, obj=_script_info(app))
-    assert result.exit_code == 0, result.output
-    with sessions() as s:
-        s.execute(text("UPDATE audit_events SET actor = 'x' WHERE id = 1"))
-        s.commit()
-    result = runner.invoke(verify_audit, obj=_script_info(app))
-    assert result.exit_code == 1
-    assert "被修改" in result.output
+    try:
+        result = runner.invoke(verify_audit, obj=_script_info(app))
+        assert result.exit_code == 0, result.output
+        with sessions() as s:
+            s.execute(text("UPDATE audit_events SET actor = 'x' WHERE id = 1"))
+            s.commit()
+        result = runner.invoke(verify_audit, obj=_script_info(app))
+        assert result.exit_code == 1
+        assert "被修改" in result.output
+    finally:
+        app.extensions["grants_engine"].dispose()
 
 
 def _script_info(app):
@@ -132,19 +135,7 @@ def _race_three_times(factory) -> None:
         task_id = drive.task_id(app_id, "review")
         barrier = threading.Barrier(2)
         results: list[str] = []
-
-        def attempt():
-            with factory() as session:
-                user = Driver.user(session, "tto1")
-                barrier.wait()
-                try:
-                    engine.complete_task(session, user, task_id, example("review"))
-                    session.commit()
-                    results.append("ok")
-                except Conflict:
-                    session.rollback()
-                    results.append("conflict")
-        threads = [threading.Thread(target=attempt) for _ in range(2)]
+        threads = [threading.Thread(target=_attempt, args=(factory, task_id, barrier, results)) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
@@ -157,3 +148,17 @@ def _race_three_times(factory) -> None:
             assert audit.verify(s) == []
         outcomes.append(results)
     assert len(outcomes) == 3
+
+
+def _attempt(factory, task_id: str, barrier: threading.Barrier, results: list[str]) -> None:
+    """One of two people pressing submit on the same review at the same moment."""
+    with factory() as session:
+        user = Driver.user(session, "tto1")
+        barrier.wait()
+        try:
+            engine.complete_task(session, user, task_id, example("review"))
+            session.commit()
+            results.append("ok")
+        except Conflict:
+            session.rollback()
+            results.append("conflict")

@@ -220,3 +220,12 @@ def test_password_never_stored(drive):
     drive.complete(app_id, "sign_representative", "researcher1", {"decision": "sign", "password": PASSWORD})
     with drive.sessions() as s:
         assert PASSWORD not in s.get(WorkflowState, app_id).serialized
+
+
+def test_shares_with_two_decimals_that_sum_to_100_are_accepted(drive):
+    app_id = drive.start()
+    members = example("ownership_draft")["members"]
+    for member, share in zip(members, (33.33, 33.33, 33.34), strict=True):
+        member["share"] = share
+    drive.draft(app_id, members=members)
+    assert drive.steps(app_id) == ["consent"] * 3
