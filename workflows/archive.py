@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from . import queries, records
-from .models import Application
+from . import access, queries, records
+from .models import Application, User
 
 
-def evidence_pack(session: Session, app: Application) -> tuple[str, bytes]:
+def evidence_pack(session: Session, app: Application, user: User) -> tuple[str, bytes]:
     """A ZIP of every stored document (hash-checked), the form data, audit trail and publicity."""
+    access.check_may_download_evidence(user, app)
     from .documents import build_evidence_pack
     files = [(f"{doc.id:04d}-{doc.filename}", records.read(doc)) for doc in queries.documents(session, app)]
     pack = build_evidence_pack(files, _form_data(session, app), _audit_rows(session, app), _publicity(session, app))

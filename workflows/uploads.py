@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy.orm import Session
 
-from . import records, settings
+from . import access, records, settings
 from .errors import ValidationFailed
 from .models import Application, Document, User
 
@@ -33,6 +33,8 @@ def safe_filename(name: str, extension: str) -> str:
 def accept(session: Session, app: Application | None, filename: str, content: bytes,
            actor: User | None, field: str = "file") -> Document:
     """Store an upload after checking its size and real type; refuse anything else in Chinese."""
+    if app is not None and actor is not None:
+        access.check_may_attach(actor, app)
     limit = settings.get().max_upload_bytes
     if not content:
         raise ValidationFailed([{"field": field, "message": "上传的文件为空"}])

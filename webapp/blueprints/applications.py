@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, engine, forms, queries, records
+from workflows import access, archive, engine, forms, queries, records
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Application, Document, Unit, User
 
@@ -118,8 +118,7 @@ def _team(s, app, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _may_download_evidence(app) -> bool:
-    user = me()
-    return user.has_role("auditor", app.unit_id) or user.has_role("tto", app.unit_id)
+    return access.may_download_evidence(me(), app)
 
 
 @bp.post("/applications/<int:application_id>/withdraw")
@@ -135,16 +134,10 @@ def withdraw(application_id: int):
 @bp.get("/applications/<int:application_id>/evidence")
 @login_required
 def evidence(application_id: int):
-    """The whole evidence file (ZIP) for auditors and the tech-transfer office."""
+    """The whole evidence file (ZIP) for auditors, the tech-transfer office and the team."""
     s = database.session()
     app = access.get_visible(s, me(), application_id)
-    if not _may_download_evidence(app):
-        raise Forbidden(_("只有审计人员和成果转化部门可以下载证据包"))
-    try:
-        from workflows import archive
-    except ImportError:
-        abort(503)
-    filename, content = archive.evidence_pack(s, app)
+    filename, content = archive.evidence_pack(s, app, me())
     return send_file(io.BytesIO(content), mimetype="application/zip", as_attachment=True, download_name=filename)
 
 
@@ -152,14 +145,7 @@ def evidence(application_id: int):
 @login_required
 def document(document_id: int):
     """A stored file, only if its bytes still match the SHA-256 recorded when it was made."""
-    s = database.session()
-    doc = s.get(Document, document_id)
-    if doc is None:
-        raise NotFound(_("文件不存在"))
-    if doc.application_id is not None:
-        access.get_visible(s, me(), doc.application_id)
-    elif doc.created_by_id != me().id:
-        raise NotFound(_("文件不存在"))
+    doc = access.get_visible_document(database.session(), me(), document_id)
     return download(doc, inline=request.args.get("inline") == "1")
 
 
