@@ -15,8 +15,15 @@ from workflows import db, demo, settings
 POSTGRES_URL = os.environ.get("GRANTS_TEST_POSTGRES")  # e.g. postgresql+psycopg://postgres@127.0.0.1:54329
 
 
-def pytest_configure(config):
-    settings.configure(audit_key=b"test-audit-key")
+TEST_SETTINGS = settings.configure(audit_key=b"test-audit-key")
+
+
+@pytest.fixture(autouse=True)
+def _engine_settings():
+    """create_app reconfigures the engine; each test starts from the same settings."""
+    settings.configure(**vars(TEST_SETTINGS))
+    yield
+    settings.configure(**vars(TEST_SETTINGS))
 
 
 @pytest.fixture(scope="session")

@@ -179,3 +179,26 @@ def test_a_queue_task_notifies_the_units_officers_not_the_team(app, smtp):
     _deliver(app)
     review_mails = [r for r, m in inbox.messages if review.name in _subject(m)]
     assert review_mails == [["tto1@example.org"]]
+
+
+def test_a_task_waiting_too_long_gets_one_reminder_per_period(app):
+    with app.extensions["grants_sessions"]() as session:
+        unit = session.execute(select(Unit).where(Unit.code == "SZDU")).scalar_one()
+        engine.start_application(session, _user(session, "researcher1"), unit, "ownership")
+        session.commit()
+    days = settings.get().reminder_after_days
+
+    def remind_at(when) -> int:
+        with freeze_time(when), app.extensions["grants_sessions"]() as session:
+            count = notify.remind_overdue(session)
+            session.commit()
+            return count
+
+    start = clock.now()
+    assert remind_at(start + timedelta(days=days) - timedelta(minutes=1)) == 0
+    assert remind_at(start + timedelta(days=days, minutes=1)) == 1
+    assert remind_at(start + timedelta(days=days, minutes=2)) == 0  # already reminded this period
+    assert remind_at(start + timedelta(days=2 * days, minutes=2)) == 1
+    with app.extensions["grants_sessions"]() as session:
+        reminders = session.execute(select(Notification).where(Notification.message.like("催办%"))).scalars().all()
+        assert len(reminders) == 2 and all(n.user_id == _user(session, "researcher1").id for n in reminders)
