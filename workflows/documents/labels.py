@@ -85,6 +85,12 @@ def fmt_datetime(value: datetime) -> str:
     return f"{fmt_date(local.date())} {local:%H:%M:%S}（北京时间）"
 
 
+def fmt_datetime_plain(value: datetime) -> str:
+    """Shanghai time without the zone note, for tables whose header already says 北京时间."""
+    local = to_local(value)
+    return f"{fmt_date(local.date())} {local:%H:%M:%S}"
+
+
 def last_local_day(end: datetime) -> date:
     """Last calendar day of a term ending at `end`: a term ending at local midnight
     ends with the day before (the engine's publicity windows end at 00:00 Shanghai)."""
@@ -153,7 +159,7 @@ KIND_NAMES = {
     "use_right": "赋予长期使用权",
     "extension": "延长长期使用权",
 }
-ROLE_NAMES = {"representative": "乙方（成果完成人团队指定代表）", "unit": "甲方（单位授权签字人）"}
+ROLE_NAMES = {"representative": "乙方指定代表", "unit": "甲方授权签字人"}
 
 
 def iso(value) -> str:

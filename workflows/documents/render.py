@@ -22,6 +22,7 @@ _env = Environment(
 _env.filters.update(
     date=labels.fmt_date,
     datetime=labels.fmt_datetime,
+    datetime_plain=labels.fmt_datetime_plain,
     percent=labels.fmt_percent,
     money=labels.fmt_money,
     money_upper=labels.fmt_money_upper,
