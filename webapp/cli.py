@@ -95,13 +95,13 @@ def create_user(username: str, name: str, password: str, email: str, roles: tupl
 @click.option("--port", default=5000, type=int)
 @with_appcontext
 def run(host: str, port: int) -> None:
-    """Serve the app, with a background sweep that fires timers every second."""
+    """Serve the app (waitress), with a background sweep that fires timers every second."""
     app = current_app._get_current_object()
     db.create_schema(app.extensions["grants_engine"])
     threading.Thread(target=_ticker, args=(app,), daemon=True, name="grants-ticker").start()
     click.echo(f"服务已启动：http://{host}:{port}/ （按 Ctrl+C 停止）")
-    from werkzeug.serving import run_simple
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    import waitress  # a production WSGI server, pure Python, threaded
+    waitress.serve(app, host=host, port=port, threads=8, ident="grants")
 
 
 def _ticker(app: Flask) -> None:
