@@ -8,7 +8,7 @@ from typing import Any
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from workflows import clock, engine, forms
+from workflows import clock, db, engine, forms
 from workflows.models import Application, HumanTask, PublicityNotice, Unit, User
 
 PASSWORD = "demo-pass-2026"
@@ -24,14 +24,7 @@ class Driver:
 
     def run(self, action):
         """One transaction, as one request: commit on success, roll back on any error."""
-        with self.sessions() as session:
-            try:
-                result = action(session)
-                session.commit()
-                return result
-            except Exception:
-                session.rollback()
-                raise
+        return db.in_transaction(self.sessions, action)
 
     @staticmethod
     def user(session, username: str) -> User:

@@ -12,16 +12,7 @@ from workflows import accounts, audit, db, demo, engine, notify
 
 
 def _run_in_transaction(action):
-    session = current_app.extensions["grants_sessions"]()
-    try:
-        result = action(session)
-        session.commit()
-        return result
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    return db.in_transaction(current_app.extensions["grants_sessions"], action)
 
 
 @click.command("init-db")

@@ -45,3 +45,16 @@ def create_schema(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["engine"] = engine
     command.upgrade(cfg, "head")
+
+
+def in_transaction(factory: sessionmaker[Session], action):
+    """Run `action(session)` as one unit of work: commit on success, roll back on any error.
+    Commands and the timer sweep use it; web requests commit in webapp/database.py."""
+    with factory() as session:
+        try:
+            result = action(session)
+            session.commit()
+            return result
+        except Exception:
+            session.rollback()
+            raise
