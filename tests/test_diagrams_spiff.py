@@ -72,7 +72,8 @@ SERVICE_TASKS = {
     "ownership_grant": GRANT_SERVICES,
     "use_right_grant": GRANT_SERVICES,
     "publicity": {"open_publicity": "publicity_window", "close_publicity": "publicity_closed"},
-    "use_right_extension": {"render_agreement": "agreement_draft", "finalize_agreement": "agreement_final"},
+    "use_right_extension": {"record_decision": "decision_record", "render_agreement": "agreement_draft",
+                            "finalize_agreement": "agreement_final", "update_registry": "registry_update"},
 }
 LANES = {task: lane for tasks in USER_TASKS.values() for task, (lane, _form) in tasks.items()}
 
@@ -223,7 +224,7 @@ def sign_and_archive(run: Run, terms_task: str = "agreement_terms") -> None:
     assert run.services.calls[-1] == "render_agreement"
     run.complete("sign_representative", SIGN)
     run.complete("sign_unit", SIGN)
-    assert run.services.calls[-1] == "finalize_agreement"
+    assert "finalize_agreement" in run.services.calls[-2:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,7 +511,8 @@ def test_extension_completed_after_returns(parser):
     sign_and_archive(run, "supplementary_terms")
     run.complete("complete_archive", {})
     run.finish("completed", "end_completed")
-    assert run.services.calls == ["render_agreement", "render_agreement", "finalize_agreement"]
+    assert run.services.calls == ["record_decision", "record_decision", "render_agreement", "render_agreement",
+                                  "finalize_agreement", "update_registry"]
 
 
 @pytest.mark.parametrize("refused_by", ["extension_review", "extension_decision"])

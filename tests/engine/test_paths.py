@@ -226,6 +226,11 @@ def test_use_right_extension_completed(drive):
     drive.sign_both(ext)
     drive.complete(ext, "complete_archive", "tto1", example("completion"))
     assert drive.status(ext) == "completed"
+    with drive.sessions() as s:
+        kinds = [d.kind for d in queries.documents(s, s.get(Application, ext))]
+        assert {"decision_record", "agreement_draft", "agreement_final"} <= set(kinds)
+        entry = s.query(RegistryEntry).filter_by(application_id=drive.app(ext).original_id).one()
+        assert entry.status == "use_right_extended"  # the original grant's registry entry notes the extension
 
 
 def test_use_right_extension_refused(drive):
