@@ -3,7 +3,9 @@ clauses, and are stored and served byte for byte; the evidence pack proves itsel
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import json
 import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,8 @@ from pypdf import PdfReader
 from sqlalchemy import text
 
 from workflows import documents, forms, records
-from workflows.documents.fetcher import RefusedURL, RestrictedURLFetcher
+from workflows.documents import clauses
+from workflows.documents.fetcher import TEMPLATES_DIR, RefusedURL, RestrictedURLFetcher
 from workflows.errors import TamperedDocument
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "documents"
@@ -181,3 +184,159 @@ def test_publicity_window_counts_full_calendar_days():
     assert last_day.isoformat() == "2026-12-07"
     assert end == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)  # midnight after 7 Dec in Shanghai
     assert end - start > timedelta(days=15)
+
+
+# --- every required clause, policy limits, codes, escaping, fetcher and pack details ---------------
+
+
+
+def flat_text(pdf: bytes) -> str:
+    return "".join("".join(pdf_text(pdf)).split())
+
+
+def publicity_ctx(**draft_changes) -> dict:
+    return {**base(), "kind": "ownership", "draft": dict(example("ownership_draft"), **draft_changes),
+            "starts_at": NOW, "ends_at": datetime(2026, 12, 7, 16, 0, tzinfo=UTC), "contact": "0755-00000001",
+            "board_url": "http://127.0.0.1:5000/publicity/1"}
+
+
+def decision_ctx() -> dict:
+    return {**base(), "kind": "ownership", "draft": example("ownership_draft"), "review": example("review"),
+            "decision": example("unit_decision"), "recorded_by": {"username": "decider1", "name": "黄建国"},
+            "recorded_at": NOW}
+
+
+def supplementary_ctx() -> dict:
+    return {**base(), "kind": "extension", "original_number": "SZDU-2026-0007",
+            "request": example("extension_request"), "terms": example("supplementary_terms"), "final": False}
+
+
+BUILDERS = {"ownership": lambda: agreement("ownership"), "use_right": lambda: agreement("use_right"),
+            "supplementary": supplementary_ctx, "publicity": publicity_ctx, "decision": decision_ctx}
+RENDER = {"ownership": documents.render_agreement, "use_right": documents.render_agreement,
+          "supplementary": documents.render_supplementary_agreement,
+          "publicity": documents.render_publicity_notice, "decision": documents.render_decision_record}
+
+
+def blank(ctx: dict, path: tuple) -> None:
+    holder = ctx
+    for key in path[:-1]:
+        holder = holder[key]
+    value = holder[path[-1]]
+    holder[path[-1]] = [] if isinstance(value, list) else "  " if isinstance(value, str) else None
+
+
+@pytest.mark.parametrize("doc, clause, path", [(doc, clause, path) for doc, required in clauses.REQUIRED.items()
+                                               for clause, path in required],
+                         ids=lambda v: "/".join(v) if isinstance(v, tuple) else v)
+def test_each_required_clause_missing_raises_with_its_name(doc, clause, path):
+    ctx = BUILDERS[doc]()
+    blank(ctx, path)
+    with pytest.raises(documents.MissingClause) as caught:
+        RENDER[doc](ctx)
+    assert caught.value.clause == clause
+
+
+@pytest.mark.parametrize("change, clause", [
+    (lambda c: c["draft"]["achievement"].update(ip_numbers=[]), "知识产权编号"),
+    (lambda c: c["draft"].pop("team_share"), "团队持有份额"),
+])
+def test_conditional_clauses_are_required(change, clause):
+    ctx = agreement("ownership")
+    change(ctx)
+    with pytest.raises(documents.MissingClause) as caught:
+        documents.render_agreement(ctx)
+    assert caught.value.clause == clause
+
+
+@pytest.mark.parametrize("kind, change, clause", [
+    ("ownership", lambda c: c["draft"].update(team_share=60), "团队持有份额"),  # §三(一)1: ≥ 70%
+    ("ownership", lambda c: c["terms"].update(inventor_income_percent=60), "收益分配"),  # §三(六)1: ≥ 70%
+    ("ownership", lambda c: c["terms"].update(tto_income_percent=2), "收益分配"),  # §三(六)1: ≥ 3%
+    ("ownership", lambda c: c["draft"]["members"][0].update(share=40), "团队成员及内部分配"),  # sums to 90%
+    ("use_right", lambda c: c["terms"].update(licence_term_years=5), "许可期限"),  # §三(二)1: ≥ 10 years
+])
+def test_policy_breaking_clauses_are_refused(kind, change, clause):
+    ctx = agreement(kind)
+    change(ctx)
+    with pytest.raises(documents.InvalidClause) as caught:
+        documents.render_agreement(ctx)
+    assert caught.value.clause == clause
+
+
+def test_publicity_needs_the_price_when_priced_by_agreement():
+    with pytest.raises(documents.MissingClause) as caught:
+        documents.render_publicity_notice(publicity_ctx(pricing_method="agreement"))
+    assert caught.value.clause == "拟交易价格"
+    text = flat_text(documents.render_publicity_notice(publicity_ctx()))
+    assert "拟交易价格" not in text and "协议定价" not in text
+
+
+def test_enum_codes_are_shown_as_their_chinese_names():
+    own = flat_text(documents.render_agreement(agreement("ownership")))
+    use = flat_text(documents.render_agreement(agreement("use_right")))
+    for chinese in ["专利权", "利用财政性资金形成", "按份共有", "现金", "不适用", "转化前赋权"]:
+        assert chinese in own, chinese
+    for chinese in ["独占许可", "与其他单位共同实施"]:
+        assert chinese in use, chinese
+    for code in ["patent", "fiscal", "shares", "cash", "none", "rights_grant", "exclusive", "with_partner"]:
+        assert code not in own and code not in use, code
+
+
+def test_achievement_without_ip_number_and_escaped_user_text():
+    ctx = agreement("ownership")
+    ctx["draft"]["achievement"].update(ip_type="joint_application_right", ip_numbers=[],
+                                       title='<b>芯片</b> & <img src="file:///etc/passwd">')
+    pdf = documents.render_agreement(ctx)
+    text = flat_text(pdf)
+    assert "尚未申请知识产权" in text and '<b>芯片</b>&<imgsrc="file:///etc/passwd">' in text
+    to_png("escaped_title_agreement", pdf)
+
+
+def test_url_fetcher_serves_only_the_templates_and_data_urls():
+    fetcher = RestrictedURLFetcher()
+    assert fetcher.fetch((TEMPLATES_DIR / "documents.css").as_uri()).read().startswith(b"/*")
+    assert fetcher.fetch("data:text/plain;base64,5Lit").read() == "中".encode()
+    for url in [TEMPLATES_DIR.as_uri() + "/../render.py", TEMPLATES_DIR.as_uri() + "/missing.css",
+                "file://example.org/etc/passwd"]:
+        with pytest.raises(RefusedURL):
+            fetcher.fetch(url)
+
+
+def test_evidence_pack_is_deterministic_and_reports_missing_and_extra_files():
+    args = ([("b.pdf", b"B"), ("a.pdf", b"A")], {"x": "甲"}, [{"id": 1, "at": NOW.isoformat()}], {})
+    pack = documents.build_evidence_pack(*args)
+    assert pack == documents.build_evidence_pack(*args)
+    archive = zipfile.ZipFile(io.BytesIO(pack))
+    names = archive.namelist()
+    assert names[:-1] == sorted(names[:-1]) and names[-1] == "manifest.json"  # sorted, manifest last
+    manifest = {e["name"]: e for e in json.loads(archive.read("manifest.json"))["files"]}
+    for name in archive.namelist():
+        if name != "manifest.json":
+            data = archive.read(name)
+            assert manifest[name]["sha256"] == hashlib.sha256(data).hexdigest()
+            assert manifest[name]["size"] == len(data)
+    assert "sha256sum" in archive.read("README.txt").decode()
+    changed = io.BytesIO()
+    with zipfile.ZipFile(changed, "w") as out:
+        for name in archive.namelist():
+            if name != "documents/a.pdf":
+                out.writestr(name, archive.read(name))
+        out.writestr("documents/c.pdf", b"C")
+    problems = documents.verify_evidence_pack(changed.getvalue())
+    assert any("documents/a.pdf" in p for p in problems) and any("documents/c.pdf" in p for p in problems)
+    assert documents.verify_evidence_pack(b"not a zip")
+
+
+def test_publicity_and_decision_render_from_their_minimal_ctx():
+    """The contract's ctx for these two has no representative; the use-right notice shows term and mode."""
+    ctx = publicity_ctx()
+    ctx.pop("representative")
+    ctx.update(kind="use_right", draft=example("use_right_draft"))
+    pdf = documents.render_publicity_notice(ctx)
+    text = flat_text(pdf)
+    assert "10年" in text and "独占许可" in text and "2026年12月7日" in text and "王芳" in text
+    to_png("publicity_notice_use_right", pdf)
+    ctx = decision_ctx()
+    ctx.pop("representative")
+    assert "同意赋权" in flat_text(documents.render_decision_record(ctx))

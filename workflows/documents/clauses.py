@@ -4,106 +4,110 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ..i18n import msg
+
 
 class DocumentError(ValueError):
     """A document cannot be produced from this context; `clause` names the clause (Chinese)."""
 
-    prefix = "文书内容有误"
+    prefix = msg("文书内容有误")
 
     def __init__(self, clause: str, detail: str = ""):
         self.clause = clause
         self.detail = detail
-        super().__init__(f"{self.prefix}：{clause}" + (f"（{detail}）" if detail else ""))
+        self.message = (msg("{prefix}：{clause}（{detail}）", prefix=self.prefix, clause=clause, detail=detail)
+                        if detail else msg("{prefix}：{clause}", prefix=self.prefix, clause=clause))
+        super().__init__(self.message)
 
 
 class MissingClause(DocumentError):
     """A required clause is missing or empty: an agreement must never show a blank clause."""
 
-    prefix = "缺少必备条款"
+    prefix = msg("缺少必备条款")
 
 
 class InvalidClause(DocumentError):
     """A clause is present but breaks the policy (e.g. team share below 70%)."""
 
-    prefix = "条款不符合规定"
+    prefix = msg("条款不符合规定")
 
 
 # IP types that have no registration number yet (not filed / kept secret).
 NO_NUMBER_IP_TYPES = {"joint_application_right", "technical_secret"}
 
 _PARTIES = [
-    ("申请编号", ("number",)),
-    ("甲方名称", ("unit", "name")),
-    ("乙方代表", ("representative", "name")),
-    ("生成日期", ("generated_at",)),
+    (msg("申请编号"), ("number",)),
+    (msg("甲方名称"), ("unit", "name")),
+    (msg("乙方代表"), ("representative", "name")),
+    (msg("生成日期"), ("generated_at",)),
 ]
 _ACHIEVEMENT = [
-    ("成果名称", ("draft", "achievement", "title")),
-    ("知识产权类型", ("draft", "achievement", "ip_type")),
-    ("团队成员及内部分配", ("draft", "members")),
+    (msg("成果名称"), ("draft", "achievement", "title")),
+    (msg("知识产权类型"), ("draft", "achievement", "ip_type")),
+    (msg("团队成员及内部分配"), ("draft", "members")),
 ]
 _INCOME = [
-    ("收益分配", ("terms", "income_distribution")),
-    ("成果完成人收益比例", ("terms", "inventor_income_percent")),
-    ("技术转移机构提取比例", ("terms", "tto_income_percent")),
+    (msg("收益分配"), ("terms", "income_distribution")),
+    (msg("成果完成人收益比例"), ("terms", "inventor_income_percent")),
+    (msg("技术转移机构提取比例"), ("terms", "tto_income_percent")),
 ]
 
 REQUIRED = {
     "ownership": _PARTIES + _ACHIEVEMENT + [
-        ("共有方式", ("draft", "ownership_mode")),
+        (msg("共有方式"), ("draft", "ownership_mode")),
         *_INCOME,
-        ("转化决策机制", ("terms", "conversion_decision_mechanism")),
-        ("转化期限", ("terms", "conversion_period_months")),
-        ("转化费用分担", ("terms", "cost_sharing")),
-        ("知识产权维持费用", ("terms", "ip_maintenance_fees")),
-        ("双方权利义务", ("terms", "rights_and_duties")),
-        ("争议解决", ("terms", "dispute_resolution")),
+        (msg("转化决策机制"), ("terms", "conversion_decision_mechanism")),
+        (msg("转化期限"), ("terms", "conversion_period_months")),
+        (msg("转化费用分担"), ("terms", "cost_sharing")),
+        (msg("知识产权维持费用"), ("terms", "ip_maintenance_fees")),
+        (msg("双方权利义务"), ("terms", "rights_and_duties")),
+        (msg("争议解决"), ("terms", "dispute_resolution")),
     ],
     "use_right": _PARTIES + _ACHIEVEMENT + [
-        ("成果转化实施方案", ("draft", "conversion_plan")),
-        ("实施方式", ("draft", "implementation")),
-        ("成果转化义务", ("terms", "conversion_obligations")),
-        ("许可方式", ("terms", "licence_mode")),
-        ("许可期限", ("terms", "licence_term_years")),
-        ("许可起始日", ("terms", "licence_start_date")),
-        ("许可费支付方式", ("terms", "licence_fee_payment")),
+        (msg("成果转化实施方案"), ("draft", "conversion_plan")),
+        (msg("实施方式"), ("draft", "implementation")),
+        (msg("成果转化义务"), ("terms", "conversion_obligations")),
+        (msg("许可方式"), ("terms", "licence_mode")),
+        (msg("许可期限"), ("terms", "licence_term_years")),
+        (msg("许可起始日"), ("terms", "licence_start_date")),
+        (msg("许可费支付方式"), ("terms", "licence_fee_payment")),
         *_INCOME,
-        ("对外许可实施", ("terms", "sublicensing_allowed")),
-        ("争议解决", ("terms", "dispute_resolution")),
+        (msg("对外许可实施"), ("terms", "sublicensing_allowed")),
+        (msg("争议解决"), ("terms", "dispute_resolution")),
     ],
     "supplementary": _PARTIES + [
-        ("原协议编号", ("original_number",)),
-        ("协议履行情况", ("request", "agreement_performance")),
-        ("成果转化进展", ("request", "conversion_progress")),
-        ("收益情况", ("request", "income_report")),
-        ("延长年限", ("terms", "extension_years")),
-        ("延长后到期日", ("terms", "new_end_date")),
-        ("延长期许可费支付方式", ("terms", "licence_fee_payment")),
-        ("其他约定", ("terms", "other_terms")),
+        (msg("原协议编号"), ("original_number",)),
+        (msg("协议履行情况"), ("request", "agreement_performance")),
+        (msg("成果转化进展"), ("request", "conversion_progress")),
+        (msg("收益情况"), ("request", "income_report")),
+        (msg("延长年限"), ("terms", "extension_years")),
+        (msg("延长后到期日"), ("terms", "new_end_date")),
+        (msg("延长期许可费支付方式"), ("terms", "licence_fee_payment")),
+        (msg("其他约定"), ("terms", "other_terms")),
     ],
     "publicity": [
-        ("公示编号", ("number",)),
-        ("单位名称", ("unit", "name")),
-        ("成果名称", ("draft", "achievement", "title")),
-        ("团队成员", ("draft", "members")),
-        ("公示开始时间", ("starts_at",)),
-        ("公示结束时间", ("ends_at",)),
-        ("异议联系方式", ("contact",)),
-        ("公示网址", ("board_url",)),
+        (msg("公示编号"), ("number",)),
+        (msg("单位名称"), ("unit", "name")),
+        (msg("成果名称"), ("draft", "achievement", "title")),
+        (msg("团队成员"), ("draft", "members")),
+        (msg("公示开始时间"), ("starts_at",)),
+        (msg("公示结束时间"), ("ends_at",)),
+        (msg("异议联系方式"), ("contact",)),
+        (msg("公示网址"), ("board_url",)),
     ],
     "decision": [
-        ("申请编号", ("number",)),
-        ("单位名称", ("unit", "name")),
-        ("成果名称", ("draft", "achievement", "title")),
-        ("决策形式", ("decision", "meeting_type")),
-        ("会议日期", ("decision", "meeting_date")),
-        ("参会人员", ("decision", "participants")),
-        ("赞成票", ("decision", "votes_for")),
-        ("反对票", ("decision", "votes_against")),
-        ("弃权票", ("decision", "votes_abstain")),
-        ("决策结果", ("decision", "result")),
-        ("记录人", ("recorded_by", "name")),
-        ("记录时间", ("recorded_at",)),
+        (msg("申请编号"), ("number",)),
+        (msg("单位名称"), ("unit", "name")),
+        (msg("成果名称"), ("draft", "achievement", "title")),
+        (msg("决策形式"), ("decision", "meeting_type")),
+        (msg("会议日期"), ("decision", "meeting_date")),
+        (msg("参会人员"), ("decision", "participants")),
+        (msg("赞成票"), ("decision", "votes_for")),
+        (msg("反对票"), ("decision", "votes_against")),
+        (msg("弃权票"), ("decision", "votes_abstain")),
+        (msg("决策结果"), ("decision", "result")),
+        (msg("记录人"), ("recorded_by", "name")),
+        (msg("记录时间"), ("recorded_at",)),
     ],
 }
 
@@ -140,16 +144,16 @@ def check_members(members: list) -> None:
     total = Decimal(0)
     for member in members:
         if is_empty(member.get("name")) or member.get("share") is None:
-            raise MissingClause("团队成员及内部分配")
+            raise MissingClause(msg("团队成员及内部分配"))
         total += Decimal(str(member["share"]))
     if total != 100:
-        raise InvalidClause("团队成员及内部分配", f"内部分配比例合计为{total}%，应为100%")
+        raise InvalidClause(msg("团队成员及内部分配"), msg("内部分配比例合计为{total}%，应为100%", total=total))
 
 
 def check_ip_numbers(draft: dict) -> None:
     achievement = draft["achievement"]
     if achievement["ip_type"] not in NO_NUMBER_IP_TYPES and is_empty(achievement.get("ip_numbers")):
-        raise MissingClause("知识产权编号")
+        raise MissingClause(msg("知识产权编号"))
 
 
 def check_income(terms: dict) -> None:
@@ -157,11 +161,11 @@ def check_income(terms: dict) -> None:
     inventors = Decimal(str(terms["inventor_income_percent"]))
     office = Decimal(str(terms["tto_income_percent"]))
     if inventors < 70:
-        raise InvalidClause("收益分配", "成果完成人收益比例不得低于70%")
+        raise InvalidClause(msg("收益分配"), msg("成果完成人收益比例不得低于70%"))
     if office < 3:
-        raise InvalidClause("收益分配", "技术转移机构提取比例不得低于3%")
+        raise InvalidClause(msg("收益分配"), msg("技术转移机构提取比例不得低于3%"))
     if inventors + office > 100:
-        raise InvalidClause("收益分配", "各方比例合计超过100%")
+        raise InvalidClause(msg("收益分配"), msg("各方比例合计超过100%"))
 
 
 def check_ownership_share(draft: dict) -> None:
@@ -170,28 +174,29 @@ def check_ownership_share(draft: dict) -> None:
         return
     share = draft.get("team_share")
     if share is None:
-        raise MissingClause("团队持有份额")
+        raise MissingClause(msg("团队持有份额"))
     if not 70 <= Decimal(str(share)) <= 100:
-        raise InvalidClause("团队持有份额", "按份共有的，团队持有份额不得低于70%")
+        raise InvalidClause(msg("团队持有份额"), msg("按份共有的，团队持有份额不得低于70%"))
 
 
 def check_licence_term(terms: dict) -> None:
     """§三(二)1: a long-term use right runs for no less than ten years."""
     if terms["licence_term_years"] < 10:
-        raise InvalidClause("许可期限", "长期使用权期限不得低于十年")
+        raise InvalidClause(msg("许可期限"), msg("长期使用权期限不得低于十年"))
 
 
 def check_signatures(ctx: dict) -> None:
     """A final agreement carries both parties' signatures, each on the current draft."""
     if is_empty(ctx.get("draft_sha256")):
-        raise MissingClause("协议草稿SHA-256")
+        raise MissingClause(msg("协议草稿SHA-256"))
     signatures = ctx.get("signatures") or []
     roles = {s.get("role") for s in signatures}
     if not {"representative", "unit"} <= roles:
-        raise MissingClause("双方签署记录")
+        raise MissingClause(msg("双方签署记录"))
     for sig in signatures:
-        for field, clause in (("name", "签署人"), ("signed_at", "签署时间"), ("sha256", "签署文件SHA-256")):
+        for field, clause in (("name", msg("签署人")), ("signed_at", msg("签署时间")),
+                             ("sha256", msg("签署文件SHA-256"))):
             if is_empty(sig.get(field)):
                 raise MissingClause(clause)
         if sig["sha256"].lower() != ctx["draft_sha256"].lower():
-            raise InvalidClause("双方签署记录", f"{sig['name']}签署的文件与本协议草稿不一致")
+            raise InvalidClause(msg("双方签署记录"), msg("{name}签署的文件与本协议草稿不一致", name=sig["name"]))

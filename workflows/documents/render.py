@@ -7,6 +7,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
+from ..i18n import msg
 from . import clauses, labels
 from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
 
@@ -74,7 +75,7 @@ def render_agreement(ctx: dict) -> bytes:
     """
     kind = ctx.get("kind")
     if kind not in ("ownership", "use_right"):
-        raise clauses.MissingClause("协议类型", f"未知类型 {kind!r}")
+        raise clauses.MissingClause(msg("协议类型"), msg("未知类型 {kind}", kind=repr(kind)))
     clauses.require(ctx, kind)
     draft, terms = ctx["draft"], ctx["terms"]
     clauses.check_ip_numbers(draft)
@@ -114,24 +115,24 @@ def render_publicity_notice(ctx: dict) -> bytes:
     kind = ctx.get("kind")
     if kind == "ownership":
         if clauses.is_empty(draft.get("ownership_mode")):
-            raise clauses.MissingClause("共有方式")
+            raise clauses.MissingClause(msg("共有方式"))
         clauses.check_ownership_share(draft)
     elif kind == "use_right":
-        for clause, key in (("使用权期限", "term_years"), ("许可方式", "licence_mode")):
+        for clause, key in ((msg("使用权期限"), "term_years"), (msg("许可方式"), "licence_mode")):
             if clauses.is_empty(draft.get(key)):
                 raise clauses.MissingClause(clause)
     else:
-        raise clauses.MissingClause("赋权类型", f"未知类型 {kind!r}")
+        raise clauses.MissingClause(msg("赋权类型"), msg("未知类型 {kind}", kind=repr(kind)))
     if draft.get("pricing_method") == "agreement" and draft.get("proposed_price") is None:
-        raise clauses.MissingClause("拟交易价格")
+        raise clauses.MissingClause(msg("拟交易价格"))
     leaders = [m for m in draft["members"] if m.get("is_leader") or m.get("is_principal_leader")]
     start_day = labels.to_local(ctx["starts_at"]).date()
     last_day = labels.last_local_day(ctx["ends_at"])
-    return _pdf("publicity.html", {**ctx, "leaders": leaders, "start_day": start_day,
+    return _pdf("publicity.html", {"representative": None, **ctx, "leaders": leaders, "start_day": start_day,
                                    "last_day": last_day})
 
 
 def render_decision_record(ctx: dict) -> bytes:
     """单位集体决策记录: the evidence for diligence exemption (§三(七)) — who, when, how, votes."""
     clauses.require(ctx, "decision")
-    return _pdf("decision.html", {"review": None, **ctx})
+    return _pdf("decision.html", {"review": None, "representative": None, **ctx})
