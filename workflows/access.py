@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import Select, or_, select
 
 from .errors import Forbidden, NotFound, WrongState
+from .i18n import msg
 from .models import CLOSED_STATUSES, Application, ApplicationMember, Document, User
 
 STAFF_ROLES = ("tto", "decider", "signer", "auditor", "admin")
@@ -26,7 +27,7 @@ def get_visible(session, user: User, application_id: int) -> Application:
     app = session.get(Application, application_id)
     if app is None or not can_view(user, app):
         # Not yours looks the same as not there: ids of other teams' work leak nothing.
-        raise NotFound("申请不存在或您无权查看")
+        raise NotFound(msg("申请不存在或您无权查看"))
     return app
 
 
@@ -43,15 +44,15 @@ def visible_applications(user: User) -> Select:
 
 def require_role(user: User, role: str, unit_id: int | None) -> None:
     if not user.has_role(role, unit_id):
-        raise Forbidden("您没有执行此操作的权限")
+        raise Forbidden(msg("您没有执行此操作的权限"))
 
 
 def check_may_attach(user: User, app: Application) -> None:
     """The team adds its material, and the unit's tech-transfer office its evidence, while open."""
     if user.id not in app.member_ids() and not user.has_role("tto", app.unit_id):
-        raise Forbidden("只有团队成员或成果转化部门经办人可以上传附件")
+        raise Forbidden(msg("只有团队成员或成果转化部门经办人可以上传附件"))
     if app.status in CLOSED_STATUSES:
-        raise WrongState("申请已结束，不能再上传附件")
+        raise WrongState(msg("申请已结束，不能再上传附件"))
 
 
 def may_download_evidence(user: User, app: Application) -> bool:
@@ -62,12 +63,12 @@ def may_download_evidence(user: User, app: Application) -> bool:
 
 def check_may_download_evidence(user: User, app: Application) -> None:
     if not may_download_evidence(user, app):
-        raise Forbidden("只有审计人员、成果转化部门经办人和团队成员可以下载证据包")
+        raise Forbidden(msg("只有审计人员、成果转化部门经办人和团队成员可以下载证据包"))
 
 
 def get_visible_document(session, user: User, document_id: int) -> Document:
     """A stored document of an application the user may see; any other id looks absent."""
     doc = session.get(Document, document_id)
     if doc is None or doc.application_id is None or not can_view(user, session.get(Application, doc.application_id)):
-        raise NotFound("文件不存在或您无权查看")
+        raise NotFound(msg("文件不存在或您无权查看"))
     return doc

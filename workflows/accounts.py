@@ -9,6 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit, clock
 from .errors import Forbidden, GrantError, ValidationFailed
+from .i18n import msg
 from .models import ROLES, RoleGrant, Unit, User
 
 MAX_FAILED_LOGINS = 5
@@ -27,12 +28,12 @@ def check_password(user: User, password: str) -> bool:
 def authenticate(session: Session, username: str, password: str) -> User:
     """Sign-in: the same message for unknown users and bad passwords; lockout after failures."""
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    refused = GrantError("用户名或密码错误")
+    refused = GrantError(msg("用户名或密码错误"))
     if user is None or not user.active:
         raise refused
     now = clock.now()
     if user.locked_until and user.locked_until > now:
-        raise Forbidden("登录失败次数过多，账户已暂时锁定，请15分钟后再试")
+        raise Forbidden(msg("登录失败次数过多，账户已暂时锁定，请15分钟后再试"))
     if not check_password(user, password):
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
@@ -44,9 +45,9 @@ def authenticate(session: Session, username: str, password: str) -> User:
 
 def change_password(user: User, old: str, new: str) -> None:
     if not check_password(user, old):
-        raise ValidationFailed([{"field": "old_password", "message": "原密码不正确"}])
+        raise ValidationFailed([{"field": "old_password", "message": msg("原密码不正确")}])
     if len(new) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed([{"field": "new_password", "message": f"新密码至少{MIN_PASSWORD_LENGTH}位"}])
+        raise ValidationFailed([{"field": "new_password", "message": msg("新密码至少{n}位", n=MIN_PASSWORD_LENGTH)}])
     user.password_hash = hash_password(new)
 
 
@@ -54,13 +55,13 @@ def create_user(session: Session, username: str, name: str, password: str, email
                 roles: list[tuple[str, str | None]] = (), actor: User | None = None) -> User:
     """Create a user with (role, unit code or None) grants; refuses duplicates and unknown roles."""
     if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
-        raise ValidationFailed([{"field": "username", "message": "用户名只能包含字母、数字、下划线、点和连字符"}])
+        raise ValidationFailed([{"field": "username", "message": msg("用户名只能包含字母、数字、下划线、点和连字符")}])
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
-        raise ValidationFailed([{"field": "username", "message": f"用户名“{username}”已存在"}])
+        raise ValidationFailed([{"field": "username", "message": msg("用户名“{username}”已存在", username=username)}])
     if not name.strip():
-        raise ValidationFailed([{"field": "name", "message": "请填写姓名"}])
+        raise ValidationFailed([{"field": "name", "message": msg("请填写姓名")}])
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed([{"field": "password", "message": f"密码至少{MIN_PASSWORD_LENGTH}位"}])
+        raise ValidationFailed([{"field": "password", "message": msg("密码至少{n}位", n=MIN_PASSWORD_LENGTH)}])
     user = User(username=username, name=name, email=email, password_hash=hash_password(password))
     session.add(user)
     for role, unit_code in roles:
@@ -73,12 +74,12 @@ def create_user(session: Session, username: str, name: str, password: str, email
 
 def grant_role(session: Session, user: User, role: str, unit_code: str | None) -> RoleGrant:
     if role not in ROLES:
-        raise ValidationFailed([{"field": "role", "message": f"未知角色“{role}”"}])
+        raise ValidationFailed([{"field": "role", "message": msg("未知角色“{role}”", role=role)}])
     unit = None
     if unit_code is not None:
         unit = session.execute(select(Unit).where(Unit.code == unit_code)).scalar_one_or_none()
         if unit is None:
-            raise ValidationFailed([{"field": "unit", "message": f"未知单位“{unit_code}”"}])
+            raise ValidationFailed([{"field": "unit", "message": msg("未知单位“{unit}”", unit=unit_code)}])
     grant = RoleGrant(unit=unit, role=role)
     user.roles.append(grant)
     return grant
@@ -89,11 +90,11 @@ def create_unit(session: Session, actor: User, code: str, name: str, contact: st
     code, name = code.strip().upper(), name.strip()
     problems = []
     if not code.isalnum() or not 2 <= len(code) <= 16:
-        problems.append({"field": "code", "message": "单位代码须为2至16位字母或数字"})
+        problems.append({"field": "code", "message": msg("单位代码须为2至16位字母或数字")})
     elif session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none():
-        problems.append({"field": "code", "message": "单位代码已存在"})
+        problems.append({"field": "code", "message": msg("单位代码已存在")})
     if not name:
-        problems.append({"field": "name", "message": "请填写单位名称"})
+        problems.append({"field": "name", "message": msg("请填写单位名称")})
     if problems:
         raise ValidationFailed(problems)
     unit = Unit(code=code, name=name, contact=contact.strip())
@@ -106,7 +107,7 @@ def create_unit(session: Session, actor: User, code: str, name: str, contact: st
 def set_active(session: Session, actor: User, user: User, active: bool) -> None:
     """Deactivated users cannot sign in; their records and past actions stay."""
     if user.id == actor.id:
-        raise Forbidden("不能停用自己的账户")
+        raise Forbidden(msg("不能停用自己的账户"))
     user.active = active
     audit.record(session, actor=actor.username, action="activate_user" if active else "deactivate_user",
                  detail={"user": user.username})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import Forbidden
+from .i18n import msg
 from .models import Application, HumanTask, User
 
 LANE_ROLES = {
@@ -14,9 +15,9 @@ LANE_ROLES = {
     "单位授权签字人": "signer",
 }
 PERSONAL_ROLES = ("representative", "member")
-ROLE_NAMES = {"researcher": "科研人员", "representative": "团队代表", "member": "成果完成人",
-              "tto": "成果转化部门经办人", "decider": "单位决策人", "signer": "单位授权签字人",
-              "auditor": "审计人员", "admin": "管理员"}
+ROLE_NAMES = {"researcher": msg("科研人员"), "representative": msg("团队代表"), "member": msg("成果完成人"),
+              "tto": msg("成果转化部门经办人"), "decider": msg("单位决策人"), "signer": msg("单位授权签字人"),
+              "auditor": msg("审计人员"), "admin": msg("管理员")}
 
 
 def role_for_lane(lane: str) -> str:
@@ -38,17 +39,17 @@ def check_may_complete(user: User, task: HumanTask) -> None:
     """The person matches a personal task; the role (in the task's unit) matches a queue task."""
     if task.role in PERSONAL_ROLES:
         if task.assignee_id != user.id:
-            raise Forbidden("这是其他成员的个人任务，您无权处理")
+            raise Forbidden(msg("这是其他成员的个人任务，您无权处理"))
         return
     check_may_claim(user, task)
     if task.assignee_id not in (None, user.id):
-        raise Forbidden(f"该任务已由{task.assignee.name}认领")
+        raise Forbidden(msg("该任务已由{name}认领", name=task.assignee.name))
 
 
 def check_may_claim(user: User, task: HumanTask) -> None:
     if task.role in PERSONAL_ROLES:
-        raise Forbidden("个人任务无需认领")
+        raise Forbidden(msg("个人任务无需认领"))
     if not user.has_role(task.role, task.unit_id):
-        raise Forbidden(f"该任务需由{ROLE_NAMES[task.role]}处理，您没有该角色")
+        raise Forbidden(msg("该任务需由{role}处理，您没有该角色", role=ROLE_NAMES[task.role]))
     if user.id in task.application.member_ids():
-        raise Forbidden("您是该成果团队成员，应当回避，不得以单位身份处理本申请")
+        raise Forbidden(msg("您是该成果团队成员，应当回避，不得以单位身份处理本申请"))

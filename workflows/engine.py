@@ -15,6 +15,7 @@ from . import audit, clock, forms, notify, runtime, specs, steps
 from .access import require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
+from .i18n import msg
 from .models import Application, HumanTask, RoleGrant, TaskDraft, Unit, UnitCounter, User, WorkflowState
 from .services import OPERATIONS
 
@@ -50,7 +51,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
                       original_number: str | None = None) -> Application:
     """Open a new application (or an extension of a completed use right) with its first task."""
     if kind not in PROCESS_FOR_KIND:
-        raise ValidationFailed([{"field": "kind", "message": "申请类型只能是赋予所有权、赋予长期使用权或延长使用权"}])
+        raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权或延长使用权")}])
     require_role(actor, "researcher", unit.id)
     original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
     spec = specs.current(PROCESS_FOR_KIND[kind])
@@ -95,7 +96,7 @@ def _load(session: Session, app: Application):
 def get_task(session: Session, task_id: str) -> HumanTask:
     task = session.get(HumanTask, task_id)
     if task is None:
-        raise NotFound("任务不存在")
+        raise NotFound(msg("任务不存在"))
     return task
 
 
@@ -103,14 +104,14 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     """Validate the form and the policy for this step, then run the process on."""
     row = get_task(session, task_id)
     if row.state != "ready":
-        raise Conflict("该任务已被处理，请刷新页面")
+        raise Conflict(msg("该任务已被处理，请刷新页面"))
     check_may_complete(actor, row)
     forms.validate(row.form, data)
     app = row.application
     wf = _load(session, app)
     task = runtime.find_ready(wf, task_id)
     if task is None:
-        raise Conflict("该任务已被处理，请刷新页面")
+        raise Conflict(msg("该任务已被处理，请刷新页面"))
     payload = steps.before_complete(session, actor, app, row, dict(task.data), data)
     row.state, row.completed_at, row.completed_by_id = "completed", clock.now(), actor.id
     try:
@@ -129,10 +130,10 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
     row = get_task(session, task_id)
     if row.state != "ready":
-        raise Conflict("该任务已被处理")
+        raise Conflict(msg("该任务已被处理"))
     check_may_claim(actor, row)
     if row.assignee_id not in (None, actor.id):
-        raise Conflict(f"该任务已由{row.assignee.name}认领")
+        raise Conflict(msg("该任务已由{name}认领", name=row.assignee.name))
     row.assignee = actor
     audit.record(session, actor=actor.username, action="claim", unit_id=row.unit_id,
                  application_id=row.application_id, step=row.bpmn_id)
@@ -142,9 +143,9 @@ def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
 def release_task(session: Session, actor: User, task_id: str) -> HumanTask:
     row = get_task(session, task_id)
     if row.assignee_id != actor.id or row.state != "ready":
-        raise Forbidden("只能释放自己认领的待办任务")
+        raise Forbidden(msg("只能释放自己认领的待办任务"))
     if row.role in ("representative", "member"):
-        raise Forbidden("个人任务不能释放")
+        raise Forbidden(msg("个人任务不能释放"))
     row.assignee = None
     audit.record(session, actor=actor.username, action="release", unit_id=row.unit_id,
                  application_id=row.application_id, step=row.bpmn_id)
@@ -155,13 +156,13 @@ def reassign_task(session: Session, actor: User, task_id: str, to_username: str)
     """A tech-transfer officer hands a queue task to a colleague holding the task's role."""
     row = get_task(session, task_id)
     if row.state != "ready":
-        raise Conflict("该任务已被处理")
+        raise Conflict(msg("该任务已被处理"))
     require_role(actor, "tto", row.unit_id)
     if row.role in ("representative", "member"):
-        raise Forbidden("个人任务不能转交")
+        raise Forbidden(msg("个人任务不能转交"))
     target = session.execute(select(User).where(User.username == to_username)).scalar_one_or_none()
     if target is None:
-        raise ValidationFailed([{"field": "to", "message": f"用户“{to_username}”不存在"}])
+        raise ValidationFailed([{"field": "to", "message": msg("用户“{username}”不存在", username=to_username)}])
     check_may_claim(target, row)
     row.assignee = target
     notify.task_ready(session, row, [target])
@@ -185,16 +186,16 @@ def withdraw(session: Session, actor: User, application_id: int) -> Application:
     """The representative withdraws (撤回) until the unit has decided; the record stays."""
     app = session.get(Application, application_id)
     if app is None:
-        raise NotFound("申请不存在")
+        raise NotFound(msg("申请不存在"))
     if actor.id != app.representative_id:
-        raise Forbidden("只有团队指定代表可以撤回申请")
+        raise Forbidden(msg("只有团队指定代表可以撤回申请"))
     if app.status not in WITHDRAWABLE:
-        raise WrongState("单位已作出决策或申请已结束，不能再撤回")
+        raise WrongState(msg("单位已作出决策或申请已结束，不能再撤回"))
     wf = _load(session, app)
     try:
         runtime.send_message(wf, "withdraw", {"by": actor.username}, _engine(session, app, actor))
     except WorkflowException as exc:
-        raise WrongState("当前环节不能撤回") from exc
+        raise WrongState(msg("当前环节不能撤回")) from exc
     _persist(session, app, wf)
     audit.record(session, actor=actor.username, action="withdraw", unit_id=app.unit_id, application_id=app.id)
     return app
@@ -207,7 +208,7 @@ def deliver_message(session: Session, app: Application, name: str, payload: dict
     try:
         runtime.send_message(wf, name, payload, _engine(session, app, actor))
     except WorkflowException as exc:
-        raise WrongState("公示期已结束或当前不接受异议") from exc
+        raise WrongState(msg("公示期已结束或当前不接受异议")) from exc
     _persist(session, app, wf)
 
 
@@ -252,7 +253,7 @@ def _persist(session: Session, app: Application, wf) -> None:
     try:
         session.flush()
     except StaleDataError as exc:
-        raise Conflict("该申请刚被他人修改，请刷新后重试") from exc
+        raise Conflict(msg("该申请刚被他人修改，请刷新后重试")) from exc
 
 
 def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from .errors import ValidationFailed
+from .i18n import Message, msg
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
 
@@ -36,45 +37,50 @@ def _validator(filename: str) -> Draft202012Validator:
     return DecimalValidator(load_schema(filename), format_checker=FormatChecker())
 
 
-def _title_at(schema: dict[str, Any], path: list[Any]) -> str:
-    """The Chinese title of the field at `path`, for messages people understand."""
+def _title_at(schema: dict[str, Any], path: list[Any]) -> Message:
+    """The Chinese title of the field at `path`, for messages people understand; each part
+    (a schema title or "第N行") stays translatable on its own."""
     node, titles = schema, []
     for part in path:
         if isinstance(part, int):
             node = node.get("items", {})
-            titles.append(f"第{part + 1}行")
+            titles.append(msg("第{n}行", n=part + 1))
         else:
             node = node.get("properties", {}).get(part, {})
-            titles.append(node.get("title", str(part)))
-    return "·".join(titles) or schema.get("title", "表单")
+            titles.append(Message(node.get("title", str(part))))
+    if not titles:
+        return Message(schema["title"]) if "title" in schema else msg("表单")
+    if len(titles) == 1:
+        return titles[0]
+    return Message("·".join(f"{{t{i}}}" for i in range(len(titles))), {f"t{i}": t for i, t in enumerate(titles)})
 
 
-def _message(error, schema: dict[str, Any]) -> tuple[str, str]:
+def _message(error, schema: dict[str, Any]) -> tuple[str, Message]:
     path = list(error.absolute_path)
     v = error.validator
     if v == "required":
         missing = error.message.split("'")[1]
         path = path + [missing]
-        return _dotted(path), f"{_title_at(schema, path)}为必填项"
+        return _dotted(path), msg("{title}为必填项", title=_title_at(schema, path))
     if v == "additionalProperties":
-        return _dotted(path), f"{_title_at(schema, path)}含有不允许的字段"
-    title = _title_at(schema, path)
+        return _dotted(path), msg("{title}含有不允许的字段", title=_title_at(schema, path))
+    title, value = _title_at(schema, path), error.validator_value
     texts = {
-        "type": f"{title}的类型不正确",
-        "enum": f"{title}的取值不在允许范围内",
-        "const": f"{title}必须确认",
-        "minimum": f"{title}不得小于{error.validator_value}",
-        "maximum": f"{title}不得大于{error.validator_value}",
-        "minLength": f"{title}不能为空" if error.validator_value == 1 else f"{title}至少{error.validator_value}个字",
-        "maxLength": f"{title}不得超过{error.validator_value}个字",
-        "minItems": f"{title}至少需要{error.validator_value}项",
-        "maxItems": f"{title}最多{error.validator_value}项",
-        "uniqueItems": f"{title}不得重复",
-        "pattern": f"{title}格式不正确",
-        "format": f"{title}格式不正确",
-        "multipleOf": f"{title}最多保留两位小数",
+        "type": msg("{title}的类型不正确", title=title),
+        "enum": msg("{title}的取值不在允许范围内", title=title),
+        "const": msg("{title}必须确认", title=title),
+        "minimum": msg("{title}不得小于{value}", title=title, value=value),
+        "maximum": msg("{title}不得大于{value}", title=title, value=value),
+        "minLength": msg("{title}不能为空", title=title) if value == 1 else msg("{title}至少{value}个字", title=title, value=value),
+        "maxLength": msg("{title}不得超过{value}个字", title=title, value=value),
+        "minItems": msg("{title}至少需要{value}项", title=title, value=value),
+        "maxItems": msg("{title}最多{value}项", title=title, value=value),
+        "uniqueItems": msg("{title}不得重复", title=title),
+        "pattern": msg("{title}格式不正确", title=title),
+        "format": msg("{title}格式不正确", title=title),
+        "multipleOf": msg("{title}最多保留两位小数", title=title),
     }
-    return _dotted(path), texts.get(v, f"{title}不符合要求")
+    return _dotted(path), texts.get(v) or msg("{title}不符合要求", title=title)
 
 
 def _dotted(path: list[Any]) -> str:
@@ -85,7 +91,7 @@ def validate(filename: str, data: Any) -> None:
     """Raise ValidationFailed listing every failing field; return quietly when valid."""
     schema = load_schema(filename)
     if not isinstance(data, dict):
-        raise ValidationFailed([{"field": "", "message": "提交的数据必须是一个对象"}])
+        raise ValidationFailed([{"field": "", "message": msg("提交的数据必须是一个对象")}])
     errors = sorted(_validator(filename).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         seen, listed = set(), []

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, settings
+from . import clock, i18n, settings
 from .errors import NotFound
 from .models import HumanTask, Notification, OutboxMail, User
 
@@ -91,7 +91,7 @@ def mark_read(session: Session, user: User, notification_id: int | None = None) 
     if notification_id is not None:
         notice = session.get(Notification, notification_id)
         if notice is None or notice.user_id != user.id:
-            raise NotFound("通知不存在")
+            raise NotFound(i18n.msg("通知不存在"))
         query = query.where(Notification.id == notification_id)
     rows = session.execute(query).scalars().all()
     for row in rows:

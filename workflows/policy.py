@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import ValidationFailed
+from .i18n import msg
 
 MIN_TEAM_SHARE = Decimal(70)          # §三(一)1
 MIN_USE_RIGHT_YEARS = 10              # §三(二)1
@@ -22,16 +23,16 @@ UNFILED_IP_TYPE = "joint_application_right"
 NUMBERLESS_IP_TYPES = ("technical_secret", UNFILED_IP_TYPE)
 
 OWNERSHIP_CLAUSES = {
-    "income_distribution": "收益分配比例", "conversion_decision_mechanism": "转化决策机制",
-    "conversion_period_months": "转化期限", "cost_sharing": "转化费用分担",
-    "ip_maintenance_fees": "知识产权维持费用", "rights_and_duties": "双方权利义务",
+    "income_distribution": msg("收益分配比例"), "conversion_decision_mechanism": msg("转化决策机制"),
+    "conversion_period_months": msg("转化期限"), "cost_sharing": msg("转化费用分担"),
+    "ip_maintenance_fees": msg("知识产权维持费用"), "rights_and_duties": msg("双方权利义务"),
 }
 USE_RIGHT_CLAUSES = {
-    "conversion_obligations": "成果转化义务", "licence_mode": "许可方式", "licence_term_years": "许可期限",
-    "licence_fee_payment": "许可费支付方式", "income_distribution": "转化收益分配",
+    "conversion_obligations": msg("成果转化义务"), "licence_mode": msg("许可方式"), "licence_term_years": msg("许可期限"),
+    "licence_fee_payment": msg("许可费支付方式"), "income_distribution": msg("转化收益分配"),
 }
-SUPPLEMENTARY_CLAUSES = {"extension_years": "延长年限", "new_end_date": "延长后到期日",
-                         "licence_fee_payment": "延长期许可费支付方式"}
+SUPPLEMENTARY_CLAUSES = {"extension_years": msg("延长年限"), "new_end_date": msg("延长后到期日"),
+                         "licence_fee_payment": msg("延长期许可费支付方式")}
 
 
 class Problems:
@@ -61,65 +62,65 @@ def check_draft(kind: str, draft: dict[str, Any], representative: str,
     if kind == "ownership":
         _check_ownership_mode(draft, p)
         if draft.get("achievement", {}).get("funding_source") not in GRANTABLE_FUNDING:
-            p.add("achievement.funding_source", "可赋予所有权的是利用财政性资金形成或接受企业、其他社会组织委托形成的"
-                                                "职务科技成果（§三(一)1）")
+            p.add("achievement.funding_source", msg("可赋予所有权的是利用财政性资金形成或接受企业、其他社会组织委托形成的"
+                                                    "职务科技成果（§三(一)1）"))
     else:
         if int(draft.get("term_years", 0)) < MIN_USE_RIGHT_YEARS:
-            p.add("term_years", f"长期使用权期限不得低于{MIN_USE_RIGHT_YEARS}年（§三(二)1）")
+            p.add("term_years", msg("长期使用权期限不得低于{years}年（§三(二)1）", years=MIN_USE_RIGHT_YEARS))
         if draft.get("implementation") == "with_partner" and not str(draft.get("partner", "")).strip():
-            p.add("partner", "与其他单位共同实施的，应填写合作单位")
+            p.add("partner", msg("与其他单位共同实施的，应填写合作单位"))
     if draft.get("incentive_mode") != "rights_grant":
-        p.add("incentive_mode", "选择转化后现金或股权奖励的，不得同时申请赋权：同一成果不重复激励（§三(一)3）")
+        p.add("incentive_mode", msg("选择转化后现金或股权奖励的，不得同时申请赋权：同一成果不重复激励（§三(一)3）"))
     if draft.get("prior_reward_received"):
-        p.add("prior_reward_received", "本成果已获得转化奖励，不得再申请赋权：同一成果不重复激励（§三(六)2）")
+        p.add("prior_reward_received", msg("本成果已获得转化奖励，不得再申请赋权：同一成果不重复激励（§三(六)2）"))
     if draft.get("pricing_method") == "agreement" and draft.get("proposed_price") is None:
-        p.add("proposed_price", "协议定价的，应填写拟交易价格，并随公示不少于15日（§三(五)1）")
+        p.add("proposed_price", msg("协议定价的，应填写拟交易价格，并随公示不少于15日（§三(五)1）"))
     p.raise_if_any()
 
 
 def _check_team(members: list[dict[str, Any]], representative: str, known: set[str], p: Problems) -> None:
     usernames = [m.get("username") for m in members]
     if representative not in usernames:
-        p.add("members", "指定代表必须是团队成员，请将申请人列入团队成员（§三(一)3）")
+        p.add("members", msg("指定代表必须是团队成员，请将申请人列入团队成员（§三(一)3）"))
     if len(set(usernames)) != len(usernames):
-        p.add("members", "团队成员不得重复")
+        p.add("members", msg("团队成员不得重复"))
     for i, name in enumerate(usernames):
         if name not in known:
-            p.add(f"members.{i}.username", f"第{i + 1}行：系统中没有用户“{name}”，每位成员都须在线确认")
+            p.add(f"members.{i}.username", msg("第{row}行：系统中没有用户“{name}”，每位成员都须在线确认", row=i + 1, name=name))
     total = sum((_dec(m.get("share", 0)) for m in members), Decimal(0))
     if total != 100:
-        p.add("members", f"团队内部收益分配比例合计须为100%，当前为{total.normalize():f}%（§三(一)3）")
+        p.add("members", msg("团队内部收益分配比例合计须为100%，当前为{total}%（§三(一)3）", total=f"{total.normalize():f}"))
     for i, m in enumerate(members):
         if m.get("is_principal_leader") and not m.get("is_leader"):
-            p.add(f"members.{i}.is_leader", f"第{i + 1}行：单位正职领导应同时勾选“担任领导职务”")
+            p.add(f"members.{i}.is_leader", msg("第{row}行：单位正职领导应同时勾选“担任领导职务”", row=i + 1))
         if m.get("is_principal_leader") and m.get("reward_mode") in EQUITY_MODES:
             p.add(f"members.{i}.reward_mode",
-                  f"第{i + 1}行：单位正职领导可以获得现金奖励，原则上不得获取股权激励（§三(六)3）")
+                  msg("第{row}行：单位正职领导可以获得现金奖励，原则上不得获取股权激励（§三(六)3）", row=i + 1))
         if m.get("is_leader") and not str(m.get("contribution", "")).strip():
             p.add(f"members.{i}.contribution",
-                  f"第{i + 1}行：担任领导职务的成员须填写贡献情况，将予以公示（§三(六)3）")
+                  msg("第{row}行：担任领导职务的成员须填写贡献情况，将予以公示（§三(六)3）", row=i + 1))
 
 
 def _check_achievement(achievement: dict[str, Any], granted: set[str], p: Problems) -> None:
     ip_type, numbers = achievement.get("ip_type"), achievement.get("ip_numbers", [])
     if ip_type == UNFILED_IP_TYPE and numbers:
-        p.add("achievement.ip_numbers", "知识产权共同申请权仅适用于尚未申请知识产权的成果，不应填写知识产权编号（§三(一)2）")
+        p.add("achievement.ip_numbers", msg("知识产权共同申请权仅适用于尚未申请知识产权的成果，不应填写知识产权编号（§三(一)2）"))
     if ip_type not in NUMBERLESS_IP_TYPES and not numbers:
-        p.add("achievement.ip_numbers", "请填写知识产权编号（专利号、登记号等）")
+        p.add("achievement.ip_numbers", msg("请填写知识产权编号（专利号、登记号等）"))
     for number in numbers:
         if number in granted:
-            p.add("achievement.ip_numbers", f"成果“{number}”已有赋权申请或已获赋权，同一成果不重复激励（§三(一)3）")
+            p.add("achievement.ip_numbers", msg("成果“{number}”已有赋权申请或已获赋权，同一成果不重复激励（§三(一)3）", number=number))
 
 
 def _check_ownership_mode(draft: dict[str, Any], p: Problems) -> None:
     if draft.get("ownership_mode") == "shares":
         share = draft.get("team_share")
         if share is None:
-            p.add("team_share", "按份共有的，须填写团队持有份额")
+            p.add("team_share", msg("按份共有的，须填写团队持有份额"))
         elif _dec(share) < MIN_TEAM_SHARE:
-            p.add("team_share", f"按份共有的，成果完成人（团队）持有的份额不得低于{MIN_TEAM_SHARE}%（§三(一)1）")
+            p.add("team_share", msg("按份共有的，成果完成人（团队）持有的份额不得低于{share}%（§三(一)1）", share=MIN_TEAM_SHARE))
     elif draft.get("team_share") is not None:
-        p.add("team_share", "共同共有不按份额划分，请勿填写团队持有份额")
+        p.add("team_share", msg("共同共有不按份额划分，请勿填写团队持有份额"))
 
 
 def leaders_to_publish(draft: dict[str, Any]) -> list[dict[str, Any]]:
@@ -134,15 +135,15 @@ def check_review(review: dict[str, Any], draft: dict[str, Any]) -> None:
     declared = draft.get("security_categories") or []
     if decision == "approve":
         if excluded != "none" or declared:
-            p.add("decision", "涉及国家安全、国防安全、公共安全、经济安全、社会稳定等国家利益和重大社会公共利益，"
-                              "或涉及国家秘密的成果，不纳入赋权范围，只能不予赋权（§三(一)2）")
+            p.add("decision", msg("涉及国家安全、国防安全、公共安全、经济安全、社会稳定等国家利益和重大社会公共利益，"
+                                  "或涉及国家秘密的成果，不纳入赋权范围，只能不予赋权（§三(一)2）"))
         failing = [k for k, v in review.get("checks", {}).items() if not v]
         for key in failing:
-            p.add(f"checks.{key}", "赋权成果应具备权属清晰、应用前景明朗、承接对象明确、转化意愿强烈等条件，未满足的不得通过（§三(一)2）")
+            p.add(f"checks.{key}", msg("赋权成果应具备权属清晰、应用前景明朗、承接对象明确、转化意愿强烈等条件，未满足的不得通过（§三(一)2）"))
     elif decision == "return" and excluded != "none":
-        p.add("decision", "属于不纳入赋权范围的情形，应不予赋权并说明理由，而不是退回修改（§三(一)2）")
+        p.add("decision", msg("属于不纳入赋权范围的情形，应不予赋权并说明理由，而不是退回修改（§三(一)2）"))
     if decision in ("return", "refuse") and not str(review.get("comments", "")).strip():
-        p.add("comments", "退回或不予赋权的，须填写审查意见说明理由")
+        p.add("comments", msg("退回或不予赋权的，须填写审查意见说明理由"))
     p.raise_if_any()
 
 
@@ -151,13 +152,13 @@ def check_unit_decision(decision: dict[str, Any], today_iso: str) -> None:
     p = Problems()
     cast = sum(int(decision.get(k, 0)) for k in ("votes_for", "votes_against", "votes_abstain"))
     if cast == 0:
-        p.add("votes_for", "集体决策须记录表决情况")
+        p.add("votes_for", msg("集体决策须记录表决情况"))
     elif decision.get("result") == "approve" and int(decision.get("votes_for", 0)) * 2 <= cast:
-        p.add("result", "赞成票未超过参加表决人数的半数，不能作出同意赋权的决定")
+        p.add("result", msg("赞成票未超过参加表决人数的半数，不能作出同意赋权的决定"))
     if decision.get("result") in ("refuse", "return") and not str(decision.get("reason", "")).strip():
-        p.add("reason", "不同意或退回的，须填写决策理由")
+        p.add("reason", msg("不同意或退回的，须填写决策理由"))
     if str(decision.get("meeting_date", "")) > today_iso:
-        p.add("meeting_date", "会议日期不能晚于今天")
+        p.add("meeting_date", msg("会议日期不能晚于今天"))
     p.raise_if_any()
 
 
@@ -168,25 +169,25 @@ def check_terms(kind: str, terms: dict[str, Any]) -> None:
                "extension": SUPPLEMENTARY_CLAUSES}[kind]
     for key, name in clauses.items():
         if terms.get(key) is None or not str(terms.get(key)).strip():
-            p.add(key, f"协议条款“{name}”不能为空，否则不能生成协议")
+            p.add(key, msg("协议条款“{name}”不能为空，否则不能生成协议", name=name))
     if kind == "use_right" and terms.get("licence_term_years") is not None \
             and int(terms["licence_term_years"]) < MIN_USE_RIGHT_YEARS:
-        p.add("licence_term_years", f"许可期限不得低于{MIN_USE_RIGHT_YEARS}年（§三(二)1）")
+        p.add("licence_term_years", msg("许可期限不得低于{years}年（§三(二)1）", years=MIN_USE_RIGHT_YEARS))
     if kind != "extension":
         inventors, tto = _dec(terms.get("inventor_income_percent", 0)), _dec(terms.get("tto_income_percent", 0))
         if inventors < MIN_INVENTOR_INCOME:
-            p.add("inventor_income_percent", f"用于奖励成果完成人的比例不得低于{MIN_INVENTOR_INCOME}%（§三(六)1）")
+            p.add("inventor_income_percent", msg("用于奖励成果完成人的比例不得低于{percent}%（§三(六)1）", percent=MIN_INVENTOR_INCOME))
         if tto < MIN_TTO_INCOME:
-            p.add("tto_income_percent", f"技术转移机构运行经费比例不得低于{MIN_TTO_INCOME}%（§三(六)1）")
+            p.add("tto_income_percent", msg("技术转移机构运行经费比例不得低于{percent}%（§三(六)1）", percent=MIN_TTO_INCOME))
         if inventors + tto > 100:
-            p.add("tto_income_percent", "各项提取比例合计不得超过100%")
+            p.add("tto_income_percent", msg("各项提取比例合计不得超过100%"))
     p.raise_if_any()
 
 
 def check_publicity_days(days: int) -> None:
     if days < MIN_PUBLICITY_DAYS:
         raise ValidationFailed([{"field": "publicity_days",
-                                 "message": f"公示期不得少于{MIN_PUBLICITY_DAYS}日（§三(一)3）"}])
+                                 "message": msg("公示期不得少于{days}日（§三(一)3）", days=MIN_PUBLICITY_DAYS)}])
 
 
 def check_extension_review(review: dict[str, Any]) -> None:
@@ -194,14 +195,14 @@ def check_extension_review(review: dict[str, Any]) -> None:
     p = Problems()
     if review.get("decision") == "approve":
         if not review.get("agreement_kept"):
-            p.add("agreement_kept", "团队未履行协议的，不得延长长期使用权（§三(二)2）")
+            p.add("agreement_kept", msg("团队未履行协议的，不得延长长期使用权（§三(二)2）"))
         if not review.get("conversion_progressing"):
-            p.add("conversion_progressing", "成果转化未取得积极进展、收益情况不佳的，不得延长长期使用权（§三(二)2）")
+            p.add("conversion_progressing", msg("成果转化未取得积极进展、收益情况不佳的，不得延长长期使用权（§三(二)2）"))
     if review.get("decision") in ("return", "refuse") and not str(review.get("comments", "")).strip():
-        p.add("comments", "退回或不予延长的，须填写审查意见")
+        p.add("comments", msg("退回或不予延长的，须填写审查意见"))
     p.raise_if_any()
 
 
 def check_signature_decision(data: dict[str, Any]) -> None:
     if data.get("decision") == "request_changes" and not str(data.get("comment", "")).strip():
-        raise ValidationFailed([{"field": "comment", "message": "要求修改条款的，请说明需要修改的内容"}])
+        raise ValidationFailed([{"field": "comment", "message": msg("要求修改条款的，请说明需要修改的内容")}])

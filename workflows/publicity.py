@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, clock, engine, forms
 from .errors import Forbidden, NotFound, WrongState
+from .i18n import msg
 from .models import Objection, PublicityNotice
 
 MAX_PER_CLIENT_PER_DAY = 5
@@ -33,15 +34,15 @@ def file_objection(session: Session, notice_id: int, data: dict[str, Any], clien
     """Record an objection and hand it to the process; refused once the term is over."""
     notice = session.get(PublicityNotice, notice_id)
     if notice is None:
-        raise NotFound("公示不存在")
+        raise NotFound(msg("公示不存在"))
     if notice.closed_at is not None or notice.ends_at <= clock.now():
-        raise WrongState("公示期已结束，不再受理异议")
+        raise WrongState(msg("公示期已结束，不再受理异议"))
     forms.validate("objection.schema.json", data)
     since = clock.now() - timedelta(days=1)
     recent = session.execute(select(func.count()).select_from(Objection).where(
         Objection.client == client, Objection.filed_at >= since)).scalar_one()
     if recent >= MAX_PER_CLIENT_PER_DAY:
-        raise Forbidden("提交过于频繁，请明天再试或联系公示单位")
+        raise Forbidden(msg("提交过于频繁，请明天再试或联系公示单位"))
     objection = Objection(receipt=f"YY{clock.local_date(clock.now()):%Y%m%d}-{secrets.token_hex(4).upper()}",
                           notice_id=notice.id, application_id=notice.application_id, name=data["name"],
                           contact=data["contact"], reason=data["reason"], client=client,

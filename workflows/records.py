@@ -6,6 +6,7 @@ import hashlib
 from sqlalchemy.orm import Session
 
 from .errors import TamperedDocument
+from .i18n import msg
 from .models import Application, Document, User
 
 PDF = "application/pdf"
@@ -25,5 +26,5 @@ def read(doc: Document) -> bytes:
     """The stored bytes, only if they still hash to the recorded SHA-256."""
     content = doc.content
     if hashlib.sha256(content).hexdigest() != doc.sha256:
-        raise TamperedDocument(f"文件“{doc.filename}”的内容与存档时的SHA-256不符，可能已被篡改，已拒绝提供")
+        raise TamperedDocument(msg("文件“{filename}”的内容与存档时的SHA-256不符，可能已被篡改，已拒绝提供", filename=doc.filename))
     return content

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from . import clock, policy, records, settings
 from .errors import ValidationFailed, WrongState
+from .i18n import msg
 from .models import PublicityNotice, RegistryEntry, Signature
 
 
@@ -20,8 +21,17 @@ def _documents():
 def _base(ctx, data: dict[str, Any]) -> dict[str, Any]:
     app = ctx.application
     return {"number": app.number, "kind": app.kind, "unit": {"name": app.unit.name, "code": app.unit.code},
-            "draft": data.get("draft", {}),
+            "draft": data.get("draft") or _original_draft(ctx),
             "representative": {"username": app.representative.username, "name": app.representative.name}}
+
+
+def _original_draft(ctx) -> dict[str, Any]:
+    """An extension has no draft of its own: its documents name the achievement of the grant."""
+    app = ctx.application
+    if app.original_id is None:
+        return {}
+    from .queries import application_data
+    return application_data(ctx.session.get(type(app), app.original_id)).get("draft", {})
 
 
 def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +102,7 @@ def finalize_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dic
         Signature.application_id == app.id, Signature.valid.is_(True), Signature.document_id == draft.id)
         .order_by(Signature.signed_at)).scalars().all()
     if {s.role for s in signatures} != {"representative", "unit"}:
-        raise WrongState("协议尚未由双方签署")
+        raise WrongState(msg("协议尚未由双方签署"))
     pdf = _render(ctx, data, final=True, draft_sha256=draft.sha256, signatures=[
         {"role": s.role, "name": s.user.name, "username": s.user.username, "signed_at": s.signed_at,
          "sha256": s.sha256} for s in signatures])
@@ -113,7 +123,7 @@ def _render(ctx, data: dict[str, Any], final: bool, **extra) -> bytes:
         context["terms"] = data.get("agreement_terms", {})
         return documents.render_agreement(context)
     except documents.DocumentError as exc:
-        raise ValidationFailed([{"field": "terms", "message": f"不能生成协议：{exc}"}]) from exc
+        raise ValidationFailed([{"field": "terms", "message": msg("不能生成协议：{reason}", reason=getattr(exc, "message", str(exc)))}]) from exc
 
 
 def update_registry(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from . import accounts, clock, policy
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
+from .i18n import msg
 from .models import (
     Application,
     ApplicationMember,
@@ -48,7 +49,7 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
     elif step == "extension_request":
         if data.get("original_number") != task_data.get("original_number"):
             raise ValidationFailed([{"field": "original_number",
-                                     "message": f"原赋权申请编号应为{task_data.get('original_number')}"}])
+                                     "message": msg("原赋权申请编号应为{number}", number=task_data.get("original_number"))}])
     elif step == "ip_transfer" and data.get("evidence_document_id") is not None:
         _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
     for item in data.get("attachments", []) or []:
@@ -83,7 +84,7 @@ def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
 def _check_own_document(session: Session, app: Application, document_id: int, field: str) -> None:
     doc = session.get(Document, document_id)
     if doc is None or doc.application_id != app.id:
-        raise ValidationFailed([{"field": field, "message": "附件不存在或不属于本申请"}])
+        raise ValidationFailed([{"field": field, "message": msg("附件不存在或不属于本申请")}])
 
 
 def _sign(session: Session, actor: User, app: Application, step: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -93,10 +94,10 @@ def _sign(session: Session, actor: User, app: Application, step: str, data: dict
     if data.get("decision") != "sign":
         return payload
     if not accounts.check_password(actor, data.get("password", "")):
-        raise ValidationFailed([{"field": "password", "message": "密码不正确，签署未生效"}])
+        raise ValidationFailed([{"field": "password", "message": msg("密码不正确，签署未生效")}])
     document = latest_document(session, app, "agreement_draft")
     if document is None:
-        raise WrongState("协议文本尚未生成，不能签署")
+        raise WrongState(msg("协议文本尚未生成，不能签署"))
     signature = Signature(application_id=app.id, document_id=document.id, role=SIGN_ROLES[step],
                           user_id=actor.id, signed_at=clock.now(), sha256=document.sha256)
     session.add(signature)
@@ -164,14 +165,14 @@ def check_extension_origin(session: Session, actor: User, unit: Unit, number: st
     """An extension needs a completed use-right grant of this unit, filed by this representative."""
     original = session.execute(select(Application).where(Application.number == (number or ""))).scalar_one_or_none()
     if original is None or original.unit_id != unit.id:
-        raise NotFound("原赋权申请不存在")
+        raise NotFound(msg("原赋权申请不存在"))
     if original.kind != "use_right" or original.status != "completed":
-        raise ValidationFailed([{"field": "original_number", "message": "只有已完成的长期使用权赋权才能申请延长（§三(二)2）"}])
+        raise ValidationFailed([{"field": "original_number", "message": msg("只有已完成的长期使用权赋权才能申请延长（§三(二)2）")}])
     if original.representative_id != actor.id:
-        raise ValidationFailed([{"field": "original_number", "message": "只有原申请的团队指定代表可以申请延长"}])
+        raise ValidationFailed([{"field": "original_number", "message": msg("只有原申请的团队指定代表可以申请延长")}])
     open_ext = session.execute(select(Application).where(
         Application.original_id == original.id,
         Application.status.notin_(("completed", "refused", "withdrawn")))).scalar_one_or_none()
     if open_ext is not None:
-        raise WrongState(f"该使用权已有进行中的延期申请{open_ext.number}")
+        raise WrongState(msg("该使用权已有进行中的延期申请{number}", number=open_ext.number))
     return original

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from . import access, records, settings
 from .errors import ValidationFailed
+from .i18n import msg
 from .models import Application, Document, User
 
 SIGNATURES = {
@@ -37,12 +38,12 @@ def accept(session: Session, app: Application | None, filename: str, content: by
         access.check_may_attach(actor, app)
     limit = settings.get().max_upload_bytes
     if not content:
-        raise ValidationFailed([{"field": field, "message": "上传的文件为空"}])
+        raise ValidationFailed([{"field": field, "message": msg("上传的文件为空")}])
     if len(content) > limit:
-        raise ValidationFailed([{"field": field, "message": f"文件不得超过{limit // (1024 * 1024)}MB"}])
+        raise ValidationFailed([{"field": field, "message": msg("文件不得超过{size}MB", size=limit // (1024 * 1024))}])
     kind = sniff(content)
     if kind is None:
-        raise ValidationFailed([{"field": field, "message": "只能上传PDF、PNG或JPEG文件"}])
+        raise ValidationFailed([{"field": field, "message": msg("只能上传PDF、PNG或JPEG文件")}])
     content_type, extension = kind
     return records.store(session, app, "attachment", safe_filename(filename, extension), content,
                          content_type, actor)

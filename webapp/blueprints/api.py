@@ -24,6 +24,7 @@ from ..extensions import csrf
 from . import api_json as out
 from .api_auth import Unauthorized, api_user, bearer, issue_token
 from .api_files import document_for, evidence_pack, may_attach
+from .ui_helpers import message_of, translated_errors
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -37,9 +38,9 @@ def register(app: Flask) -> None:
 
 @bp.errorhandler(GrantError)
 def _grant_error(exc: GrantError):
-    body: dict[str, Any] = {"error": exc.message}
+    body: dict[str, Any] = {"error": message_of(exc)}
     if isinstance(exc, ValidationFailed):
-        body["errors"] = exc.errors
+        body["errors"] = translated_errors(exc)
     response = jsonify(body)
     response.status_code = exc.status
     if exc.status == 401:

@@ -16,7 +16,7 @@ from workflows.models import Application, Document, Unit, User
 
 from .. import database
 from .tasks import EVENT_STEPS, KINDS, STEP_NAMES
-from .ui_helpers import errors_by_field, me
+from .ui_helpers import errors_by_field, me, message_of
 
 bp = Blueprint("applications", __name__)
 
@@ -54,8 +54,8 @@ def new():
         app = engine.start_application(s, me(), unit, request.form.get("kind", ""),
                                        request.form.get("original_number", "").strip() or None)
     except (ValidationFailed, NotFound) as exc:
-        errors = errors_by_field(exc) if isinstance(exc, ValidationFailed) else {"original_number": [exc.message]}
-        flash(exc.message, "error")
+        errors = errors_by_field(exc) if isinstance(exc, ValidationFailed) else {"original_number": [message_of(exc)]}
+        flash(message_of(exc), "error")
         return render_template("applications/new.html", units=units, kinds=KINDS, errors=errors,
                                form=request.form), exc.status
     first = queries.current_steps(s, app)

@@ -9,7 +9,7 @@ from workflows import accounts
 from workflows.errors import GrantError, ValidationFailed
 
 from .. import database
-from .ui_helpers import SignedIn, errors_by_field, me, safe_next
+from .ui_helpers import SignedIn, errors_by_field, me, message_of, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -27,7 +27,7 @@ def login():
         # Documented exception to one-commit-per-request: the failed-login counter must
         # survive the refusal, or the lockout could never trigger.
         database.session().commit()
-        flash(exc.message, "error")
+        flash(message_of(exc), "error")
         return render_template("auth/login.html", username=username), 403 if exc.status == 403 else 401
     login_user(SignedIn(user))
     return redirect(safe_next(request.args.get("next")))

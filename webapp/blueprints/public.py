@@ -14,7 +14,7 @@ from workflows.models import Document, Objection, PublicityNotice
 from .. import database
 from .applications import download
 from .tasks import KINDS
-from .ui_helpers import errors_by_field
+from .ui_helpers import errors_by_field, message_of
 
 bp = Blueprint("public", __name__, url_prefix="/publicity")
 
@@ -74,7 +74,7 @@ def object_to(notice_id: int):
         return render_template("public/show.html", item=_summary(notice), kinds=KINDS,
                                errors=errors_by_field(exc), form=request.form), 422
     except GrantError as exc:
-        flash(exc.message, "error")
+        flash(message_of(exc), "error")
         return render_template("public/show.html", item=_summary(notice), kinds=KINDS, errors={},
                                form=request.form), exc.status
     return redirect(url_for("public.receipt", receipt=objection.receipt))

@@ -15,7 +15,7 @@ from workflows.models import Objection
 from workflows.steps import latest_document
 
 from .. import database
-from .ui_helpers import errors_by_field, me, parse_form, safe_next
+from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next
 
 bp = Blueprint("tasks", __name__)
 
@@ -150,7 +150,7 @@ def submit(task_id: str):
         flash(_("提交未成功，请按提示修改标红的内容"), "error")
         return _render_task(task, data, errors_by_field(exc), 422)
     except GrantError as exc:
-        flash(exc.message, "error")
+        flash(message_of(exc), "error")
         return _render_task(task, data, {}, exc.status)
     flash(_("已提交：%(name)s", name=task.name), "success")
     return redirect(url_for("applications.show", application_id=app.id))

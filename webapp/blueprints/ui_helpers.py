@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException
 
 from workflows import clock, queries
 from workflows.errors import GrantError, ValidationFailed
+from workflows.i18n import Message
 from workflows.models import Document, User
 
 from .. import database
@@ -96,9 +97,9 @@ def wants_json() -> bool:
 def handle_grant_error(exc: GrantError):
     """An engine refusal: JSON for scripts, else an error page with the Chinese message."""
     if wants_json():
-        body = {"error": exc.message, "errors": getattr(exc, "errors", [])}
+        body = {"error": message_of(exc), "errors": translated_errors(exc)}
         return jsonify(body), exc.status
-    return render_template("error.html", status=exc.status, message=exc.message), exc.status
+    return render_template("error.html", status=exc.status, message=message_of(exc)), exc.status
 
 
 def handle_http_error(exc: HTTPException):
@@ -117,15 +118,29 @@ def handle_csrf_error(exc: CSRFError):
                            message=_("表单已过期或缺少安全令牌，请返回刷新页面后重试")), 400
 
 
+def message_of(exc: GrantError) -> str:
+    """The refusal's message in the page's language; a ValidationFailed joins its field messages."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(exc, ValidationFailed) and errors:
+        separator = "；" if get_locale() is None or get_locale().language == "zh" else "; "
+        return separator.join(str(translate(error.get("message", ""))) for error in errors)
+    return translate(exc.message)
+
+
+def translated_errors(exc: GrantError) -> list[dict[str, Any]]:
+    """A ValidationFailed's `errors` with each message in the page's language."""
+    return [{**error, "message": translate(error.get("message"))} for error in getattr(exc, "errors", [])]
+
+
 def errors_by_field(exc: ValidationFailed) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for error in exc.errors:
-        found.setdefault(error.get("field", ""), []).append(error["message"])
+        found.setdefault(error.get("field", ""), []).append(translate(error["message"]))
     return found
 
 
 def flash_error(exc: GrantError) -> None:
-    flash(exc.message, "error")
+    flash(message_of(exc), "error")
 
 
 # --- locale, dates, navigation ------------------------------------------------------------
@@ -180,7 +195,19 @@ def nav_context() -> dict[str, Any]:
 
 
 def translate(text: Any) -> Any:
-    """Translate text that comes from data (schema titles, step names): no %-formatting."""
+    """Translate text that comes from data (schema titles, step names) or from the engine.
+    An engine Message is looked up by its template, then formatted with its parameters, which
+    are translated too when they are Messages themselves (a schema title, "第2行", a role).
+    gettext is called without keyword arguments, so no %-formatting: a literal % is safe."""
+    if isinstance(text, Message):
+        translated = _(text.template) if text.template else text.template
+        if not text.params:
+            return translated
+        params = {k: translate(v) if isinstance(v, Message) else v for k, v in text.params.items()}
+        try:
+            return translated.format(**params)
+        except (KeyError, IndexError, ValueError):   # a broken translation: show the original
+            return text.template.format(**params)
     return _(text) if isinstance(text, str) and text else text
 
 
