@@ -117,3 +117,31 @@ def test_forms_without_the_csrf_token_are_refused(csrf_client):
     # signed in, a state-changing form without its token is still refused
     assert csrf_client.post("/applications/new", data={"unit_id": 1, "kind": "ownership"}).status_code == 400
     assert csrf_client.post("/publicity/1/objection", data={"name": "x"}).status_code == 400
+
+
+def test_a_busy_sqlite_database_answers_409_not_a_crash(tmp_path, sqlite_template, monkeypatch):
+    """Another writer holds the database: the request is told to retry, nothing half-written."""
+    import shutil
+    import sqlite3
+
+    from webapp import create_app
+    from workflows import demo
+    path = tmp_path / "busy.db"
+    shutil.copy(sqlite_template, path)
+    monkeypatch.setenv("GRANTS_SQLITE_BUSY_SECONDS", "0.2")
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "WTF_CSRF_ENABLED": False})
+    try:
+        with app.extensions["grants_sessions"]() as session:
+            demo.seed(session)
+            session.commit()
+        other_writer = sqlite3.connect(path)
+        other_writer.execute("BEGIN EXCLUSIVE")
+        try:
+            response = app.test_client().post("/api/v1/tokens", json={"username": "researcher1", "password": "bad"})
+        finally:
+            other_writer.rollback()
+            other_writer.close()
+        assert response.status_code == 409
+        assert "刷新后重试" in response.get_json()["error"]
+    finally:
+        app.extensions["grants_engine"].dispose()

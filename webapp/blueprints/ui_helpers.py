@@ -26,11 +26,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from workflows import clock, queries
-from workflows.errors import GrantError, ValidationFailed
-from workflows.i18n import Message
+from workflows.errors import Conflict, GrantError, ValidationFailed
+from workflows.i18n import Message, msg
 from workflows.models import Document, User
 
 from .. import database
@@ -92,6 +93,14 @@ def role_required(role: str):
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def handle_busy_database(exc: OperationalError):
+    """SQLite refuses a second writer that read an older snapshot: that is a lost race (409),
+    told as such, not a crash. Anything else is a real failure and propagates."""
+    if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
+        raise exc
+    return handle_grant_error(Conflict(msg("系统正忙：该申请刚被他人修改，请刷新后重试")))
 
 
 def handle_grant_error(exc: GrantError):
@@ -339,6 +348,7 @@ def example_at(schema: dict[str, Any], path: str) -> str:
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_error_handler(GrantError, handle_grant_error)
+    app.register_error_handler(OperationalError, handle_busy_database)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.context_processor(nav_context)
