@@ -45,7 +45,3 @@ class TamperedDocument(GrantError):
     """A stored document's bytes no longer hash to the SHA-256 recorded when it was made."""
 
     status = 500
-
-
-def field_error(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])

@@ -9,7 +9,6 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import forms, runtime
-from .access import staff_unit_ids
 from .models import (
     Application,
     AuditEvent,
@@ -132,7 +131,3 @@ def colleagues_with_role(session: Session, role: str, unit_id: int) -> list[User
     return list(session.execute(select(User).join(RoleGrant).where(
         RoleGrant.role == role, RoleGrant.unit_id == unit_id, User.active.is_(True))
         .order_by(User.username)).scalars().unique())
-
-
-def auditor_units(user: User) -> set[int | None]:
-    return staff_unit_ids(user)
