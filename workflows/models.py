@@ -290,8 +290,19 @@ class Notification(Base):
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     task_id: Mapped[str | None] = mapped_column(String(36))
     message: Mapped[str] = mapped_column(String(500))
+    template: Mapped[str | None] = mapped_column(String(300))
+    params: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     read_at: Mapped[datetime | None]
+
+    def text(self) -> str:
+        """The notice as a translatable Message when it was stored with its template."""
+        if not self.template:
+            return self.message
+        from .i18n import Message
+        params = {k: Message(v["msgid"]) if isinstance(v, dict) and "msgid" in v else v
+                  for k, v in (self.params or {}).items()}
+        return Message(self.template, params)
 
 
 class OutboxMail(Base):

@@ -19,12 +19,24 @@ from .models import HumanTask, Notification, OutboxMail, User
 MAX_ATTEMPTS = 10
 
 
+def _notice(user: User, task: HumanTask, message: i18n.Message) -> Notification:
+    """Stored with its template so each reader sees it in their language; step names, which are
+    catalogue entries themselves, are kept as msgids."""
+    params = {k: {"msgid": v.template} if isinstance(v, i18n.Message) else v for k, v in message.params.items()}
+    return Notification(user_id=user.id, application_id=task.application_id, task_id=task.id, message=message,
+                        template=message.template, params=params)
+
+
 def task_ready(session: Session, task: HumanTask, users: list[User]) -> None:
     app = task.application
-    message = f"{app.number}「{app.title or '新申请'}」待您处理：{task.name}"
+    if app.title:
+        message = i18n.msg("{number}「{title}」待您处理：{task}", number=app.number, title=app.title,
+                           task=i18n.msg(task.name))
+    else:
+        message = i18n.msg("{number} 新申请待您处理：{task}", number=app.number, task=i18n.msg(task.name))
     link = f"{settings.get().base_url}/tasks/{task.id}"
     for user in users:
-        session.add(Notification(user_id=user.id, application_id=app.id, task_id=task.id, message=message))
+        session.add(_notice(user, task, message))
         if user.email:
             session.add(OutboxMail(to=user.email, subject=f"[职务科技成果赋权] {message}",
                                    body=f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n"))
@@ -44,8 +56,9 @@ def remind_overdue(session: Session) -> int:
             users = session.execute(select(User).join(RoleGrant).where(
                 RoleGrant.role == task.role, RoleGrant.unit_id == task.unit_id)).scalars().unique().all()
         for user in users:
-            session.add(Notification(user_id=user.id, application_id=task.application_id, task_id=task.id,
-                                     message=f"催办：{task.application.number} {task.name} 已等待超过{cfg.reminder_after_days}天"))
+            session.add(_notice(user, task, i18n.msg("催办：{number} {task} 已等待超过{days}天",
+                                                     number=task.application.number, task=i18n.msg(task.name),
+                                                     days=cfg.reminder_after_days)))
             if user.email:
                 session.add(OutboxMail(to=user.email, subject=f"[催办] {task.application.number} {task.name}",
                                        body=f"任务“{task.name}”已等待超过{cfg.reminder_after_days}天，请尽快处理。"))

@@ -163,3 +163,10 @@ def test_notifications_can_be_read(client, driver, started):
     assert "待您处理" in page
     assert client.post("/notifications/read-all").status_code == 302
     assert "没有未读通知" in text_of(client.get("/notifications"))
+
+
+def test_notifications_follow_the_readers_language(client, driver, started):
+    login(client, "researcher1")
+    client.get("/locale/en")
+    page = text_of(client.get("/notifications"))
+    assert "is waiting for you" in page and "待您处理" not in page
