@@ -86,7 +86,7 @@ def bench_timer_lateness(drive: Driver, samples: int) -> list[float]:
     late = []
     for i in range(samples):
         app_id = drive.start()
-        drive.draft(app_id, achievement=dict(example("ownership_draft")["achievement"], ip_numbers=[f"T-{i}"]))
+        drive.draft_for_ip(app_id, f"T-{i}")
         drive.consent_all(app_id)
         drive.review(app_id)
         drive.decide(app_id)

@@ -91,13 +91,23 @@ def postgres_url(postgres_template) -> str:
     drop()
 
 
-@pytest.fixture
-def sessions(database_url):
-    """A session factory on a fresh database with the demo units and users."""
-    engine = db.make_engine(database_url)
+def _seeded_sessions(url: str):
+    engine = db.make_engine(url)
     factory = db.session_factory(engine)
     with factory() as session:
         demo.seed(session)
         session.commit()
     yield factory
     engine.dispose()
+
+
+@pytest.fixture
+def sessions(database_url):
+    """A session factory on a fresh database with the demo units and users."""
+    yield from _seeded_sessions(database_url)
+
+
+@pytest.fixture
+def postgres_sessions(postgres_url):
+    """The same on PostgreSQL only, for tests of real concurrency."""
+    yield from _seeded_sessions(postgres_url)

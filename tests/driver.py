@@ -77,6 +77,10 @@ class Driver:
         self.complete(app_id, "draft", "researcher1", data)
         return data
 
+    def draft_for_ip(self, app_id: int, number: str) -> None:
+        """A draft for its own achievement, so several can run without the no-double-reward rule."""
+        self.draft(app_id, achievement=dict(example("ownership_draft")["achievement"], ip_numbers=[number]))
+
     def consent_all(self, app_id: int, refuse: str | None = None) -> None:
         for who in ("researcher1", "researcher2", "researcher3"):
             self.complete(app_id, "consent", who, {"agree": who != refuse, "comment": ""})

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from tests.driver import Driver, example
 from tests.engine.test_policy import snapshot
-from workflows import audit, db, demo, engine, services
+from workflows import audit, engine, services
 from workflows.errors import Conflict
 from workflows.models import HumanTask, PublicityNotice
 
@@ -114,23 +114,13 @@ def _script_info(app):
 
 
 @pytest.mark.postgres
-def test_two_sessions_completing_one_task_exactly_one_wins(postgres_url):
-    db_engine = db.make_engine(postgres_url)
-    try:
-        _race_three_times(db.session_factory(db_engine))
-    finally:
-        db_engine.dispose()
-
-
-def _race_three_times(factory) -> None:
-    with factory() as s:
-        demo.seed(s)
-        s.commit()
+def test_two_sessions_completing_one_task_exactly_one_wins(postgres_sessions):
+    factory = postgres_sessions
     drive = Driver(factory)
     outcomes = []
     for round_ in range(3):
         app_id = drive.start()
-        drive.draft(app_id, achievement=dict(example("ownership_draft")["achievement"], ip_numbers=[f"ZL-{round_}"]))
+        drive.draft_for_ip(app_id, f"ZL-{round_}")
         drive.consent_all(app_id)
         task_id = drive.task_id(app_id, "review")
         barrier = threading.Barrier(2)

@@ -9,8 +9,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from tests.driver import Driver, example
-from workflows import db, demo, engine, specs
+from tests.driver import Driver
+from workflows import engine, specs
 from workflows.models import Application, AuditEvent, HumanTask, ProcessVersion, PublicityNotice
 
 
@@ -40,41 +40,32 @@ def test_running_instances_keep_their_bpmn_version(drive, tmp_path, monkeypatch)
 
 
 @pytest.mark.postgres
-def test_two_sweeps_at_once_fire_each_timer_once(postgres_url):
-    db_engine = db.make_engine(postgres_url)
-    try:
-        factory = db.session_factory(db_engine)
-        with factory() as s:
-            demo.seed(s)
-            s.commit()
-        drive = Driver(factory)
-        ids = []
-        for i in range(4):
-            app_id = drive.start()
-            drive.draft(app_id, achievement=dict(example("ownership_draft")["achievement"], ip_numbers=[f"S-{i}"]))
-            drive.consent_all(app_id)
-            drive.review(app_id)
-            drive.decide(app_id)
-            ids.append(app_id)
-        with factory() as s:
-            latest_end = s.execute(select(func.max(PublicityNotice.ends_at))).scalar_one()
-        counts: list[int] = []
-        barrier = threading.Barrier(2)
-        with freeze_time(latest_end):
-            threads = [threading.Thread(target=_sweep, args=(factory, barrier, counts)) for _ in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-        assert sum(counts) == 4
-        with factory() as s:
-            assert s.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer")) \
-                .scalar_one() == 4
-            agreement_tasks = s.execute(select(func.count()).select_from(HumanTask).where(
-                HumanTask.bpmn_id == "agreement_terms")).scalar_one()
-            assert agreement_tasks == 4
-    finally:
-        db_engine.dispose()
+def test_two_sweeps_at_once_fire_each_timer_once(postgres_sessions):
+    factory = postgres_sessions
+    drive = Driver(factory)
+    for i in range(4):
+        app_id = drive.start()
+        drive.draft_for_ip(app_id, f"S-{i}")
+        drive.consent_all(app_id)
+        drive.review(app_id)
+        drive.decide(app_id)
+    with factory() as s:
+        latest_end = s.execute(select(func.max(PublicityNotice.ends_at))).scalar_one()
+    counts: list[int] = []
+    barrier = threading.Barrier(2)
+    with freeze_time(latest_end):
+        threads = [threading.Thread(target=_sweep, args=(factory, barrier, counts)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sum(counts) == 4
+    with factory() as s:
+        assert s.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer")) \
+            .scalar_one() == 4
+        agreement_tasks = s.execute(select(func.count()).select_from(HumanTask).where(
+            HumanTask.bpmn_id == "agreement_terms")).scalar_one()
+        assert agreement_tasks == 4
 
 
 def _sweep(factory, barrier: threading.Barrier, counts: list[int]) -> None:
