@@ -37,18 +37,21 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template():
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not started (the README test command starts one)")
+    name = f"grants_template_{os.getpid()}"  # one per run: parallel runs may share a server
     admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS grants_template"))
-        conn.execute(text("CREATE DATABASE grants_template"))
-    engine = db.make_engine(f"{POSTGRES_URL}/grants_template")
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine = db.make_engine(f"{POSTGRES_URL}/{name}")
     db.create_schema(engine)
     engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
-    return "grants_template"
 
 
 def _postgres_db(template: str) -> tuple[str, callable]:
