@@ -37,7 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         audit_key=app.config["AUDIT_KEY"].encode(), base_url=app.config["BASE_URL"],
         smtp_host=app.config["SMTP_HOST"], smtp_port=app.config["SMTP_PORT"],
         mail_sender=app.config["MAIL_SENDER"], reminder_after_days=app.config["REMINDER_AFTER_DAYS"],
-        max_upload_bytes=app.config["MAX_CONTENT_LENGTH"])
+        max_upload_bytes=app.config["MAX_CONTENT_LENGTH"], instance_dir=app.instance_path)
     database.register(app)
     extensions.register(app)
     from . import cli, views

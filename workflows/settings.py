@@ -15,6 +15,8 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Where keys, anchors and other files that must not live in the database are kept.
+    instance_dir: str = field(default_factory=lambda: os.environ.get("GRANTS_INSTANCE", "instance"))
 
 
 _current = Settings()
