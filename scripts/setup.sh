@@ -36,5 +36,10 @@ if [ ! -f webapp/static/vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.p
   npm install --silent --no-audit --no-fund --prefix webapp/static/vendor bpmn-js@18 >/dev/null
 fi
 
-"$VENV/bin/pybabel" compile -q -d webapp/translations 2>/dev/null || true
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  echo "== oidc-provider, the OpenID Connect provider of the single sign-on tests (npm registry)"
+  (cd tests/oidc && npm ci --silent --no-audit --no-fund >/dev/null)
+fi
+
+"$VENV/bin/pybabel" compile -d webapp/translations >/dev/null
 echo "== set-up done"

@@ -11,6 +11,7 @@ from . import audit, clock
 from .errors import Forbidden, GrantError, ValidationFailed
 from .i18n import msg
 from .models import ROLES, RoleGrant, Unit, User
+from .sso import check_password_sign_in
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -40,6 +41,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
             user.locked_until, user.failed_logins = now + LOCKOUT, 0
         raise refused
     user.failed_logins, user.locked_until = 0, None
+    check_password_sign_in(session, user)
     return user
 
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
 
-from workflows import accounts
+from workflows import accounts, sso
 from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, ProcessVersion, Unit, User, WorkflowState
 
@@ -45,6 +45,16 @@ def units():
             errors, status = errors_by_field(exc), 422
     rows = s.execute(select(Unit).order_by(Unit.code)).scalars().all()
     return render_template("admin/units.html", units=rows, errors=errors, form=request.form), status
+
+
+@bp.post("/units/<int:unit_id>/password-sign-in")
+def password_sign_in(unit_id: int):
+    """Once a unit signs its staff in centrally (统一身份认证) it may turn passwords off."""
+    unit = database.session().get(Unit, unit_id) or abort(404)
+    sso.set_password_sign_in(database.session(), me(), unit, request.form.get("allowed") == "1")
+    flash(_("%(name)s已恢复密码登录", name=unit.name) if unit.password_sign_in
+          else _("%(name)s已关闭密码登录，仅可通过统一身份认证登录", name=unit.name), "success")
+    return redirect(url_for("admin.units"))
 
 
 @bp.route("/users", methods=["GET", "POST"])
