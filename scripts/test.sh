@@ -30,4 +30,5 @@ if [ -d "$CHECKER_SRC" ]; then
 fi
 
 "$VENV/bin/ruff" check workflows webapp tests bench
+PYTHONPATH="$ROOT" "$VENV/bin/lint-imports"   # .importlinter: workflows/ never imports flask or webapp
 "$VENV/bin/pytest" "$@"
