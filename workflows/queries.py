@@ -82,6 +82,23 @@ def application_data(app: Application) -> dict[str, Any]:
     return dict(latest.data) if latest else {}
 
 
+TERMS_FORMS = {"ownership": ("agreement_terms", "ownership_terms.schema.json"),
+               "use_right": ("agreement_terms", "use_right_terms.schema.json"),
+               "extension": ("supplementary_terms", "supplementary_terms.schema.json")}
+
+
+def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The agreed terms and the IP-transfer filing (office, number, date), each with its form
+    schema for display; only those already recorded."""
+    terms_key, terms_form = TERMS_FORMS[app.kind]
+    found = {}
+    for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", "ip_transfer.schema.json"))):
+        value = data.get(form[0])
+        if isinstance(value, dict) and value:
+            found[key] = (forms.load_schema(form[1]), value)
+    return found
+
+
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
     rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
                            .order_by(HumanTask.created_at)).scalars().all()

@@ -42,6 +42,7 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
     elif step in TERMS_STEPS:
         policy.check_terms(TERMS_STEPS[step] or app.kind, data)
+        policy.check_terms_as_publicized(TERMS_STEPS[step] or app.kind, data, task_data.get("draft") or {})
     elif step in SIGN_ROLES:
         return _sign(session, actor, app, step, data)
     elif step == "extension_review":
@@ -52,8 +53,10 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
         if data.get("original_number") != task_data.get("original_number"):
             raise ValidationFailed([{"field": "original_number",
                                      "message": msg("原赋权申请编号应为{number}", number=task_data.get("original_number"))}])
-    elif step == "ip_transfer" and data.get("evidence_document_id") is not None:
-        _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
+    elif step == "ip_transfer":
+        policy.check_ip_transfer(data, clock.local_date(clock.now()).isoformat())
+        if data.get("evidence_document_id") is not None:
+            _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
     for item in data.get("attachments", []) or []:
         _check_own_document(session, app, item["document_id"], "attachments")
     return data
@@ -62,7 +65,7 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
 def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> None:
     usernames = [m.get("username") for m in draft.get("members", [])]
     users = session.execute(select(User).where(User.username.in_(usernames))).scalars().all()
-    policy.check_draft(app.kind, draft, app.representative.username, [u.username for u in users],
+    policy.check_draft(app.kind, draft, app.representative.username, {u.username: u.name for u in users},
                        _claimed_ip_numbers(session, app))
     app.title = draft["achievement"]["title"]
     app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
