@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -77,7 +78,9 @@ def application_data(app: Application) -> dict[str, Any]:
     wf = runtime.load(app.state.serialized)
     if wf.is_completed():
         return dict(wf.data)
-    tasks = wf.get_tasks()
+    # A ready human task sees everything submitted so far; only without one fall back to the task
+    # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
+    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
     latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
     return dict(latest.data) if latest else {}
 
