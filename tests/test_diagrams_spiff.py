@@ -3,6 +3,10 @@
 Every path of docs/PROCESS.md is walked end to end. After every step the workflow is
 serialized and deserialized again, as the engine does between two requests, so a path
 only passes if it also survives a save and reload at each of its states.
+
+Scripts and conditions run under RestrictedPython with its safe builtins, as spiff-arena runs
+them: no `globals()`, `__import__`, `open`, `eval`, `exec` or underscore attributes, so the
+diagrams are portable to SpiffWorkflow's own platform.
 """
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_globals
+from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, safer_getattr
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -81,7 +88,37 @@ LANES = {task: lane for tasks in USER_TASKS.values() for task, (lane, _form) in 
 # ---------------------------------------------------------------------------------------------
 # Harness
 # ---------------------------------------------------------------------------------------------
-class FakeServices(TaskDataEnvironment):
+RESTRICTED_GLOBALS = {
+    **safe_globals,
+    "__builtins__": {**safe_globals["__builtins__"], "all": all, "any": any},
+    "_getitem_": default_guarded_getitem, "_getiter_": default_guarded_getiter,
+    "_getattr_": safer_getattr, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_write_": lambda obj: obj,
+}
+
+
+class RestrictedEnvironment(TaskDataEnvironment):
+    """Compiles every script and expression with RestrictedPython and runs it with its safe
+    builtins only; a refused construct fails the path (SyntaxError / NameError)."""
+
+    def __init__(self) -> None:
+        super().__init__(environment_globals=RESTRICTED_GLOBALS)
+
+    def evaluate(self, expression, context, external_context=None):
+        result = compile_restricted_eval(expression)
+        if result.errors:
+            raise SyntaxError("; ".join(result.errors))
+        names = {**self.globals, **(external_context or {}), **context}
+        return eval(result.code, names)  # noqa: S307 - restricted byte code, safe builtins only
+
+    def execute(self, script, context, external_context=None):
+        result = compile_restricted_exec(script)
+        if result.errors:
+            raise SyntaxError("; ".join(result.errors))
+        return super().execute(result.code, context, external_context)
+
+
+class FakeServices(RestrictedEnvironment):
     """Script environment whose service calls answer like workflows/ does (JSON strings)."""
 
     def __init__(self) -> None:
@@ -182,6 +219,12 @@ class Run:
         assert self.wf.data["outcome"] == outcome
         assert self.ended_at() == [end]
         assert self.ready() == []
+
+
+def handling(decision: str, reasoning: str, term_over: bool = False, outcome: str | None = None) -> dict:
+    """The objection_handling payload as the engine stores it: the form plus whether the term
+    was already over and, if so, the notice's outcome after this decision (workflows/steps.py)."""
+    return {"decision": decision, "reasoning": reasoning, "term_over": term_over, "outcome": outcome}
 
 
 MEMBERS = [{"username": "m1"}, {"username": "m2"}, {"username": "m3"}]
@@ -391,7 +434,7 @@ def test_objection_dismissed_publicity_continues_and_passes(parser):
         run.send("objection", {"objection_id": 7})
         assert run.ready_ids() == ["handle_objection"]
         assert run.ready("handle_objection")[0].data["objection"] == {"objection_id": 7}
-        run.complete("handle_objection", {"decision": "dismiss", "reasoning": "理由不成立"})
+        run.complete("handle_objection", handling("dismiss", "理由不成立"))
         assert run.ready_ids() == []
         assert run.timer_due() == START + timedelta(days=15)  # the term is not restarted
         pass_publicity(run, frozen)
@@ -404,10 +447,10 @@ def test_two_objections_in_one_term(parser):
         run.send("objection", {"objection_id": 1})
         frozen.tick(timedelta(days=1))
         run.send("objection", {"objection_id": 2})
-        handling = {t.data["objection"]["objection_id"] for t in run.ready("handle_objection")}
-        assert handling == {1, 2}
-        run.complete("handle_objection", {"decision": "dismiss", "reasoning": "x"})
-        run.complete("handle_objection", {"decision": "dismiss", "reasoning": "y"})
+        open_ids = {t.data["objection"]["objection_id"] for t in run.ready("handle_objection")}
+        assert open_ids == {1, 2}
+        run.complete("handle_objection", handling("dismiss", "x"))
+        run.complete("handle_objection", handling("dismiss", "y"))
         assert run.ready_ids() == []
         pass_publicity(run, frozen)
 
@@ -420,9 +463,55 @@ def test_objection_still_open_when_term_ends(parser):
         frozen.move_to(run.timer_due() + timedelta(seconds=1))
         run.advance()
         assert run.ready_ids() == ["handle_objection"]  # the call activity waits for it
-        run.complete("handle_objection", {"decision": "dismiss", "reasoning": "z"})
+        run.complete("handle_objection", handling("dismiss", "z", term_over=True, outcome="passed"))
         assert run.ready_ids() == ["agreement_terms"]
         assert run.data()["publicity_outcome"] == "passed"
+
+
+@pytest.mark.parametrize(("decisions", "outcome", "next_step"), [
+    (["uphold"], "upheld", ["review"]),
+    (["dismiss_restart"], "restart", []),
+    (["uphold", "dismiss"], "upheld", ["review"]),
+    (["dismiss", "uphold"], "upheld", ["review"]),
+    (["dismiss_restart", "dismiss"], "restart", []),
+    (["dismiss", "dismiss"], "passed", ["agreement_terms"]),
+])
+def test_objections_handled_after_the_term(parser, decisions, outcome, next_step):
+    """After the term no decision terminates: every open objection keeps its task until handled,
+    and the last one carries the notice's outcome (computed by the engine) out of publicity."""
+    with freeze_time(START) as frozen:
+        run = Run(parser, "ownership_grant")
+        to_publicity(run)
+        for objection_id in range(1, len(decisions) + 1):
+            run.send("objection", {"objection_id": objection_id})
+        frozen.move_to(run.timer_due() + timedelta(seconds=1))
+        run.advance()
+        assert run.services.calls[-1] == "close_publicity"
+        notice = "passed"
+        for i, decision in enumerate(decisions):
+            assert run.ready_ids() == ["handle_objection"] * (len(decisions) - i)
+            notice = max(notice, {"dismiss": "passed", "dismiss_restart": "restart", "uphold": "upheld"}[decision],
+                         key=["passed", "restart", "upheld"].index)
+            run.complete("handle_objection", handling(decision, "r", term_over=True, outcome=notice))
+        assert run.ready_ids() == next_step
+        if outcome == "restart":
+            assert run.services.calls[-1] == "open_publicity" and run.services.calls.count("open_publicity") == 2
+        else:
+            assert run.ready(next_step[0])[0].data["publicity_outcome"] == outcome
+
+
+def test_restricted_engine_refuses_what_spiff_arena_refuses():
+    env = RestrictedEnvironment()
+    for script, error in [('globals().pop("x", None)', NameError), ('__import__("os")', SyntaxError),
+                          ('open("/etc/passwd")', NameError), ('eval("1")', SyntaxError),
+                          ("x = ().__class__", SyntaxError)]:
+        with pytest.raises(error):
+            env.execute(script, {"x": 1})
+    data = {"review": {"decision": "approve"}, "consents": [{"agree": True}]}
+    assert env.evaluate('review["decision"] == "approve"', dict(data))
+    assert env.evaluate('all(c["agree"] for c in consents)', dict(data))
+    env.execute("outcome = None", data)
+    assert data["outcome"] is None and "__builtins__" not in data
 
 
 def test_objection_upheld_goes_back_to_review(parser):
@@ -430,7 +519,7 @@ def test_objection_upheld_goes_back_to_review(parser):
         run = Run(parser, "ownership_grant")
         to_publicity(run)
         run.send("objection", {"objection_id": 9})
-        run.complete("handle_objection", {"decision": "uphold", "reasoning": "权属有争议"})
+        run.complete("handle_objection", handling("uphold", "权属有争议"))
         assert run.ready_ids() == ["review"]
         assert run.ready("review")[0].data["publicity_outcome"] == "upheld"
         assert [e.event_type for e in run.wf.waiting_events()] == ["MessageEventDefinition"]  # withdraw again
@@ -447,14 +536,14 @@ def test_dismiss_restart_runs_publicity_again_with_fresh_window(parser):
         to_publicity(run)
         frozen.tick(timedelta(days=10))
         run.send("objection", {"objection_id": 4})
-        run.complete("handle_objection", {"decision": "dismiss_restart", "reasoning": "修正公示内容"})
+        run.complete("handle_objection", handling("dismiss_restart", "修正公示内容"))
         assert run.ready_ids() == []
         assert run.services.calls[-2:] == ["open_publicity", "open_publicity"]
         due = run.timer_due()
         assert due == START + timedelta(days=25)  # a new 15-day term from the restart
         (waiting,) = [t for t in run.wf.get_tasks(state=TaskState.WAITING) if t.task_spec.bpmn_id == "wait"]
-        assert "publicity_outcome" not in waiting.data  # the stale "restart" was cleared
-        assert "handle_objection" not in waiting.data
+        assert waiting.data["publicity_outcome"] is None  # the stale "restart" was cleared
+        assert waiting.data["handle_objection"] is None
         # the old term's end passes without effect
         frozen.move_to(START + timedelta(days=15, seconds=1))
         run.advance()

@@ -5,7 +5,7 @@ failing field in Chinese. Checks are plain functions of data so each can be test
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -54,10 +54,12 @@ def _dec(value: Any) -> Decimal:
 
 
 def check_draft(kind: str, draft: dict[str, Any], representative: str,
-                known_usernames: Iterable[str], granted_ip_numbers: Iterable[str] = ()) -> None:
-    """Rules on the application itself (§三(一)1–3, §三(二)1, §三(五)1, §三(六)2–3)."""
+                accounts: Mapping[str, str], granted_ip_numbers: Iterable[str] = ()) -> None:
+    """Rules on the application itself (§三(一)1–3, §三(二)1, §三(五)1, §三(六)2–3).
+
+    `accounts` maps each known member username to the account holder's registered name."""
     p = Problems()
-    _check_team(draft.get("members", []), representative, set(known_usernames), p)
+    _check_team(draft.get("members", []), representative, accounts, p)
     _check_achievement(draft.get("achievement", {}), set(granted_ip_numbers), p)
     if kind == "ownership":
         _check_ownership_mode(draft, p)
@@ -78,15 +80,20 @@ def check_draft(kind: str, draft: dict[str, Any], representative: str,
     p.raise_if_any()
 
 
-def _check_team(members: list[dict[str, Any]], representative: str, known: set[str], p: Problems) -> None:
+def _check_team(members: list[dict[str, Any]], representative: str, known: Mapping[str, str], p: Problems) -> None:
     usernames = [m.get("username") for m in members]
     if representative not in usernames:
         p.add("members", msg("指定代表必须是团队成员，请将申请人列入团队成员（§三(一)3）"))
     if len(set(usernames)) != len(usernames):
         p.add("members", msg("团队成员不得重复"))
-    for i, name in enumerate(usernames):
+    for i, (member, name) in enumerate(zip(members, usernames, strict=True)):
         if name not in known:
             p.add(f"members.{i}.username", msg("第{row}行：系统中没有用户“{name}”，每位成员都须在线确认", row=i + 1, name=name))
+        elif str(member.get("name", "")).strip() != known[name]:
+            # Documents print the account holder's registered name: a typed name must agree with it.
+            p.add(f"members.{i}.name", msg('第{row}行：用户 {username} 的姓名为"{registered}"，与填写的"{typed}"不一致',
+                                           row=i + 1, username=name, registered=known[name],
+                                           typed=str(member.get("name", "")).strip()))
     total = sum((_dec(m.get("share", 0)) for m in members), Decimal(0))
     if total != 100:
         p.add("members", msg("团队内部收益分配比例合计须为100%，当前为{total}%（§三(一)3）", total=f"{total.normalize():f}"))
@@ -182,6 +189,33 @@ def check_terms(kind: str, terms: dict[str, Any]) -> None:
         if inventors + tto > 100:
             p.add("tto_income_percent", msg("各项提取比例合计不得超过100%"))
     p.raise_if_any()
+
+
+LICENCE_MODE_NAMES = {"exclusive": msg("独占许可"), "sole": msg("排他许可"), "ordinary": msg("普通许可")}
+
+
+def check_terms_as_publicized(kind: str, terms: dict[str, Any], draft: dict[str, Any]) -> None:
+    """The agreement grants what the unit decided and publicized (§三(一)3, §三(二)1): the use-right
+    term and licence mode typed at the agreement step must equal the draft's. Ownership mode, team
+    share and the members with their shares are not re-entered: the agreement prints the draft's."""
+    if kind != "use_right":
+        return
+    p = Problems()
+    if terms.get("licence_term_years") is not None and draft.get("term_years") is not None \
+            and int(terms["licence_term_years"]) != int(draft["term_years"]):
+        p.add("licence_term_years", msg("许可期限{terms}年与经决策并公示的使用权期限{draft}年不一致；"
+                                        "变更须退回重新决策并公示", terms=terms["licence_term_years"],
+                                        draft=draft["term_years"]))
+    if draft.get("licence_mode") and terms.get("licence_mode") != draft["licence_mode"]:
+        p.add("licence_mode", msg("许可方式与经决策并公示的“{mode}”不一致；变更须退回重新决策并公示",
+                                  mode=LICENCE_MODE_NAMES.get(draft["licence_mode"], draft["licence_mode"])))
+    p.raise_if_any()
+
+
+def check_ip_transfer(data: dict[str, Any], today_iso: str) -> None:
+    """A filing is recorded after it happened: its date cannot lie in the future."""
+    if str(data.get("filing_date", "")) > today_iso:
+        raise ValidationFailed([{"field": "filing_date", "message": msg("办理日期不能晚于今天")}])
 
 
 def check_publicity_days(days: int) -> None:

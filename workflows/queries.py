@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -77,9 +78,28 @@ def application_data(app: Application) -> dict[str, Any]:
     wf = runtime.load(app.state.serialized)
     if wf.is_completed():
         return dict(wf.data)
-    tasks = wf.get_tasks()
+    # A ready human task sees everything submitted so far; only without one fall back to the task
+    # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
+    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
     latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
     return dict(latest.data) if latest else {}
+
+
+TERMS_FORMS = {"ownership": ("agreement_terms", "ownership_terms.schema.json"),
+               "use_right": ("agreement_terms", "use_right_terms.schema.json"),
+               "extension": ("supplementary_terms", "supplementary_terms.schema.json")}
+
+
+def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The agreed terms and the IP-transfer filing (office, number, date), each with its form
+    schema for display; only those already recorded."""
+    terms_key, terms_form = TERMS_FORMS[app.kind]
+    found = {}
+    for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", "ip_transfer.schema.json"))):
+        value = data.get(form[0])
+        if isinstance(value, dict) and value:
+            found[key] = (forms.load_schema(form[1]), value)
+    return found
 
 
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:

@@ -42,16 +42,21 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
     elif step in TERMS_STEPS:
         policy.check_terms(TERMS_STEPS[step] or app.kind, data)
+        policy.check_terms_as_publicized(TERMS_STEPS[step] or app.kind, data, task_data.get("draft") or {})
     elif step in SIGN_ROLES:
         return _sign(session, actor, app, step, data)
     elif step == "extension_review":
         policy.check_extension_review(data)
+    elif step == "handle_objection":
+        return _objection_payload(session, row, data)
     elif step == "extension_request":
         if data.get("original_number") != task_data.get("original_number"):
             raise ValidationFailed([{"field": "original_number",
                                      "message": msg("原赋权申请编号应为{number}", number=task_data.get("original_number"))}])
-    elif step == "ip_transfer" and data.get("evidence_document_id") is not None:
-        _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
+    elif step == "ip_transfer":
+        policy.check_ip_transfer(data, clock.local_date(clock.now()).isoformat())
+        if data.get("evidence_document_id") is not None:
+            _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
     for item in data.get("attachments", []) or []:
         _check_own_document(session, app, item["document_id"], "attachments")
     return data
@@ -60,7 +65,7 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
 def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> None:
     usernames = [m.get("username") for m in draft.get("members", [])]
     users = session.execute(select(User).where(User.username.in_(usernames))).scalars().all()
-    policy.check_draft(app.kind, draft, app.representative.username, [u.username for u in users],
+    policy.check_draft(app.kind, draft, app.representative.username, {u.username: u.name for u in users},
                        _claimed_ip_numbers(session, app))
     app.title = draft["achievement"]["title"]
     app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
@@ -111,6 +116,27 @@ def latest_document(session: Session, app: Application, kind: str) -> Document |
                            .order_by(Document.id.desc()).limit(1)).scalar_one_or_none()
 
 
+# A notice's outcome once its term is over: the strongest decision on any late objection wins.
+OUTCOME_RANK = {"passed": 0, "restarted": 1, "upheld": 2}
+NOTICE_OUTCOME = {"dismiss": "passed", "dismiss_restart": "restarted", "uphold": "upheld"}
+PUBLICITY_OUTCOME = {"passed": "passed", "restarted": "restart", "upheld": "upheld"}
+
+
+def _objection_payload(session: Session, row: HumanTask, data: dict[str, Any]) -> dict[str, Any]:
+    """Tell the diagram whether the term is over (then no terminate end: the other open
+    objections must still be handled) and what the notice's outcome becomes."""
+    objection = session.get(Objection, row.context.get("objection_id"))
+    notice = session.get(PublicityNotice, objection.notice_id) if objection else None
+    term_over = notice is not None and notice.closed_at is not None
+    outcome = _late_outcome(notice.outcome, data["decision"]) if term_over else None
+    return {**data, "term_over": term_over, "outcome": PUBLICITY_OUTCOME.get(outcome)}
+
+
+def _late_outcome(current: str | None, decision: str) -> str:
+    new = NOTICE_OUTCOME[decision]
+    return max(current or "passed", new, key=OUTCOME_RANK.__getitem__)
+
+
 def after_complete(session: Session, actor: User, app: Application, row: HumanTask,
                    payload: dict[str, Any]) -> None:
     if row.bpmn_id == "handle_objection":
@@ -124,11 +150,21 @@ def _record_objection_handling(session: Session, actor: User, row: HumanTask, pa
     objection.status = "upheld" if payload["decision"] == "uphold" else "dismissed"
     objection.decision, objection.reasoning = payload["decision"], payload["reasoning"]
     objection.handled_by_id, objection.handled_at = actor.id, clock.now()
-    if payload["decision"] in ("uphold", "dismiss_restart"):
-        notice = session.get(PublicityNotice, objection.notice_id)
-        if notice.closed_at is None:
-            notice.closed_at = clock.now()
-            notice.outcome = "upheld" if payload["decision"] == "uphold" else "restarted"
+    notice = session.get(PublicityNotice, objection.notice_id)
+    if payload.get("term_over"):
+        notice.outcome = _late_outcome(notice.outcome, payload["decision"])
+    elif payload["decision"] in ("uphold", "dismiss_restart") and notice.closed_at is None:
+        notice.closed_at = clock.now()
+        notice.outcome = NOTICE_OUTCOME[payload["decision"]]
+        _supersede_open_objections(session, notice, objection)
+
+
+def _supersede_open_objections(session: Session, notice: PublicityNotice, handled: Objection) -> None:
+    """The round ended during its term: the other open objections are closed on the record, not lost."""
+    for other in session.execute(select(Objection).where(
+            Objection.notice_id == notice.id, Objection.status == "open", Objection.id != handled.id)).scalars():
+        other.status, other.handled_at = "superseded", clock.now()
+        other.reasoning = msg("公示已因异议{receipt}的处理结论而结束", receipt=handled.receipt)
 
 
 def task_context(task: ReadyTask) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.driver import PASSWORD, Driver, example
-from workflows import settings
-from workflows.errors import GrantError, ValidationFailed
+from workflows import accounts, clock, engine, settings
+from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed, WrongState
 from workflows.models import Application, AuditEvent, Document, HumanTask, Signature, WorkflowState
 
 
@@ -31,9 +31,11 @@ def refused(drive: Driver, app_id: int, step: str, who: str, data: dict, field: 
     before = snapshot(drive, app_id)
     with pytest.raises(ValidationFailed) as info:
         drive.complete(app_id, step, who, data)
-    fields = {e["field"]: e["message"] for e in info.value.errors}
+    fields: dict[str, list[str]] = {}
+    for error in info.value.errors:
+        fields.setdefault(error["field"], []).append(error["message"])
     assert field in fields, info.value.errors
-    assert words in fields[field]
+    assert any(words in message for message in fields[field]), fields[field]
     assert snapshot(drive, app_id) == before
 
 
@@ -81,6 +83,11 @@ DRAFT_RULES = [
      {"achievement": dict(example("ownership_draft")["achievement"], funding_source="other")},
      "achievement.funding_source", "财政性资金"),
     ("agreement pricing without a price", "ownership", {"pricing_method": "agreement"}, "proposed_price", "不少于15日"),
+    ("duplicate members", "ownership",
+     {"members": [*example("ownership_draft")["members"][:2], example("ownership_draft")["members"][1]]},
+     "members", "团队成员不得重复"),
+    ("joint implementation without the partner", "use_right", {"implementation": "with_partner", "partner": "  "},
+     "partner", "应填写合作单位"),
     ("missing achievement title", "ownership",
      {"achievement": {k: v for k, v in example("ownership_draft")["achievement"].items() if k != "title"}},
      "achievement.title", "必填"),
@@ -229,3 +236,112 @@ def test_shares_with_two_decimals_that_sum_to_100_are_accepted(drive):
         member["share"] = share
     drive.draft(app_id, members=members)
     assert drive.steps(app_id) == ["consent"] * 3
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"result": "refuse", "reason": " "}, "reason", "须填写决策理由"),
+    ({"result": "return", "reason": ""}, "reason", "须填写决策理由"),
+    ({"meeting_date": "2999-01-01"}, "meeting_date", "不能晚于今天"),
+    ({"votes_for": 0, "votes_against": 0, "votes_abstain": 0}, "votes_for", "须记录表决情况"),
+], ids=["refuse without reason", "return without reason", "future meeting", "no votes"])
+def test_unit_decision_refusals(drive, changes, field, words):
+    app_id = _in_review(drive)
+    drive.review(app_id)
+    decision = example("unit_decision")
+    decision["meeting_date"] = clock.local_date(clock.now()).isoformat()
+    decision.update(changes)
+    refused(drive, app_id, "unit_decision", "decider1", decision, field, words)
+
+
+def _completed_use_right(drive: Driver) -> str:
+    app_id = drive.to_publicity("use_right")
+    drive.pass_publicity(app_id)
+    drive.finish(app_id, "use_right")
+    return drive.app(app_id).number
+
+
+def _extension_at_review(drive: Driver) -> int:
+    number = _completed_use_right(drive)
+    ext = drive.start("extension", original_number=number)
+    drive.complete(ext, "extension_request", "researcher1", dict(example("extension_request"), original_number=number))
+    return ext
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"agreement_kept": False}, "agreement_kept", "团队未履行协议的，不得延长"),
+    ({"conversion_progressing": False}, "conversion_progressing", "未取得积极进展"),
+    ({"decision": "return", "comments": " "}, "comments", "须填写审查意见"),
+    ({"decision": "refuse", "comments": ""}, "comments", "须填写审查意见"),
+], ids=["agreement not kept", "no progress", "return without comments", "refuse without comments"])
+def test_extension_rule_refusals(drive, changes, field, words):
+    ext = _extension_at_review(drive)
+    refused(drive, ext, "extension_review", "tto1", dict(example("extension_review"), **changes), field, words)
+
+
+def _count_applications(drive: Driver) -> int:
+    with drive.sessions() as s:
+        return s.execute(select(func.count()).select_from(Application)).scalar_one()
+
+
+def test_extension_origin_errors(drive):
+    number = _completed_use_right(drive)
+    ownership = drive.start()  # an open ownership grant, not a completed use right
+    before = _count_applications(drive)
+    for who, original, error, words in [
+        ("researcher1", "SZDU-1999-0001", NotFound, "原赋权申请不存在"),
+        ("researcher1", drive.app(ownership).number, ValidationFailed, "只有已完成的长期使用权"),
+        ("researcher2", number, ValidationFailed, "只有原申请的团队指定代表"),
+    ]:
+        with pytest.raises(error) as info:
+            drive.start("extension", who=who, original_number=original)
+        assert words in str(info.value.errors if isinstance(info.value, ValidationFailed) else info.value.message)
+        assert _count_applications(drive) == before
+    drive.run(lambda s: accounts.grant_role(s, drive.user(s, "researcher1"), "researcher", "SZDI"))
+    with pytest.raises(NotFound):  # another unit's grant is not found from this one
+        drive.start("extension", who="researcher1", unit="SZDI", original_number=number)
+    first = drive.start("extension", original_number=number)
+    with pytest.raises(WrongState) as info:
+        drive.start("extension", original_number=number)
+    assert drive.app(first).number in info.value.message
+    refused(drive, first, "extension_request", "researcher1",
+            dict(example("extension_request"), original_number="SZDU-2026-9999"), "original_number", number)
+
+
+def test_documents_of_another_application_are_refused(drive):
+    other = _in_review(drive)
+    drive.review(other)
+    drive.decide(other)
+    with drive.sessions() as s:
+        foreign = s.execute(select(Document.id).where(Document.application_id == other)).scalars().first()
+    app_id = drive.start()
+    draft = draft_with(achievement=dict(example("ownership_draft")["achievement"], ip_numbers=["ZL202699999999.9"]),
+                       attachments=[{"document_id": foreign, "label": "别的申请的文件"}])
+    refused(drive, app_id, "draft", "researcher1", draft, "attachments", "不属于本申请")
+    draft["attachments"] = [{"document_id": 999999}]
+    refused(drive, app_id, "draft", "researcher1", draft, "attachments", "附件不存在")
+    drive.pass_publicity(other)
+    drive.complete(other, "agreement_terms", "tto1", example("ownership_terms"))
+    drive.sign_both(other)
+    filing = dict(example("ip_transfer"), filing_date=clock.local_date(clock.now()).isoformat())
+    with drive.sessions() as s:
+        elsewhere = s.execute(select(Document.id).where(Document.application_id != other)).scalars().first()
+    refused(drive, other, "ip_transfer", "tto1", dict(filing, evidence_document_id=elsewhere or 999999),
+            "evidence_document_id", "不属于本申请")
+
+
+def test_a_team_member_holding_the_unit_role_must_recuse(drive):
+    """回避: tto1 in the team may neither claim nor complete the review; nothing changes."""
+    app_id = drive.start()
+    members = example("ownership_draft")["members"]
+    members[2].update(username="tto1", name="刘洋")
+    drive.draft(app_id, members=members)
+    for who in ("researcher1", "researcher2", "tto1"):
+        drive.complete(app_id, "consent", who, {"agree": True, "comment": ""})
+    review = drive.task_id(app_id, "review")
+    before = snapshot(drive, app_id)
+    with pytest.raises(Forbidden) as info:
+        drive.run(lambda s: engine.claim_task(s, drive.user(s, "tto1"), review))
+    assert "回避" in info.value.message
+    with pytest.raises(Forbidden):
+        drive.complete(app_id, "review", "tto1", example("review"))
+    assert snapshot(drive, app_id) == before

@@ -93,6 +93,7 @@ def show(application_id: int):
         notices=queries.notices(s, app), objections=queries.objections(s, app), trail=queries.step_trail(s, app),
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
+        record=queries.agreement_record(app, data),
         my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()})
 
 

@@ -9,13 +9,13 @@ from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from workflows import access, assignment, clock, engine, forms, notify, queries, uploads
+from workflows import access, assignment, clock, engine, forms, notify, queries, recusal, uploads
 from workflows.errors import GrantError, ValidationFailed, WrongState
 from workflows.models import Objection
 from workflows.steps import latest_document
 
 from .. import database
-from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next
+from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next, translate
 
 bp = Blueprint("tasks", __name__)
 
@@ -83,9 +83,10 @@ def _render_task(task, data: dict[str, Any], errors: dict[str, list[str]], statu
         colleagues = [c for c in queries.colleagues_with_role(s, task.role, task.unit_id)
                       if c.id not in task.application.member_ids()]
     context = _task_context(task) if task.state == "ready" else {}
+    recusal_warnings = recusal.warnings(s, task.application, data) if task.bpmn_id == "draft" else []
     return render_template("tasks/task.html", task=task, schema=forms.load_schema(task.form), data=data,
                            errors=errors, may_act=may_act, colleagues=colleagues, kinds=KINDS,
-                           step_names=STEP_NAMES, **context), status
+                           step_names=STEP_NAMES, recusal_warnings=recusal_warnings, **context), status
 
 
 def _task_context(task) -> dict[str, Any]:
@@ -153,6 +154,9 @@ def submit(task_id: str):
         flash(message_of(exc), "error")
         return _render_task(task, data, {}, exc.status)
     flash(_("已提交：%(name)s", name=task.name), "success")
+    if task.bpmn_id == "draft":
+        for warning in recusal.warnings(s, app, data):
+            flash(translate(warning), "warn")
     return redirect(url_for("applications.show", application_id=app.id))
 
 
