@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -93,7 +94,7 @@ def tick() -> None:
 def verify_audit(checkpoint_key: str | None) -> None:
     """Recompute every log and check it against the signed checkpoints; exit 1 on any tampering."""
     session = current_app.extensions["grants_sessions"]()
-    pem = open(checkpoint_key, "rb").read() if checkpoint_key else None
+    pem = Path(checkpoint_key).read_bytes() if checkpoint_key else None
     try:
         problems = audit.verify(session, pem)
     finally:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
@@ -23,8 +24,17 @@ from sqlalchemy.orm import Session
 
 from . import clock, keys, settings
 from .models import Application, AuditCheckpoint, AuditEvent, AuditLog, FormSubmission, User
-from .pack_verify import (CHECKPOINT_FORMAT, EMPTY_ROOT, canonical, checkpoint_signature_ok, digest,
-                          frontier_append, frontier_root, inclusion_proofs, leaf_hash)
+from .pack_verify import (
+    CHECKPOINT_FORMAT,
+    EMPTY_ROOT,
+    canonical,
+    checkpoint_signature_ok,
+    digest,
+    frontier_append,
+    frontier_root,
+    inclusion_proofs,
+    leaf_hash,
+)
 
 __all__ = ["canonical", "digest", "record", "record_submission", "checkpoint", "checkpoint_all",
            "latest_checkpoint", "verify", "leaf_fields", "beijing"]

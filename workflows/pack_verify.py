@@ -14,7 +14,8 @@ import io
 import json
 import sys
 import zipfile
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 CHECKPOINT_FORMAT = "grants-checkpoint/1"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
@@ -166,6 +167,7 @@ def verify(data: bytes, unit_cert_pem: bytes | None = None, checkpoint_key_pem: 
     if not problems:
         problems += _check_events(events, checkpoint, manifest.get("application_id"))
         problems += _check_submissions(submissions, events)
+        problems += _check_documents(pack, manifest, events)
     problems += _check_pdfs(pack, manifest, unit_cert_pem)
     return problems
 
@@ -233,6 +235,26 @@ def _check_submissions(submissions: list[dict], events: list[dict]) -> list[str]
     return problems
 
 
+def _check_documents(pack: Pack, manifest: dict, events: list[dict]) -> list[str]:
+    """Each document equals the SHA-256 its audit event recorded when it was stored."""
+    problems, recorded = [], {}
+    for event in events:
+        leaf = event["leaf"]
+        if leaf.get("action") == "document":
+            d = leaf.get("detail", {})
+            recorded[f"documents/{d.get('document_id', 0):04d}-{d.get('filename')}"] = d.get("sha256")
+    legacy = any(e["leaf"].get("v", 1) < 2 for e in events)  # stored before documents were logged
+    for name in sorted(e["name"] for e in manifest.get("files", []) if e["name"].startswith("documents/")):
+        if name in recorded:
+            if hashlib.sha256(pack.read(name)).hexdigest() != recorded.pop(name):
+                problems.append(f"文件内容与审计记录中存档时的SHA-256不符：{name}")
+        elif not legacy:
+            problems.append(f"文件没有对应的存档审计记录：{name}")
+    for name in sorted(recorded):
+        problems.append(f"审计记录中存档的文件不在证据包中：{name}")
+    return problems
+
+
 def _check_pdfs(pack: Pack, manifest: dict, unit_cert_pem: bytes | None) -> list[str]:
     """PDFs without signatures are only hash-checked; a signed PDF must validate and be trusted."""
     problems = []
@@ -285,7 +307,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--unit-cert", help="单独取得的单位CA证书（PEM）")
     parser.add_argument("--checkpoint-key", help="单独取得的检查点公钥（PEM）")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
+    def read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
     try:
         problems = verify(read(args.pack), read(args.unit_cert), read(args.checkpoint_key))
     except OSError as exc:

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from freezegun import freeze_time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from freezegun import freeze_time
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import OperationalError
 
