@@ -18,7 +18,7 @@ from tests.driver import Driver, example
 from tests.engine.test_policy import snapshot
 from workflows import audit, clock, engine, keys, pack_verify, services
 from workflows.errors import Conflict
-from workflows.models import AuditCheckpoint, AuditEvent, AuditLog, HumanTask, PublicityNotice, Unit
+from workflows.models import Application, AuditCheckpoint, AuditEvent, AuditLog, HumanTask, PublicityNotice, Unit
 
 
 @pytest.fixture
@@ -343,3 +343,91 @@ def _both_hold_their_lock(factory, units: list[int]) -> list[str]:
     for t in threads:
         t.join(30)
     return results
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def test_keys_init_makes_private_files_once_and_refuses_readable_ones(tmp_path):
+    created = keys.init(tmp_path)
+    assert set(created) == {keys.CHECKPOINT_KEY, keys.CHECKPOINT_PUBLIC, keys.SECRET_KEY}
+    for name in (keys.CHECKPOINT_KEY, keys.SECRET_KEY):
+        assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o600
+    before = (tmp_path / "keys" / keys.CHECKPOINT_KEY).read_bytes()
+    assert keys.init(tmp_path) == [] and (tmp_path / "keys" / keys.CHECKPOINT_KEY).read_bytes() == before
+    assert keys.problems(tmp_path, keys.secret_key(tmp_path)) == []
+    (tmp_path / "keys" / keys.CHECKPOINT_KEY).chmod(0o640)
+    with pytest.raises(keys.KeyProblem, match="chmod 600"):
+        keys.checkpoint_key(tmp_path)
+    (tmp_path / "keys" / keys.SECRET_KEY).chmod(0o604)
+    with pytest.raises(keys.KeyProblem, match="可被其他用户读取"):
+        keys.secret_key(tmp_path)
+
+
+def test_keys_init_runs_the_hooks_the_lead_adds(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(keys, "INIT_HOOKS", [lambda instance: seen.append(instance) or ["unit-ca"]])
+    assert "unit-ca" in keys.init(tmp_path) and seen == [tmp_path]
+
+
+def test_create_app_reads_the_secret_key_file(tmp_path, monkeypatch):
+    from webapp import create_app
+    monkeypatch.delenv("GRANTS_SECRET_KEY", raising=False)
+    monkeypatch.setenv("GRANTS_INSTANCE", str(tmp_path))
+    keys.init(tmp_path)
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    try:
+        assert app.config["SECRET_KEY"] == (tmp_path / "keys" / keys.SECRET_KEY).read_text().strip()
+        assert len(app.config["SECRET_KEY"]) >= 48
+    finally:
+        app.extensions["grants_engine"].dispose()
+
+
+@pytest.mark.parametrize("command", ["run", "tick"])
+@pytest.mark.parametrize("setup", ["no-keys", "old-secret", "old-audit-key"])
+def test_run_and_tick_refuse_without_real_keys(tmp_path, monkeypatch, command, setup):
+    from webapp import cli, create_app
+    monkeypatch.setenv("GRANTS_INSTANCE", str(tmp_path))
+    monkeypatch.delenv("GRANTS_SECRET_KEY", raising=False)
+    config = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    if setup != "no-keys":
+        keys.init(tmp_path)
+    if setup == "old-secret":
+        config["SECRET_KEY"] = "dev-secret-change-me"
+    if setup == "old-audit-key":
+        monkeypatch.setenv("GRANTS_AUDIT_KEY", "dev-audit-key")
+    app = create_app(config)
+    try:
+        result = CliRunner().invoke(getattr(cli, command), obj=_script_info(app))
+    finally:
+        app.extensions["grants_engine"].dispose()
+    assert result.exit_code == 1 and "grants keys init" in result.output, result.output
+    assert not (tmp_path / "x.db").exists() or command == "tick"
+
+
+def test_keys_init_and_demo_commands_create_the_keys(tmp_path, monkeypatch):
+    from webapp import cli, create_app
+    monkeypatch.setenv("GRANTS_INSTANCE", str(tmp_path))
+    monkeypatch.delenv("GRANTS_SECRET_KEY", raising=False)
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    try:
+        result = CliRunner().invoke(cli.keys_group, ["init"], obj=_script_info(app))
+        assert result.exit_code == 0 and keys.CHECKPOINT_KEY in result.output, result.output
+        result = CliRunner().invoke(cli.keys_group, ["init"], obj=_script_info(app))
+        assert "新建：无" in result.output
+        assert keys.problems(tmp_path, app.config["SECRET_KEY"]) == []
+    finally:
+        app.extensions["grants_engine"].dispose()
+
+
+def test_the_sweep_signs_every_log_whose_head_moved(database_url, sessions):
+    from webapp import create_app
+    from webapp.cli import tick_once
+    drive = Driver(sessions)
+    app_id = drive.start()
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    try:
+        tick_once(app)
+        with sessions() as s:
+            unit_id = s.get(Application, app_id).unit_id
+            assert audit.latest_checkpoint(s, unit_id)["size"] == s.get(AuditLog, unit_id).size
+    finally:
+        app.extensions["grants_engine"].dispose()
