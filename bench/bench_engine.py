@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from freezegun import freeze_time  # noqa: E402
 
 from tests.driver import Driver, example  # noqa: E402
-from workflows import clock, db, demo, engine, settings  # noqa: E402
+from workflows import clock, db, demo, engine  # noqa: E402
 from workflows.models import PublicityNotice  # noqa: E402
 
 SPIFF_ARENA_START_MS, SPIFF_ARENA_SUBMIT_MS = 70.0, 65.0
