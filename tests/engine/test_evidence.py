@@ -222,8 +222,80 @@ def test_the_pack_is_deterministic_zip_with_the_manifest_last():
     assert names == ["a.txt", "b.txt", "manifest.json"]
 
 
-def _verify_pack_cli(path, pack: bytes) -> tuple[int, str]:
+def _verify_pack_cli(path, pack: bytes, extra: list[str] = ()) -> tuple[int, str]:
     from webapp.cli import verify_pack
     path.write_bytes(pack)
-    result = CliRunner().invoke(verify_pack, [str(path), "--checkpoint-key", str(keys.keys_dir() / keys.CHECKPOINT_PUBLIC)])
+    result = CliRunner().invoke(verify_pack, [str(path), "--checkpoint-key",
+                                              str(keys.keys_dir() / keys.CHECKPOINT_PUBLIC), *extra])
     return result.exit_code, result.output.strip()
+
+
+# -- PDF signatures inside the pack are validated with pyHanko ------------------------------------
+def _ca_and_signer(tmp_path, name: str = "单位CA"):
+    """A unit CA and a person's certificate it issued (P-256), as files pyHanko can load."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.now(UTC)
+
+    def cert(subject, issuer, key, signing_key, ca: bool):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=365))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=not ca,
+                                                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                                key_cert_sign=ca, crl_sign=ca, encipher_only=False,
+                                                decipher_only=False), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        return builder.sign(signing_key, hashes.SHA256())
+    ca_key, ee_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca_cert = cert(ca_name, ca_name, ca_key, ca_key, True)
+    ee_cert = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "签署人")]), ca_name, ee_key, ca_key, False)
+    files = {}
+    for label, data in {"ca.pem": ca_cert.public_bytes(ser.Encoding.PEM),
+                        "ee.pem": ee_cert.public_bytes(ser.Encoding.PEM),
+                        "ee.key": ee_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8,
+                                                       ser.NoEncryption())}.items():
+        (tmp_path / f"{name}-{label}").write_bytes(data)
+        files[label] = str(tmp_path / f"{name}-{label}")
+    return files
+
+
+def _signed_pdf(files) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from weasyprint import HTML
+    pdf = HTML(string="<p>协议</p>").write_pdf()
+    signer = signers.SimpleSigner.load(files["ee.key"], files["ee.pem"], ca_chain_files=(files["ca.pem"],))
+    out = io.BytesIO()
+    signers.PdfSigner(signers.PdfSignatureMetadata(field_name="Sig1", md_algorithm="sha256"), signer=signer
+                      ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False), output=out)
+    return out.getvalue()
+
+
+def test_a_signed_pdf_in_the_pack_must_validate_against_the_unit_ca(completed, tmp_path):
+    from workflows import records
+    drive, app_id = completed
+    files, other = _ca_and_signer(tmp_path), _ca_and_signer(tmp_path, "别的CA")
+    signed = _signed_pdf(files)
+    with drive.sessions() as s:
+        records.store(s, s.get(Application, app_id), "attachment", "已签署.pdf", signed)
+        s.commit()
+    pack = _pack(drive, app_id)
+    ca = Path(files["ca.pem"]).read_bytes()
+    assert pack_verify.verify(pack, unit_cert_pem=ca) == []
+    assert any("--unit-cert" in p for p in pack_verify.verify(pack))
+    assert any("签名 Sig1 无效" in p for p in pack_verify.verify(pack, unit_cert_pem=Path(other["ca.pem"]).read_bytes()))
+    changed = bytearray(signed)
+    at = signed.index(b"<p>") if b"<p>" in signed else len(signed) // 3
+    changed[at] ^= 1
+    assert pack_verify._validate_pdf("x.pdf", bytes(changed), ca)  # pyHanko sees the change itself
+    assert pack_verify._validate_pdf("x.pdf", signed, ca) == []
+    code, output = _verify_pack_cli(tmp_path / "signed.zip", pack, ["--unit-cert", files["ca.pem"]])
+    assert code == 0, output
