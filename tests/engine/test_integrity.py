@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -431,3 +432,63 @@ def test_the_sweep_signs_every_log_whose_head_moved(database_url, sessions):
             assert audit.latest_checkpoint(s, unit_id)["size"] == s.get(AuditLog, unit_id).size
     finally:
         app.extensions["grants_engine"].dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request, tmp_path):
+    """A database with no schema at all (to migrate step by step)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    from tests.conftest import POSTGRES_URL
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not started")
+    from sqlalchemy import create_engine
+    name = f"m_{__import__('uuid').uuid4().hex[:12]}"
+    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"{POSTGRES_URL}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migration_0003_turns_the_hmac_chain_into_verifiable_logs(empty_database_url):
+    from alembic import command
+    from alembic.config import Config
+
+    from workflows import db
+    engine_ = db.make_engine(empty_database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine_
+    try:
+        command.upgrade(cfg, "0002")
+        with engine_.begin() as conn:
+            for n, (unit, app) in enumerate([(1, 7), (None, None), (1, 7), (2, 8), (1, 7)], start=1):
+                conn.execute(text("INSERT INTO audit_events (id, at, unit_id, application_id, actor, action, step, "
+                                  "detail, data_digest, prev_hash, hash) VALUES (:id, :at, :u, :a, 'tto1', 'claim', "
+                                  "'review', :d, :dd, :p, :h)"),
+                             {"id": n, "at": clock.now(), "u": unit, "a": app, "d": json.dumps({"n": n, "名": "值"}),
+                              "dd": audit.digest({}), "p": "0" * 64, "h": f"{n:064d}"})
+            conn.execute(text("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 5, :h)"), {"h": f"{5:064d}"})
+        command.upgrade(cfg, "head")
+        factory = db.session_factory(engine_)
+        with factory() as s:
+            assert audit.verify(s) == []
+            logs = {h.log_id: h.size for h in s.execute(select(AuditLog)).scalars()}
+            assert logs == {0: 1, 1: 3, 2: 1}
+            seqs = s.execute(select(AuditEvent.app_seq).where(AuditEvent.application_id == 7)
+                             .order_by(AuditEvent.seq)).scalars().all()
+            assert seqs == [1, 2, 3]
+            event = audit.record(s, actor="tto1", action="claim", unit_id=1, application_id=7)
+            assert (event.id, event.seq, event.app_seq) == (6, 3, 4)
+            audit.checkpoint_all(s)
+            s.commit()
+            assert audit.verify(s) == []
+            s.execute(text("UPDATE audit_events SET actor = 'x' WHERE id = 1"))
+            assert audit.verify(s)
+            s.rollback()
+    finally:
+        engine_.dispose()
