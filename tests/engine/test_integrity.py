@@ -492,3 +492,31 @@ def test_migration_0003_turns_the_hmac_chain_into_verifiable_logs(empty_database
             s.rollback()
     finally:
         engine_.dispose()
+
+
+def test_verify_audit_streams_in_bounded_memory(tmp_path, monkeypatch):
+    """Memory does not grow with the log: nine times the events, about the same peak."""
+    import tracemalloc
+
+    from bench.bench_audit import fill
+    from workflows import db, settings
+    monkeypatch.setattr(audit, "BATCH", 200)
+    peaks = []
+    for events in (1000, 9000):
+        instance = tmp_path / f"i{events}"  # its own anchor file, the suite's keys
+        instance.mkdir()
+        (instance / "keys").symlink_to(keys.keys_dir(), target_is_directory=True)
+        settings.configure(instance_dir=str(instance))
+        engine_ = db.make_engine(f"sqlite:///{instance}/grants.db")
+        db.create_schema(engine_)
+        factory = db.session_factory(engine_)
+        try:
+            fill(factory, events)
+            with factory() as s:
+                tracemalloc.start()
+                assert audit.verify(s) == []
+                peaks.append(tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
+        finally:
+            engine_.dispose()
+    assert peaks[1] < 1.5 * peaks[0] + 256 * 1024, peaks
