@@ -95,10 +95,13 @@ def verify_audit(checkpoint_key: str | None) -> None:
     """Recompute every log and check it against the signed checkpoints; exit 1 on any tampering."""
     session = current_app.extensions["grants_sessions"]()
     pem = Path(checkpoint_key).read_bytes() if checkpoint_key else None
+    notes: list[str] = []
     try:
-        problems = audit.verify(session, pem)
+        problems = audit.verify(session, pem, notes)
     finally:
         session.close()
+    for note in notes:
+        click.echo(note)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)

@@ -257,11 +257,12 @@ def _signed_heads(session: Session, public_key, problems: list[str]) -> dict[int
     return heads
 
 
-def verify(session: Session, public_key_pem: bytes | None = None) -> list[str]:
+def verify(session: Session, public_key_pem: bytes | None = None, notes: list[str] | None = None) -> list[str]:
     """Every problem in the logs, in Chinese; an empty list means the trail is intact.
 
     Streams each log in seq order (keyset batches) with an O(log n) Merkle frontier, comparing the
-    recomputed root with every signed checkpoint and with the log's head row."""
+    recomputed root with every signed checkpoint and with the log's head row. `notes` receives,
+    per log, how many newest events no checkpoint covers yet (the window an attacker has)."""
     problems: list[str] = []
     try:
         public_key = keys.checkpoint_public_key(public_key_pem)
@@ -271,11 +272,11 @@ def verify(session: Session, public_key_pem: bytes | None = None) -> list[str]:
     log_ids = set(signed) | set(session.execute(select(AuditLog.log_id)).scalars()) | set(
         session.execute(select(AuditEvent.log_id).distinct()).scalars())
     for log_id in sorted(log_ids):
-        problems += _verify_log(session, log_id, signed.get(log_id, {}))
+        problems += _verify_log(session, log_id, signed.get(log_id, {}), notes if notes is not None else [])
     return problems
 
 
-def _verify_log(session: Session, log_id: int, signed: dict[int, str]) -> list[str]:
+def _verify_log(session: Session, log_id: int, signed: dict[int, str], notes: list[str]) -> list[str]:
     problems, frontier, size, app_seqs = [], [], 0, {}
     columns = (AuditEvent.leaf_version, AuditEvent.log_id, AuditEvent.app_seq, AuditEvent.at, AuditEvent.unit_id,
                AuditEvent.application_id, AuditEvent.actor, AuditEvent.action, AuditEvent.step, AuditEvent.detail,
@@ -300,6 +301,8 @@ def _verify_log(session: Session, log_id: int, signed: dict[int, str]) -> list[s
     longest = max(signed, default=0)
     if longest > size:
         problems.append(f"日志{log_id}：签名检查点记录了{longest}条，数据库中只有{size}条（末尾记录被删除）")
+    elif size > longest:
+        notes.append(f"提示：日志{log_id}最新的{size - longest}条记录尚未被签名检查点覆盖（下一次定时任务将签名）")
     head = session.get(AuditLog, log_id)
     if head is None and size:
         problems.append(f"日志{log_id}的头记录缺失")

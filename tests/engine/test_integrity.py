@@ -520,3 +520,15 @@ def test_verify_audit_streams_in_bounded_memory(tmp_path, monkeypatch):
         finally:
             engine_.dispose()
     assert peaks[1] < 1.5 * peaks[0] + 256 * 1024, peaks
+
+
+def test_verify_audit_names_the_unsigned_window(sessions):
+    drive = Driver(sessions)
+    log_id = _events(drive, extra=1)
+    with sessions() as s:
+        audit.record(s, actor="system", action="reminder", unit_id=log_id)
+        audit.record(s, actor="system", action="reminder", unit_id=log_id)
+        s.commit()
+        notes: list[str] = []
+        assert audit.verify(s, notes=notes) == []
+        assert notes == [f"提示：日志{log_id}最新的2条记录尚未被签名检查点覆盖（下一次定时任务将签名）"]
