@@ -21,14 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from freezegun import freeze_time  # noqa: E402
 
 from tests.driver import Driver, example  # noqa: E402
-from workflows import clock, db, demo, engine, settings  # noqa: E402
+from workflows import clock, db, demo, engine  # noqa: E402
 from workflows.models import PublicityNotice  # noqa: E402
 
 SPIFF_ARENA_START_MS, SPIFF_ARENA_SUBMIT_MS = 70.0, 65.0
 
 
 def fresh_driver(url: str | None) -> Driver:
-    settings.configure(audit_key=b"bench")
     if url is None:
         url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     e = db.make_engine(url)
@@ -82,7 +81,7 @@ def bench_timer_lateness(drive: Driver, samples: int) -> list[float]:
     from webapp import create_app
     from webapp.cli import tick_once
     url = drive.sessions.kw["bind"].url.render_as_string(hide_password=False)
-    app = create_app({"DATABASE_URL": url, "AUDIT_KEY": "bench"})
+    app = create_app({"DATABASE_URL": url})
     late = []
     for i in range(samples):
         app_id = drive.start()

@@ -10,18 +10,32 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from workflows import db, demo, settings
+from workflows import db, demo, keys, settings
 
 POSTGRES_URL = os.environ.get("GRANTS_TEST_POSTGRES")  # e.g. postgresql+psycopg://postgres@127.0.0.1:54329
 
 
-TEST_SETTINGS = settings.configure(audit_key=b"test-audit-key")
+TEST_SETTINGS = settings.get()
+
+
+@pytest.fixture(scope="session")
+def test_keys(tmp_path_factory) -> Path:
+    """The suite's own keys (checkpoint signing key, secret key), made once per run."""
+    instance = tmp_path_factory.mktemp("instance")
+    keys.init(instance)
+    return instance / "keys"
 
 
 @pytest.fixture(autouse=True)
-def _engine_settings():
-    """create_app reconfigures the engine; each test starts from the same settings."""
-    settings.configure(**vars(TEST_SETTINGS))
+def _engine_settings(test_keys, tmp_path, monkeypatch):
+    """create_app reconfigures the engine; each test starts from the same settings, with an
+    instance directory of its own (its own anchor file) that shares the suite's keys."""
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    if not (instance / "keys").exists():
+        (instance / "keys").symlink_to(test_keys, target_is_directory=True)
+    monkeypatch.setenv("GRANTS_INSTANCE", str(instance))
+    settings.configure(**dict(vars(TEST_SETTINGS), instance_dir=str(instance)))
     yield
     settings.configure(**vars(TEST_SETTINGS))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from workflows import keys
 from workflows import settings as engine_settings
 
 from . import database, extensions
@@ -15,9 +16,8 @@ from . import database, extensions
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(os.environ.get("GRANTS_INSTANCE", Path.cwd() / "instance"))))
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("GRANTS_SECRET_KEY", "dev-secret-change-me"),
+        SECRET_KEY=os.environ.get("GRANTS_SECRET_KEY") or keys.secret_key(app.instance_path),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{Path(app.instance_path) / 'grants.db'}"),
-        AUDIT_KEY=os.environ.get("GRANTS_AUDIT_KEY", "dev-audit-key"),
         BASE_URL=os.environ.get("GRANTS_BASE_URL", "http://127.0.0.1:5000"),
         SMTP_HOST=os.environ.get("GRANTS_SMTP_HOST", "127.0.0.1"),
         SMTP_PORT=int(os.environ.get("GRANTS_SMTP_PORT", "25")),
@@ -34,7 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     engine_settings.configure(
-        audit_key=app.config["AUDIT_KEY"].encode(), base_url=app.config["BASE_URL"],
+        base_url=app.config["BASE_URL"],
         smtp_host=app.config["SMTP_HOST"], smtp_port=app.config["SMTP_PORT"],
         mail_sender=app.config["MAIL_SENDER"], reminder_after_days=app.config["REMINDER_AFTER_DAYS"],
         max_upload_bytes=app.config["MAX_CONTENT_LENGTH"], instance_dir=app.instance_path)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from workflows import accounts, audit, db, demo, engine, notify
+from workflows import accounts, audit, db, demo, engine, keys, notify, pack_verify
 
 
 def _run_in_transaction(action):
@@ -28,12 +29,13 @@ def init_db() -> None:
 def demo_data() -> None:
     """Seed the demo units and users (idempotent)."""
     db.create_schema(current_app.extensions["grants_engine"])
+    _init_keys(current_app._get_current_object())
     created = _run_in_transaction(demo.seed)
     click.echo(f"演示数据已就绪（新建用户：{', '.join(created) or '无'}）；所有演示账户密码为 {demo.DEMO_PASSWORD}，请及时修改")
 
 
 def tick_once(app: Flask) -> int:
-    """Fire due timers, send reminders and mail; one transaction per sweep."""
+    """Fire due timers, send reminders and mail; then sign every log whose head moved."""
     with app.app_context():
         def sweep(session):
             fired = engine.tick(session)
@@ -41,30 +43,82 @@ def tick_once(app: Flask) -> int:
             return fired
         fired = _run_in_transaction(sweep)
         _run_in_transaction(notify.deliver_outbox)
+        _run_in_transaction(audit.checkpoint_all)
         return fired
+
+
+def _init_keys(app: Flask) -> list[str]:
+    created = keys.init(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = keys.secret_key(app.instance_path)
+    return created
+
+
+def _refuse_without_keys(app: Flask) -> None:
+    """`run` and `tick` never start on missing keys or the old default secrets."""
+    problems = keys.problems(app.instance_path, app.config.get("SECRET_KEY"))
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        click.echo("拒绝启动：请先运行 grants keys init", err=True)
+        raise SystemExit(1)
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """The instance's keys (files under <instance>/keys, mode 0600)."""
+
+
+@keys_group.command("init")
+@with_appcontext
+def keys_init() -> None:
+    """Create the checkpoint signing key and the secret key if missing (idempotent)."""
+    created = _init_keys(current_app._get_current_object())
+    where = keys.keys_dir(current_app.instance_path)
+    click.echo(f"密钥已就绪：{where}（新建：{', '.join(created) or '无'}）；请备份该目录并妥善保管私钥")
 
 
 @click.command("tick")
 @with_appcontext
 def tick() -> None:
-    """Fire the timers that are due (publicity terms) and deliver pending mail."""
-    click.echo(f"已触发定时事件：{tick_once(current_app._get_current_object())}")
+    """Fire the timers that are due (publicity terms), deliver pending mail, sign checkpoints."""
+    app = current_app._get_current_object()
+    _refuse_without_keys(app)
+    click.echo(f"已触发定时事件：{tick_once(app)}")
 
 
 @click.command("verify-audit")
+@click.option("--checkpoint-key", type=click.Path(exists=True, dir_okay=False),
+              help="检查点公钥（PEM），默认取 <instance>/keys 中的公钥")
 @with_appcontext
-def verify_audit() -> None:
-    """Check the hash chain of the audit trail; exit 1 if any row was edited or deleted."""
+def verify_audit(checkpoint_key: str | None) -> None:
+    """Recompute every log and check it against the signed checkpoints; exit 1 on any tampering."""
     session = current_app.extensions["grants_sessions"]()
+    pem = Path(checkpoint_key).read_bytes() if checkpoint_key else None
+    notes: list[str] = []
     try:
-        problems = audit.verify(session)
+        problems = audit.verify(session, pem, notes)
     finally:
         session.close()
+    for note in notes:
+        click.echo(note)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
+        click.echo("审计记录核验未通过", err=True)
         raise SystemExit(1)
-    click.echo("审计记录完整，未发现篡改")
+    click.echo("审计记录完整，与签名检查点一致，未发现篡改")
+
+
+@click.command("verify-pack")
+@click.argument("pack", type=click.Path(exists=True, dir_okay=False))
+@click.option("--unit-cert", type=click.Path(exists=True, dir_okay=False), help="单位CA证书（PEM）")
+@click.option("--checkpoint-key", type=click.Path(exists=True, dir_okay=False), help="检查点公钥（PEM）")
+def verify_pack(pack: str, unit_cert: str | None, checkpoint_key: str | None) -> None:
+    """Verify an evidence pack offline (no database needed); exit 1 with the reason."""
+    args = [pack] + (["--unit-cert", unit_cert] if unit_cert else []) + (
+        ["--checkpoint-key", checkpoint_key] if checkpoint_key else [])
+    raise SystemExit(pack_verify.main(args))
 
 
 @click.command("create-user")
@@ -88,6 +142,7 @@ def create_user(username: str, name: str, password: str, email: str, roles: tupl
 def run(host: str, port: int) -> None:
     """Serve the app (waitress), with a background sweep that fires timers every second."""
     app = current_app._get_current_object()
+    _refuse_without_keys(app)
     db.create_schema(app.extensions["grants_engine"])
     threading.Thread(target=_ticker, args=(app,), daemon=True, name="grants-ticker").start()
     click.echo(f"服务已启动：http://{host}:{port}/ （按 Ctrl+C 停止）")
@@ -104,7 +159,7 @@ def _ticker(app: Flask) -> None:
         time.sleep(app.config["TICK_INTERVAL_SECONDS"])
 
 
-COMMANDS = (init_db, demo_data, tick, verify_audit, create_user, run)
+COMMANDS = (init_db, demo_data, keys_group, tick, verify_audit, verify_pack, create_user, run)
 
 
 def register(app: Flask) -> None:

@@ -61,6 +61,11 @@ def may_download_evidence(user: User, app: Application) -> bool:
             or user.has_role("tto", app.unit_id))
 
 
+def may_see_objectors(user: User, app: Application) -> bool:
+    """Who objected (name, contact) is for the unit's tech-transfer office and auditors only."""
+    return user.has_role("tto", app.unit_id) or user.has_role("auditor", app.unit_id)
+
+
 def check_may_download_evidence(user: User, app: Application) -> None:
     if not may_download_evidence(user, app):
         raise Forbidden(msg("只有审计人员、成果转化部门经办人和团队成员可以下载证据包"))

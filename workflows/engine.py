@@ -121,9 +121,10 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     steps.after_complete(session, actor, app, row, payload)
     session.execute(TaskDraft.__table__.delete().where(TaskDraft.task_id == task_id))
     _persist(session, app, wf)
-    audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
-                 application_id=app.id, step=row.bpmn_id, data=payload,
-                 detail={"task": row.name, "decision": steps.decision_of(payload)})
+    event = audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
+                         application_id=app.id, step=row.bpmn_id, data=payload,
+                         detail={"task": row.name, "decision": steps.decision_of(payload)})
+    audit.record_submission(session, event, row, actor, payload)
     return app
 
 

@@ -272,29 +272,68 @@ class RegistryEntry(Base):
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained: each row's hash covers the previous row's hash."""
+    """Append-only; leaf number `seq` of log `log_id` (the unit's log, 0 for system events).
+    `leaf_hash` is recomputable from the other fields by anyone (workflows/pack_verify.py)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("log_id", "seq"), Index("ix_audit_events_app_seq", "application_id", "app_seq"))
     id: Mapped[int] = mapped_column(primary_key=True)
+    log_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    app_seq: Mapped[int | None] = mapped_column(Integer)
+    leaf_version: Mapped[int] = mapped_column(Integer, default=2)
     at: Mapped[datetime]
     unit_id: Mapped[int | None] = mapped_column(index=True)
-    application_id: Mapped[int | None] = mapped_column(index=True)
+    application_id: Mapped[int | None]
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     data_digest: Mapped[str] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    leaf_hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditHead(Base):
-    """The chain's last link; locking it serializes appends, and it exposes a deleted tail."""
+class AuditLog(Base):
+    """One log's head: size, Merkle root and compact frontier. Locking it serializes appends
+    to this log only, so two units never wait on each other."""
 
-    __tablename__ = "audit_head"
+    __tablename__ = "audit_logs"
+    log_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    root: Mapped[str] = mapped_column(String(64))
+    frontier: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head (Ed25519, key in a file); also appended to the anchor file."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (UniqueConstraint("log_id", "size"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    last_id: Mapped[int] = mapped_column(default=0)
-    last_hash: Mapped[str] = mapped_column(String(64))
+    log_id: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    body: Mapped[dict[str, Any]]
+
+
+class FormSubmission(Base):
+    """Every submitted revision of every form, written with its audit event (same digest)."""
+
+    __tablename__ = "form_submissions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    step: Mapped[str] = mapped_column(String(64))
+    form: Mapped[str] = mapped_column(String(100))
+    revision: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    audit_event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"))
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class Notification(Base):

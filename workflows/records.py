@@ -5,6 +5,7 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
+from . import audit
 from .errors import TamperedDocument
 from .i18n import msg
 from .models import Application, Document, User
@@ -19,6 +20,11 @@ def store(session: Session, app: Application | None, kind: str, filename: str, c
                    content=content, created_by_id=actor.id if actor else None)
     session.add(doc)
     session.flush()
+    # The hash goes into the signed audit log: a pack's copy can then be checked without us.
+    audit.record(session, actor=actor.username if actor else "system", action="document",
+                 unit_id=app.unit_id if app else None, application_id=app.id if app else None,
+                 detail={"document_id": doc.id, "kind": kind, "filename": filename, "sha256": doc.sha256,
+                         "size": doc.size})
     return doc
 
 

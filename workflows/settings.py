@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 
 @dataclass(frozen=True)
 class Settings:
-    audit_key: bytes = field(default_factory=lambda: os.environ.get("GRANTS_AUDIT_KEY", "dev-audit-key").encode())
     publicity_days: int = 15
     base_url: str = "http://127.0.0.1:5000"
     reminder_after_days: int = 3

@@ -21,3 +21,15 @@ def test_evidence_pack_access(api, user, status):
         assert response.mimetype == "application/zip"
         assert "attachment" in response.headers["Content-Disposition"]
         assert zipfile.ZipFile(io.BytesIO(response.get_data())).testzip() is None
+
+
+def test_a_downloaded_pack_verifies_offline_and_names_objectors_only_for_auditors(api):
+    from workflows import pack_verify
+    app_id = api.to_review()
+    pack = api.get(f"/applications/{app_id}/evidence", "auditor1").get_data()
+    assert pack_verify.verify(pack) == []
+    events = __import__("json").loads(zipfile.ZipFile(io.BytesIO(pack)).read("audit/events.json"))
+    assert events[-1]["leaf"]["action"] == "evidence_pack" and events[-1]["leaf"]["actor"] == "auditor1"
+    second = api.get(f"/applications/{app_id}/evidence", "researcher1").get_data()
+    assert pack_verify.verify(second) == []  # the first download was committed and is part of the log
+    assert len(__import__("json").loads(zipfile.ZipFile(io.BytesIO(second)).read("audit/events.json"))) == len(events) + 1

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from workflows import access, archive
+from workflows import access
+from workflows import evidence_pack as packs
 from workflows.models import Application, Document, User
 
 
@@ -16,4 +17,4 @@ def may_attach(user: User, app: Application) -> None:
 
 
 def evidence_pack(s: Session, user: User, app: Application) -> tuple[str, bytes]:
-    return archive.evidence_pack(s, app, user)
+    return packs.evidence_pack(s, app, user)

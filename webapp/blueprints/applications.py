@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, archive, engine, forms, queries, records
+from workflows import access, engine, evidence_pack, forms, queries, records
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Application, Document, Unit, User
 
@@ -138,7 +138,7 @@ def evidence(application_id: int):
     """The whole evidence file (ZIP) for auditors, the tech-transfer office and the team."""
     s = database.session()
     app = access.get_visible(s, me(), application_id)
-    filename, content = archive.evidence_pack(s, app, me())
+    filename, content = evidence_pack.evidence_pack(s, app, me())
     return send_file(io.BytesIO(content), mimetype="application/zip", as_attachment=True, download_name=filename)
 
 

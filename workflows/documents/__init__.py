@@ -1,7 +1,6 @@
-"""Grant documents: agreements, publicity notice, decision record (PDF bytes) and the
-evidence pack (ZIP). Pure functions of their ctx dicts; the engine stores the bytes."""
+"""Grant documents: agreements, publicity notice, decision record (PDF bytes). Pure functions
+of their ctx dicts; the engine stores the bytes."""
 from .clauses import DocumentError, InvalidClause, MissingClause
-from .evidence import build_evidence_pack, verify_evidence_pack
 from .fetcher import RefusedURL, RestrictedURLFetcher
 from .render import (
     render_agreement,
@@ -12,6 +11,6 @@ from .render import (
 
 __all__ = [
     "DocumentError", "InvalidClause", "MissingClause", "RefusedURL", "RestrictedURLFetcher",
-    "build_evidence_pack", "verify_evidence_pack", "render_agreement",
+    "render_agreement",
     "render_decision_record", "render_publicity_notice", "render_supplementary_agreement",
 ]
