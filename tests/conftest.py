@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from workflows import db, demo, settings
 POSTGRES_URL = os.environ.get("GRANTS_TEST_POSTGRES")  # e.g. postgresql+psycopg://postgres@127.0.0.1:54329
 
 
-TEST_SETTINGS = settings.configure(audit_key=b"test-audit-key")
+# Keys (unit CAs) go to a throwaway instance directory, for the engine and for create_app alike.
+os.environ["GRANTS_INSTANCE"] = tempfile.mkdtemp(prefix="grants-test-instance-")
+TEST_SETTINGS = settings.configure(audit_key=b"test-audit-key", instance_dir=os.environ["GRANTS_INSTANCE"])
 
 
 @pytest.fixture(autouse=True)

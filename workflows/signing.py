@@ -19,9 +19,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import clock, settings
+from . import clock, pki, settings
 from .i18n import msg
-from .pki import SigningIdentity
 
 CJK_TTC = Path(os.environ.get("GRANTS_CJK_TTC", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"))
 SC_FAMILY = "Noto Sans CJK SC"
@@ -94,6 +93,25 @@ def stamp_font(text: str = "") -> Path:
     return full
 
 
+_font_bytes: dict[str, bytes] = {}
+
+
+def _font_factory(path: Path, size: int):
+    """pyHanko's GlyphAccumulatorFactory, fed from bytes read once (it would leave its file open)."""
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+
+    class InMemoryFontFactory(GlyphAccumulatorFactory):
+        def create_font_engine(self, writer, obj_stream=None):
+            if str(path) not in _font_bytes:
+                _font_bytes[str(path)] = path.read_bytes()
+            if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+                obj_stream = writer.prepare_object_stream()
+            return GlyphAccumulator(writer=writer, font_handle=io.BytesIO(_font_bytes[str(path)]),
+                                    font_size=self.font_size, obj_stream=obj_stream)
+
+    return InMemoryFontFactory(str(path), font_size=size)
+
+
 # ---- signing -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -116,7 +134,7 @@ def prepare_fields(pdf: bytes, boxes: list[SigBox]) -> bytes:
     return out.getvalue()
 
 
-def _asn1(identity: SigningIdentity):
+def _asn1(identity: pki.SigningIdentity):
     der = serialization.Encoding.DER
     cert = asn1_x509.Certificate.load(identity.cert.public_bytes(der))
     key = asn1_keys.PrivateKeyInfo.load(identity.key.private_bytes(
@@ -138,7 +156,7 @@ def beijing_time(when: datetime) -> str:
     return clock.as_utc(when).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def sign_pdf(pdf: bytes, identity: SigningIdentity, field_name: str, signer_name: str, role: str,
+def sign_pdf(pdf: bytes, identity: pki.SigningIdentity, field_name: str, signer_name: str, role: str,
              title: str = "电子签名", reason: str | None = None, when: datetime | None = None,
              timestamper=None) -> bytes:
     """`pdf` plus one incremental update carrying a PAdES signature in `field_name`.
@@ -148,7 +166,6 @@ def sign_pdf(pdf: bytes, identity: SigningIdentity, field_name: str, signer_name
     """
     from pyhanko import stamp
     from pyhanko.pdf_utils import text
-    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -156,7 +173,7 @@ def sign_pdf(pdf: bytes, identity: SigningIdentity, field_name: str, signer_name
     params = {"title": title, "signer": signer_name, "role": role, "time": beijing_time(when or clock.now())}
     font = stamp_font(STAMP_TEXT % params)
     style = stamp.TextStampStyle(stamp_text=STAMP_TEXT, border_width=1,
-                                 text_box_style=text.TextBoxStyle(font=GlyphAccumulatorFactory(str(font), font_size=9)))
+                                 text_box_style=text.TextBoxStyle(font=_font_factory(font, 9)))
     cert, key, chain = _asn1(identity)
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
                                   cert_registry=SimpleCertificateStore.from_certs(chain))
@@ -172,6 +189,18 @@ def sign_pdf(pdf: bytes, identity: SigningIdentity, field_name: str, signer_name
                       timestamper=timestamper if timestamper is not None else default_timestamper()
                       ).sign_pdf(writer, output=out, appearance_text_params=params)
     return out.getvalue()
+
+
+def sign_as(pdf: bytes, unit, field_name: str, signer_name: str, role: str, title: str,
+            username: str | None = None) -> bytes:
+    """Sign with a certificate naming `signer_name`, issued by the unit's CA (created on first use)."""
+    identity = pki.issue(settings.get().instance_dir, unit.code, unit.name, signer_name, role, username)
+    return sign_pdf(pdf, identity, field_name, signer_name, role, title=title)
+
+
+def sign_as_unit(pdf: bytes, unit, title: str) -> bytes:
+    """Decision records and notices: signed by the unit itself, in the field the template reserved."""
+    return sign_as(pdf, unit, "Sig_unit", unit.name, msg("单位"), title)
 
 
 # ---- validation ----------------------------------------------------------------------------
