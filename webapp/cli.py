@@ -8,7 +8,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from workflows import accounts, audit, db, demo, engine, notify
+from sqlalchemy import select
+
+from workflows import accounts, audit, db, demo, engine, notify, pki, settings
+from workflows.errors import GrantError
+from workflows.models import Unit
 
 
 def _run_in_transaction(action):
@@ -104,7 +108,48 @@ def _ticker(app: Flask) -> None:
         time.sleep(app.config["TICK_INTERVAL_SECONDS"])
 
 
-COMMANDS = (init_db, demo_data, tick, verify_audit, create_user, run)
+@click.group("keys")
+def keys() -> None:
+    """Signing keys kept under the instance directory (never in the database)."""
+
+
+def _unit(code: str) -> Unit:
+    session = current_app.extensions["grants_sessions"]()
+    try:
+        unit = session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none()
+    finally:
+        session.close()
+    if unit is None:
+        raise click.ClickException(f"单位 {code} 不存在")
+    return unit
+
+
+@keys.command("unit-ca")
+@click.argument("unit_code")
+@with_appcontext
+def unit_ca(unit_code: str) -> None:
+    """Create the unit's signing CA if missing and print the PEM to trust for its signatures."""
+    unit = _unit(unit_code)
+    click.echo(pki.certificate_pem(settings.get().instance_dir, unit.code, unit.name), nl=False)
+
+
+@keys.command("import-unit-cert")
+@click.argument("unit_code")
+@click.argument("file", type=click.File("rb"))
+@click.option("--password", prompt="PKCS#12 密码", hide_input=True, default="", show_default=False)
+@with_appcontext
+def import_unit_cert(unit_code: str, file, password: str) -> None:
+    """Sign this unit's PDFs with a CA-issued PKCS#12 (key + certificate + chain) from now on."""
+    unit = _unit(unit_code)
+    try:
+        cert = pki.import_pkcs12(settings.get().instance_dir, unit.code, file.read(), password or None)
+    except GrantError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已导入单位 {unit.code} 的签名证书：{cert.subject.rfc4514_string()}，"
+               f"有效期至 {cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+COMMANDS = (init_db, demo_data, tick, verify_audit, create_user, run, keys)
 
 
 def register(app: Flask) -> None:
