@@ -78,7 +78,7 @@ def _pdfsig(pdf: bytes, nss: str, tmp_path: Path) -> list[dict[str, str]]:
     out = subprocess.run(["pdfsig", "-nssdir", nss, str(path)], capture_output=True, text=True).stdout
     found = []
     for block in re.split(r"^Signature #\d+:", out, flags=re.M)[1:]:
-        def field(label):
+        def field(label, block=block):
             match = re.search(rf"- {label}: (.*)", block)
             return match.group(1).strip() if match else ""
         found.append({"field": field("Signature Field Name"), "signer": field("Signer Certificate Common Name"),
@@ -129,9 +129,10 @@ def test_signatures_accumulate_on_the_same_draft_and_rows_index_the_signed_bytes
     assert [(role, sha) for role, sha, _, _ in grant["signatures"]] == [("representative", rep_sha), ("unit", unit_sha)]
     assert len({doc_id for *_, doc_id in grant["signatures"]}) == 1  # both signed the same draft
     assert signing.validate(draft, grant["roots"]) == []  # the draft carries empty fields only
+    import io
+
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.fields import enumerate_sig_fields
-    import io
     empty = [(name, value) for name, value, _ in enumerate_sig_fields(PdfFileReader(io.BytesIO(draft), strict=False))]
     assert empty == [("Sig_unit", None), ("Sig_representative", None)]
 
@@ -351,6 +352,7 @@ def test_imported_pkcs12_signs_instead_of_the_own_ca(tmp_path, as_ca):
     assert stat.S_IMODE((tmp_path / "keys/units/TEST/imported.key.pem").stat().st_mode) == 0o600
     identity = pki.issue(tmp_path, "TEST", "测试大学", "周红", "单位授权签字人", "signer1")
     from workflows import documents
+
     from .test_documents import agreement
     pdf = documents.render_agreement(agreement("ownership", esign=True))
     signed = signing.sign_pdf(pdf, identity, "Sig_unit", "周红", "单位授权签字人", title="签名")

@@ -7,7 +7,6 @@ import time
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-
 from sqlalchemy import select
 
 from workflows import accounts, audit, db, demo, engine, notify, pki, settings

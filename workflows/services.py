@@ -43,7 +43,7 @@ def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
     pdf = _documents().render_decision_record({
         **_base(ctx, data), "review": data.get("review") or data.get("extension_review", {}), "decision": decision,
         "recorded_by": {"username": actor.username, "name": actor.name}, "recorded_at": clock.now()})
-    pdf = signing.sign_as_unit(pdf, app.unit, title=msg("单位集体决策记录电子签章"))
+    pdf = signing.sign_as_unit(pdf, app.unit, title="单位集体决策记录电子签章")
     doc = records.store(ctx.session, app, "decision_record", f"{app.number}-单位决策记录.pdf", pdf, actor=actor)
     if decision.get("result") == "approve":
         app.decided_at = clock.now()
@@ -65,7 +65,7 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
     pdf = _documents().render_publicity_notice({
         **_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
         "board_url": f"{settings.get().base_url}/publicity/{notice.id}"})
-    pdf = signing.sign_as_unit(pdf, app.unit, title=msg("公示电子签章"))
+    pdf = signing.sign_as_unit(pdf, app.unit, title="公示电子签章")
     notice.document_id = records.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
                                        pdf).id
     # SpiffWorkflow fires a timer only once its time is strictly past; one microsecond before

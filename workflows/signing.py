@@ -200,7 +200,7 @@ def sign_as(pdf: bytes, unit, field_name: str, signer_name: str, role: str, titl
 
 def sign_as_unit(pdf: bytes, unit, title: str) -> bytes:
     """Decision records and notices: signed by the unit itself, in the field the template reserved."""
-    return sign_as(pdf, unit, "Sig_unit", unit.name, msg("单位"), title)
+    return sign_as(pdf, unit, "Sig_unit", unit.name, "单位", title)
 
 
 # ---- validation ----------------------------------------------------------------------------

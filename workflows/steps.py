@@ -105,7 +105,7 @@ def _sign(session: Session, actor: User, app: Application, step: str, data: dict
         raise WrongState(msg("协议文本尚未生成，不能签署"))
     role = SIGN_ROLES[step]
     base = signed_so_far(session, app, document)
-    label, title = (msg(text) for text in SIGN_LABELS[role])
+    label, title = SIGN_LABELS[role]  # printed in the PDF stamp: Chinese, never translated
     pdf = signing.sign_as(records.read(base), app.unit, f"Sig_{role}", actor.name, f"{label}（{actor.username}）",
                           title, username=actor.username)
     signed = records.store(session, app, "agreement_signed", f"{app.number}-协议（{label}已签署）.pdf", pdf,
