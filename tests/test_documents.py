@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,6 +108,48 @@ def test_agreement_of_three_pages_and_final_is_pdf_a():
     root = reader.trailer["/Root"]
     xmp = root["/Metadata"].get_object().get_data()
     assert b"pdfaid:part" in xmp and "/OutputIntents" in root  # PDF/A identification and colour profile
+
+
+def _sig_fields(pdf: bytes) -> dict[str, tuple[int, list[float]]]:
+    """Signature field name -> (page index, rectangle) of every widget in the PDF."""
+    reader = PdfReader(io.BytesIO(pdf))
+    found = {}
+    for index, page in enumerate(reader.pages):
+        for annot in page.get("/Annots") or []:
+            annot = annot.get_object()
+            if annot.get("/FT") == "/Sig":
+                found[annot["/T"]] = (index, [float(v) for v in annot["/Rect"]])
+    return found
+
+
+@pytest.mark.parametrize("kind", ["ownership", "use_right"])
+def test_agreement_to_sign_is_pdf_a_with_an_empty_field_for_each_party(kind):
+    pdf = documents.render_agreement(agreement(kind, esign=True))
+    reader = PdfReader(io.BytesIO(pdf))
+    root = reader.trailer["/Root"]
+    xmp = root["/Metadata"].get_object().get_data()
+    assert re.search(rb'pdfaid:part(="|>)3', xmp) and "/OutputIntents" in root
+    producer = re.search(rb'<pdf:Producer>([^<]*)</pdf:Producer>|pdf:Producer="([^"]*)"', xmp)
+    assert reader.metadata.producer == (producer.group(1) or producer.group(2)).decode()  # Info = XMP (PDF/A)
+    fields = _sig_fields(pdf)
+    assert set(fields) == {"Sig_unit", "Sig_representative"}
+    last = len(reader.pages) - 1
+    width, height = (float(v) for v in reader.pages[last].mediabox[2:])
+    (unit_page, unit_box), (rep_page, rep_box) = fields["Sig_unit"], fields["Sig_representative"]
+    assert unit_page == rep_page == last  # on the page of the signature block, side by side
+    for x1, y1, x2, y2 in (unit_box, rep_box):
+        assert 0 < x1 < x2 < width and 0 < y1 < y2 < height and 150 < x2 - x1 < 250 and 50 < y2 - y1 < 90
+    assert unit_box[2] <= rep_box[0] and abs(unit_box[1] - rep_box[1]) < 1
+    text = "".join("".join(pdf_text(pdf)).split())
+    assert "签署本" in text and "电子签名（PAdES）" in text and "待签署稿" not in text
+
+
+@pytest.mark.parametrize("name", ["decision_record", "publicity_notice"])
+def test_decision_record_and_notice_reserve_the_units_signature(name):
+    pdf = CASES[name]()
+    fields = _sig_fields(pdf)
+    assert list(fields) == ["Sig_unit"]
+    assert "电子签章" in "".join(pdf_text(pdf)[fields["Sig_unit"][0]].split())
 
 
 OWNERSHIP_CLAUSES = ["income_distribution", "conversion_decision_mechanism", "conversion_period_months",

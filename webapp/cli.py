@@ -8,8 +8,11 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import inspect, select
 
-from workflows import accounts, audit, db, demo, engine, keys, notify, pack_verify
+from workflows import accounts, audit, db, demo, engine, keys, notify, pack_verify, pki, settings
+from workflows.errors import GrantError
+from workflows.models import Unit
 
 
 def _run_in_transaction(action):
@@ -49,6 +52,14 @@ def tick_once(app: Flask) -> int:
 
 def _init_keys(app: Flask) -> list[str]:
     created = keys.init(app.instance_path)
+    units = []
+    if inspect(app.extensions["grants_engine"]).has_table("units"):  # keys may come before init-db
+        with app.extensions["grants_sessions"]() as session:
+            units = session.execute(select(Unit.code, Unit.name)).all()
+    for code, name in units:  # each unit's signing CA (a unit may import a real one instead)
+        if not (pki.unit_dir(app.instance_path, code) / "ca.cert.pem").exists():
+            pki.ensure_unit_ca(app.instance_path, code, name)
+            created.append(f"units/{code}")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = keys.secret_key(app.instance_path)
     return created
@@ -157,6 +168,42 @@ def _ticker(app: Flask) -> None:
         except Exception:  # a failed sweep is logged and retried, never kills the server
             app.logger.exception("timer sweep failed")
         time.sleep(app.config["TICK_INTERVAL_SECONDS"])
+
+
+def _unit(code: str) -> Unit:
+    session = current_app.extensions["grants_sessions"]()
+    try:
+        unit = session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none()
+    finally:
+        session.close()
+    if unit is None:
+        raise click.ClickException(f"单位 {code} 不存在")
+    return unit
+
+
+@keys_group.command("unit-ca")
+@click.argument("unit_code")
+@with_appcontext
+def unit_ca(unit_code: str) -> None:
+    """Create the unit's signing CA if missing and print the PEM to trust for its signatures."""
+    unit = _unit(unit_code)
+    click.echo(pki.certificate_pem(settings.get().instance_dir, unit.code, unit.name), nl=False)
+
+
+@keys_group.command("import-unit-cert")
+@click.argument("unit_code")
+@click.argument("file", type=click.File("rb"))
+@click.option("--password", prompt="PKCS#12 密码", hide_input=True, default="", show_default=False)
+@with_appcontext
+def import_unit_cert(unit_code: str, file, password: str) -> None:
+    """Sign this unit's PDFs with a CA-issued PKCS#12 (key + certificate + chain) from now on."""
+    unit = _unit(unit_code)
+    try:
+        cert = pki.import_pkcs12(settings.get().instance_dir, unit.code, file.read(), password or None)
+    except GrantError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已导入单位 {unit.code} 的签名证书：{cert.subject.rfc4514_string()}，"
+               f"有效期至 {cert.not_valid_after_utc:%Y-%m-%d}")
 
 
 COMMANDS = (init_db, demo_data, keys_group, tick, verify_audit, verify_pack, create_user, run)

@@ -201,6 +201,11 @@ def _paths() -> dict[str, Any]:
             "File an objection (public)", "201", _json_response("Receipt", _ref("ObjectionReceipt")),
             ("400", "404", "409", "422", "429"), params=[NOTICE_ID], body=_body(_ref("ObjectionRequest")),
             public=True)},
+        "/api/v1/units/{code}/certificate": {"get": _op(
+            "The unit's signing certificate (PEM, public): trust it to validate the PDFs' signatures", "200",
+            {"description": "PEM certificate(s): the unit's CA, or an imported certificate with its chain",
+             "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
+            ("404",), params=[_param("code", {"type": "string"}, description="Unit code, e.g. SZDU")], public=True)},
         "/api/v1/openapi.json": {"get": _op(
             "This document", "200", _json_response("OpenAPI document", {"type": "object"}), (), public=True)},
     }

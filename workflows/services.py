@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from . import clock, policy, records, settings
+from . import clock, pki, policy, records, settings, signing
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import PublicityNotice, RegistryEntry, Signature
@@ -43,6 +43,7 @@ def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
     pdf = _documents().render_decision_record({
         **_base(ctx, data), "review": data.get("review") or data.get("extension_review", {}), "decision": decision,
         "recorded_by": {"username": actor.username, "name": actor.name}, "recorded_at": clock.now()})
+    pdf = signing.sign_as_unit(pdf, app.unit, title="单位集体决策记录电子签章")
     doc = records.store(ctx.session, app, "decision_record", f"{app.number}-单位决策记录.pdf", pdf, actor=actor)
     if decision.get("result") == "approve":
         app.decided_at = clock.now()
@@ -64,6 +65,7 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
     pdf = _documents().render_publicity_notice({
         **_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
         "board_url": f"{settings.get().base_url}/publicity/{notice.id}"})
+    pdf = signing.sign_as_unit(pdf, app.unit, title="公示电子签章")
     notice.document_id = records.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
                                        pdf).id
     # SpiffWorkflow fires a timer only once its time is strictly past; one microsecond before
@@ -88,25 +90,34 @@ def render_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[
     for signature in session.execute(select(Signature).where(Signature.application_id == app.id,
                                                              Signature.valid.is_(True))).scalars():
         signature.valid, signature.invalidated_at = False, clock.now()
-    pdf = _render(ctx, data, final=False)
+    pdf = _render(ctx, data, final=False, esign=True)
     doc = records.store(session, app, "agreement_draft", f"{app.number}-协议（待签署）.pdf", pdf, actor=ctx.actor)
     return {"document_id": doc.id, "sha256": doc.sha256}
 
 
 def finalize_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Both signatures on the same draft → the final PDF/A with a signature page, frozen."""
-    from .steps import latest_document
+    """Both signatures on the same draft → the signed PDF itself is the final agreement.
+
+    Re-rendering would break the PAdES signatures, so the final document is the bytes the
+    second signer produced, checked once more against the unit's certificate.
+    """
+    from .steps import latest_document, signed_so_far
     app, session = ctx.application, ctx.session
     draft = latest_document(session, app, "agreement_draft")
     signatures = session.execute(select(Signature).where(
         Signature.application_id == app.id, Signature.valid.is_(True), Signature.document_id == draft.id)
-        .order_by(Signature.signed_at)).scalars().all()
+        .order_by(Signature.signed_at, Signature.id)).scalars().all()
     if {s.role for s in signatures} != {"representative", "unit"}:
         raise WrongState(msg("协议尚未由双方签署"))
-    pdf = _render(ctx, data, final=True, draft_sha256=draft.sha256, signatures=[
-        {"role": s.role, "name": s.user.name, "username": s.user.username, "signed_at": s.signed_at,
-         "sha256": s.sha256} for s in signatures])
-    doc = records.store(session, app, "agreement_final", f"{app.number}-协议（已签署）.pdf", pdf, actor=ctx.actor)
+    signed = signed_so_far(session, app, draft)
+    if signed.id == draft.id or signed.sha256 != signatures[-1].sha256:
+        raise WrongState(msg("已签署的协议文件与签署记录不一致"))
+    content = records.read(signed)
+    roots = pki.trust_roots(settings.get().instance_dir, app.unit.code, app.unit.name)
+    problems = signing.problems(content, roots, expected=2)
+    if problems:
+        raise WrongState(msg("已签署的协议未通过签名核验：{reason}", reason="；".join(problems)))
+    doc = records.store(session, app, "agreement_final", f"{app.number}-协议（已签署）.pdf", content, actor=ctx.actor)
     return {"document_id": doc.id, "sha256": doc.sha256}
 
 

@@ -16,6 +16,8 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     # Where keys, anchors and other files that must not live in the database are kept.
     instance_dir: str = field(default_factory=lambda: os.environ.get("GRANTS_INSTANCE", "instance"))
+    # An RFC 3161 time-stamping authority; when set, every PDF signature carries its timestamp.
+    tsa_url: str = field(default_factory=lambda: os.environ.get("GRANTS_TSA_URL", ""))
 
 
 _current = Settings()

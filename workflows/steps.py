@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, policy
+from . import accounts, clock, policy, records, signing
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -92,8 +92,13 @@ def _check_own_document(session: Session, app: Application, document_id: int, fi
         raise ValidationFailed([{"field": field, "message": msg("附件不存在或不属于本申请")}])
 
 
+SIGN_LABELS = {"representative": ("团队指定代表", "乙方指定代表电子签名"),
+               "unit": ("单位授权签字人", "甲方授权签字人电子签名")}
+
+
 def _sign(session: Session, actor: User, app: Application, step: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Password again, never stored; the signature binds signer, time and the PDF's SHA-256."""
+    """Password again, never stored; then the server adds this person's PAdES signature to the PDF
+    (on top of the other party's, if any) and the Signature row indexes the signed bytes."""
     policy.check_signature_decision(data)
     payload = {k: v for k, v in data.items() if k != "password"}
     if data.get("decision") != "sign":
@@ -103,12 +108,28 @@ def _sign(session: Session, actor: User, app: Application, step: str, data: dict
     document = latest_document(session, app, "agreement_draft")
     if document is None:
         raise WrongState(msg("协议文本尚未生成，不能签署"))
-    signature = Signature(application_id=app.id, document_id=document.id, role=SIGN_ROLES[step],
-                          user_id=actor.id, signed_at=clock.now(), sha256=document.sha256)
+    role = SIGN_ROLES[step]
+    base = signed_so_far(session, app, document)
+    label, title = SIGN_LABELS[role]  # printed in the PDF stamp: Chinese, never translated
+    pdf = signing.sign_as(records.read(base), app.unit, f"Sig_{role}", actor.name, f"{label}（{actor.username}）",
+                          title, username=actor.username)
+    signed = records.store(session, app, "agreement_signed", f"{app.number}-协议（{label}已签署）.pdf", pdf,
+                           actor=actor)
+    signature = Signature(application_id=app.id, document_id=document.id, role=role,
+                          user_id=actor.id, signed_at=clock.now(), sha256=signed.sha256)
     session.add(signature)
     session.flush()
-    payload.update(signed_sha256=document.sha256, signature_id=signature.id)
+    payload.update(signed_sha256=signed.sha256, signature_id=signature.id, signed_document_id=signed.id,
+                   draft_sha256=document.sha256)
     return payload
+
+
+def signed_so_far(session: Session, app: Application, draft: Document) -> Document:
+    """The latest signed copy of this draft (signatures accumulate as incremental updates), or the draft."""
+    signed = session.execute(select(Document).where(
+        Document.application_id == app.id, Document.kind == "agreement_signed", Document.id > draft.id)
+        .order_by(Document.id.desc()).limit(1)).scalar_one_or_none()
+    return signed or draft
 
 
 def latest_document(session: Session, app: Application, kind: str) -> Document | None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request, send_file, url_for
+from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from workflows import access, accounts, engine, publicity, queries, records, uploads
-from workflows.errors import Forbidden, GrantError, ValidationFailed
+from workflows import access, accounts, engine, pki, publicity, queries, records, settings, uploads
+from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Unit, User
 
 from .. import openapi
@@ -252,6 +252,17 @@ def file_objection(notice_id: int):
     except Forbidden as exc:  # the engine's per-client daily limit
         raise _TooMany(exc.message) from exc
     return jsonify(out.objection_receipt(objection)), 201
+
+
+@bp.get("/units/<code>/certificate")
+def unit_certificate(code: str):
+    """The certificate(s) to trust for the unit's PDF signatures (PEM), so anyone can validate them."""
+    unit = session().execute(select(Unit).where(Unit.code == code)).scalar_one_or_none()
+    if unit is None:
+        raise NotFound(_("单位不存在"))
+    pem = pki.certificate_pem(settings.get().instance_dir, unit.code, unit.name)
+    return Response(pem, mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": f'inline; filename="{unit.code}-signing-ca.pem"'})
 
 
 class _TooMany(GrantError):

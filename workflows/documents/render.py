@@ -50,11 +50,40 @@ def render_html(template: str, ctx: dict) -> str:
     return _env.get_template(template).render(**ctx, clause_no=labels.ClauseCounter())
 
 
+def _drop_producer(document, pdf) -> None:
+    """pyHanko rewrites the XMP Producer when it signs; without an Info Producer the two stay
+    equal, as PDF/A requires."""
+    pdf.info.pop("Producer", None)
+
+
+def _signature_boxes(document) -> list:
+    """Each reserved `.sigbox` (id "sig-<role>") as page index + rectangle in PDF points."""
+    from ..signing import SigBox
+    found: dict[str, SigBox] = {}
+    for index, page in enumerate(document.pages):
+        for box in page._page_box.descendants():
+            element = getattr(box, "element", None)
+            ident = element.get("id", "") if element is not None else ""
+            if ident.startswith("sig-") and ident not in found:
+                x, y = box.border_box_x(), box.border_box_y()
+                w, h = box.border_width(), box.border_height()
+                found[ident] = SigBox(f"Sig_{ident[4:]}", index, tuple(round(v * 0.75, 2) for v in (
+                    x, page.height - (y + h), x + w, page.height - y)))
+    return list(found.values())
+
+
 def _pdf(template: str, ctx: dict, final: bool = False) -> bytes:
+    """The PDF, with empty signature fields where the template reserved a `.sigbox`."""
     html = HTML(string=render_html(template, ctx), base_url=TEMPLATES_DIR.as_uri() + "/",
                 url_fetcher=RestrictedURLFetcher())
     options = {"pdf_variant": PDF_A_VARIANT} if final else {}
-    return html.write_pdf(stylesheets=[_css()], font_config=_font_config, **options)
+    document = html.render(stylesheets=[_css()], font_config=_font_config, **options)
+    pdf = document.write_pdf(finisher=_drop_producer, **options)
+    boxes = _signature_boxes(document)
+    if not boxes:
+        return pdf
+    from ..signing import prepare_fields
+    return prepare_fields(pdf, boxes)
 
 
 def _licence_end(start, years: int) -> date:
@@ -70,7 +99,9 @@ def _licence_end(start, years: int) -> date:
 def render_agreement(ctx: dict) -> bytes:
     """赋权协议 (kind "ownership") or 长期使用权许可协议 (kind "use_right").
 
-    With ctx["final"] the PDF is PDF/A-3b and ends with the signature page; a missing
+    With ctx["esign"] the PDF is PDF/A-3b with empty signature fields for both parties (the
+    document that is signed and kept); with ctx["final"] (the old re-rendered signature page,
+    no longer used by the engine) it ends with the signature page; a missing
     or empty clause raises MissingClause instead of printing a blank one.
     """
     kind = ctx.get("kind")
@@ -87,25 +118,25 @@ def render_agreement(ctx: dict) -> bytes:
     else:
         clauses.check_licence_term(terms)
         extra["licence_end"] = _licence_end(terms["licence_start_date"], terms["licence_term_years"])
-    final = bool(ctx.get("final"))
+    final, esign = bool(ctx.get("final")), bool(ctx.get("esign"))
     if final:
         clauses.check_signatures(ctx)
     template = f"agreement_{kind}.html"
-    return _pdf(template, {**ctx, **extra, "final": final,
+    return _pdf(template, {**ctx, **extra, "final": final, "esign": esign,
                            "signatures": ctx.get("signatures") or [],
-                           "draft_sha256": ctx.get("draft_sha256", "")}, final)
+                           "draft_sha256": ctx.get("draft_sha256", "")}, final or esign)
 
 
 def render_supplementary_agreement(ctx: dict) -> bytes:
     """长期使用权延期补充协议 (§三(二)2): extends the term of an existing use-right grant."""
     clauses.require(ctx, "supplementary")
-    final = bool(ctx.get("final"))
+    final, esign = bool(ctx.get("final")), bool(ctx.get("esign"))
     if final:
         clauses.check_signatures(ctx)
     return _pdf("supplementary.html", {
-        "draft": None, "original_terms": None, **ctx, "final": final,
+        "draft": None, "original_terms": None, **ctx, "final": final, "esign": esign,
         "signatures": ctx.get("signatures") or [],
-        "draft_sha256": ctx.get("draft_sha256", "")}, final)
+        "draft_sha256": ctx.get("draft_sha256", "")}, final or esign)
 
 
 def render_publicity_notice(ctx: dict) -> bytes:
