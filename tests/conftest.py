@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -15,15 +16,16 @@ from workflows import db, demo, keys, settings
 POSTGRES_URL = os.environ.get("GRANTS_TEST_POSTGRES")  # e.g. postgresql+psycopg://postgres@127.0.0.1:54329
 
 
-TEST_SETTINGS = settings.get()
+# The suite's own instance directory and keys (checkpoint key, secret key, unit CAs), made once per
+# run at import, so module-scoped fixtures that run before the per-test settings sign with them too.
+SUITE_INSTANCE = Path(tempfile.mkdtemp(prefix="grants-test-instance-"))
+keys.init(SUITE_INSTANCE)
+TEST_SETTINGS = settings.configure(instance_dir=str(SUITE_INSTANCE))
 
 
 @pytest.fixture(scope="session")
-def test_keys(tmp_path_factory) -> Path:
-    """The suite's own keys (checkpoint signing key, secret key), made once per run."""
-    instance = tmp_path_factory.mktemp("instance")
-    keys.init(instance)
-    return instance / "keys"
+def test_keys() -> Path:
+    return SUITE_INSTANCE / "keys"
 
 
 @pytest.fixture(autouse=True)

@@ -12,21 +12,18 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access, audit, keys, queries, records
+from . import access, audit, keys, pki, queries, records, settings
 from .models import Application, AuditEvent, FormSubmission, User
 
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)  # fixed entry times: the same content gives the same bytes
 MANIFEST = "manifest.json"
 VERIFIER = Path(__file__).with_name("pack_verify.py")
-# (session, application) -> PEM of the unit's CA certificate, or None; the PKI work plugs in here.
-UNIT_CERTIFICATE: list[Callable[[Session, Application], bytes | None]] = []
 README = """尽职免责证据包（职务科技成果赋权）
 
 本压缩包包含：
@@ -80,10 +77,10 @@ def evidence_pack(session: Session, app: Application, user: User) -> tuple[str, 
         "verify_pack.py": VERIFIER.read_bytes(),
         "README.txt": README.encode("utf-8"),
     })
-    for provider in UNIT_CERTIFICATE:
-        pem = provider(session, app)
-        if pem:
-            contents["keys/unit_ca.pem"] = pem
+    # The unit's CA, so the pack validates its PDF signatures alone; a careful auditor passes a copy
+    # obtained separately (GET /api/v1/units/{code}/certificate) with --unit-cert instead.
+    contents["keys/unit_ca.pem"] = pki.certificate_pem(settings.get().instance_dir, app.unit.code,
+                                                       app.unit.name).encode()
     return f"{app.number}-尽职免责证据包.zip", build_zip(contents, {"application_id": app.id, "number": app.number})
 
 

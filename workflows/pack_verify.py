@@ -168,7 +168,7 @@ def verify(data: bytes, unit_cert_pem: bytes | None = None, checkpoint_key_pem: 
         problems += _check_events(events, checkpoint, manifest.get("application_id"))
         problems += _check_submissions(submissions, events)
         problems += _check_documents(pack, manifest, events)
-    problems += _check_pdfs(pack, manifest, unit_cert_pem)
+    problems += _check_pdfs(pack, manifest, unit_cert_pem, events)
     return problems
 
 
@@ -255,9 +255,16 @@ def _check_documents(pack: Pack, manifest: dict, events: list[dict]) -> list[str
     return problems
 
 
-def _check_pdfs(pack: Pack, manifest: dict, unit_cert_pem: bytes | None) -> list[str]:
-    """PDFs without signatures are only hash-checked; a signed PDF must validate and be trusted."""
+UPLOADED_KINDS = ("attachment", "income_evidence")  # files people brought, signed by others if at all
+
+
+def _check_pdfs(pack: Pack, manifest: dict, unit_cert_pem: bytes | None, events: list[dict]) -> list[str]:
+    """PDFs without signatures are only hash-checked; a signed PDF the unit made must validate and
+    be trusted by the unit's CA. Whether a file was uploaded is read from its signed audit event."""
     problems = []
+    uploaded = {f"documents/{d.get('document_id', 0):04d}-{d.get('filename')}"
+                for d in (e["leaf"].get("detail", {}) for e in events if e["leaf"].get("action") == "document")
+                if d.get("kind") in UPLOADED_KINDS}
     names = [e["name"] for e in manifest.get("files", []) if e["name"].lower().endswith(".pdf")]
     signed = [n for n in names if b"/ByteRange" in pack.read(n)]
     if not signed:
@@ -272,11 +279,13 @@ def _check_pdfs(pack: Pack, manifest: dict, unit_cert_pem: bytes | None) -> list
     except ImportError:
         return ["校验PDF电子签名需要 pyHanko：pip install 'pyhanko==0.38.0' 'pyhanko-certvalidator==0.33.0'"]
     for name in signed:
-        problems += _validate_pdf(name, pack.read(name), cert_pem)
+        problems += _validate_pdf(name, pack.read(name), cert_pem, need_trust=name not in uploaded)
     return problems
 
 
-def _validate_pdf(name: str, content: bytes, cert_pem: bytes) -> list[str]:
+def _validate_pdf(name: str, content: bytes, cert_pem: bytes, need_trust: bool = True) -> list[str]:
+    """The unit's own documents must be signed under its CA; a signed upload (someone else's
+    signature) must still be intact and cryptographically valid."""
     from asn1crypto import pem, x509
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
@@ -293,7 +302,7 @@ def _validate_pdf(name: str, content: bytes, cert_pem: bytes) -> list[str]:
     for sig in signatures:
         try:
             status = validate_pdf_signature(sig, ValidationContext(trust_roots=roots, allow_fetching=False))
-            ok = status.intact and status.valid and status.trusted and status.bottom_line
+            ok = status.intact and status.valid and (not need_trust or (status.trusted and status.bottom_line))
         except Exception:  # noqa: BLE001 - a malformed signature is an invalid one
             ok = False
         if not ok:

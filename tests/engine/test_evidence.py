@@ -280,22 +280,29 @@ def _signed_pdf(files) -> bytes:
 
 
 def test_a_signed_pdf_in_the_pack_must_validate_against_the_unit_ca(completed, tmp_path):
-    from workflows import records
+    """The unit's signed agreement validates alone (the pack carries the unit CA) and fails under
+    another CA; an upload signed by someone else must be intact but need not chain to the unit."""
+    from workflows import pki, records, settings
     drive, app_id = completed
     files, other = _ca_and_signer(tmp_path), _ca_and_signer(tmp_path, "别的CA")
     signed = _signed_pdf(files)
     with drive.sessions() as s:
         records.store(s, s.get(Application, app_id), "attachment", "已签署.pdf", signed)
         s.commit()
+        unit = s.get(Application, app_id).unit
     pack = _pack(drive, app_id)
-    ca = Path(files["ca.pem"]).read_bytes()
+    ca = pki.certificate_pem(settings.get().instance_dir, unit.code, unit.name).encode()
+    (tmp_path / "unit-ca.pem").write_bytes(ca)
+    assert pack_verify.verify(pack) == []  # with the unit CA inside the pack
     assert pack_verify.verify(pack, unit_cert_pem=ca) == []
-    assert any("--unit-cert" in p for p in pack_verify.verify(pack))
-    assert any("签名 Sig1 无效" in p for p in pack_verify.verify(pack, unit_cert_pem=Path(other["ca.pem"]).read_bytes()))
+    wrong = pack_verify.verify(pack, unit_cert_pem=Path(other["ca.pem"]).read_bytes())
+    assert any("协议" in p and "无效" in p for p in wrong), wrong
     changed = bytearray(signed)
     at = signed.index(b"<p>") if b"<p>" in signed else len(signed) // 3
     changed[at] ^= 1
-    assert pack_verify._validate_pdf("x.pdf", bytes(changed), ca)  # pyHanko sees the change itself
-    assert pack_verify._validate_pdf("x.pdf", signed, ca) == []
-    code, output = _verify_pack_cli(tmp_path / "signed.zip", pack, ["--unit-cert", files["ca.pem"]])
+    assert pack_verify._validate_pdf("x.pdf", bytes(changed), ca, need_trust=False)  # pyHanko sees the change
+    assert pack_verify._validate_pdf("x.pdf", signed, Path(files["ca.pem"]).read_bytes()) == []
+    assert pack_verify._validate_pdf("x.pdf", signed, ca)  # not the unit's: untrusted
+    assert pack_verify._validate_pdf("x.pdf", signed, ca, need_trust=False) == []
+    code, output = _verify_pack_cli(tmp_path / "signed.zip", pack, ["--unit-cert", str(tmp_path / "unit-ca.pem")])
     assert code == 0, output
