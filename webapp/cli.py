@@ -201,3 +201,7 @@ main = FlaskGroup(create_app=_make_app, add_default_commands=False,
                   help="职务科技成果赋权系统 / rights-grant workflow")
 for _command in COMMANDS:
     main.add_command(_command)
+
+
+if __name__ == "__main__":  # `python -m webapp.cli worker` where the `grants` script is not installed
+    main()

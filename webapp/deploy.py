@@ -20,6 +20,7 @@ class NotConfigured(SystemExit):
 
 def configure(app: Flask) -> None:
     """Trust exactly GRANTS_PROXY_COUNT reverse proxies; HTTPS addresses get Secure cookies."""
+    app.config["BASE_URL"] = (app.config.get("BASE_URL") or "").rstrip("/")
     count = int(app.config.get("PROXY_COUNT") or 0)
     if count > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count,
