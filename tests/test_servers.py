@@ -134,16 +134,19 @@ class Processes:
         return "\n".join(f"--- {name}\n{(self.tmp_path / f'{name}.log').read_text(errors='replace')[-3000:]}"
                          for name, _, _ in self.children)
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, int]:
+        """SIGTERM to each; returns their exit codes (a clean shutdown is 0)."""
         for _, child, _ in self.children:
             child.terminate()
-        for _, child, log in self.children:
+        codes = {}
+        for name, child, log in self.children:
             try:
-                child.wait(15)
+                codes[name] = child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
-                child.wait(5)
+                codes[name] = child.wait(5)
             log.close()
+        return codes
 
 
 def _env(url: str, tmp_path: Path, smtp_port: int) -> dict[str, str]:
@@ -266,6 +269,7 @@ def test_two_servers_and_one_worker_on_one_postgresql(postgres_url, postgres_ses
         assert caught == outbox  # every mail exactly once
         assert sum(outbox.values()) >= len(racing) + len(consents)
         assert any(f"{BASE}/tasks/" in body for _, _, body in caught)
+        assert procs.stop() == {"server-a": 0, "server-b": 0, "worker": 0}  # SIGTERM ends each cleanly
     finally:
         procs.stop()
         catcher.stop()
