@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV=${GRANTS_VENV:-$ROOT/.venv}
-DEBS="chromium fonts-noto-cjk fonts-liberation libharfbuzz-subset0 libnss3-tools poppler-utils postgresql"
+DEBS="chromium fonts-noto-cjk fonts-liberation libharfbuzz-subset0 libnss3-tools poppler-utils postgresql postgresql-client"
 
 need_debs=""
 for pkg in $DEBS; do

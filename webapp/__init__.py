@@ -10,7 +10,7 @@ from flask import Flask
 from workflows import keys
 from workflows import settings as engine_settings
 
-from . import database, extensions
+from . import database, deploy, extensions
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -18,7 +18,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("GRANTS_SECRET_KEY") or keys.secret_key(app.instance_path),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{Path(app.instance_path) / 'grants.db'}"),
-        BASE_URL=os.environ.get("GRANTS_BASE_URL", "http://127.0.0.1:5000"),
+        # Every link in documents and mail; `grants run`/`worker` and webapp.wsgi refuse to start
+        # without it outside the demo (webapp/deploy.py).
+        BASE_URL=os.environ.get("GRANTS_BASE_URL", "").rstrip("/"),
+        DEMO=os.environ.get("GRANTS_DEMO", "") == "1",
+        PROXY_COUNT=int(os.environ.get("GRANTS_PROXY_COUNT", "0")),
         SMTP_HOST=os.environ.get("GRANTS_SMTP_HOST", "127.0.0.1"),
         SMTP_PORT=int(os.environ.get("GRANTS_SMTP_PORT", "25")),
         MAIL_SENDER=os.environ.get("GRANTS_MAIL_SENDER", "grants@localhost"),
@@ -33,8 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    deploy.configure(app)
     engine_settings.configure(
-        base_url=app.config["BASE_URL"],
+        base_url=app.config["BASE_URL"] or deploy.DEMO_BASE_URL,
         smtp_host=app.config["SMTP_HOST"], smtp_port=app.config["SMTP_PORT"],
         mail_sender=app.config["MAIL_SENDER"], reminder_after_days=app.config["REMINDER_AFTER_DAYS"],
         max_upload_bytes=app.config["MAX_CONTENT_LENGTH"], instance_dir=app.instance_path)

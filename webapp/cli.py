@@ -1,6 +1,8 @@
 """The `grants` command: a Flask CLI group for set-up, demo data, timers and audit checks."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -11,8 +13,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import inspect, select
 
 from workflows import accounts, audit, db, demo, engine, keys, notify, pack_verify, pki, settings
+from workflows import backup as backups
+from workflows import settings as engine_settings
 from workflows.errors import GrantError
 from workflows.models import Unit
+
+from . import demo_mail, deploy
 
 
 def _run_in_transaction(action):
@@ -149,14 +155,20 @@ def create_user(username: str, name: str, password: str, email: str, roles: tupl
 @click.command("run")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
+@click.option("--demo", is_flag=True, help="演示模式：地址取自 host/port，邮件由本机回环邮件捕获器接收")
 @with_appcontext
-def run(host: str, port: int) -> None:
+def run(host: str, port: int, demo: bool) -> None:
     """Serve the app (waitress), with a background sweep that fires timers every second."""
     app = current_app._get_current_object()
     _refuse_without_keys(app)
+    app.config["DEMO"] = app.config.get("DEMO") or demo
+    if app.config["DEMO"]:
+        _start_demo(app, host, port)
+    else:
+        deploy.require_base_url(app)
     db.create_schema(app.extensions["grants_engine"])
     threading.Thread(target=_ticker, args=(app,), daemon=True, name="grants-ticker").start()
-    click.echo(f"服务已启动：http://{host}:{port}/ （按 Ctrl+C 停止）")
+    click.echo(f"服务已启动：http://{host}:{port}/ ，对外地址 {engine_settings.get().base_url}/ （按 Ctrl+C 停止）")
     import waitress  # a production WSGI server, pure Python, threaded
     waitress.serve(app, host=host, port=port, threads=8, ident="grants")
 
@@ -206,7 +218,78 @@ def import_unit_cert(unit_code: str, file, password: str) -> None:
                f"有效期至 {cert.not_valid_after_utc:%Y-%m-%d}")
 
 
-COMMANDS = (init_db, demo_data, keys_group, tick, verify_audit, verify_pack, create_user, run)
+
+
+# -- operations: demo mail, the worker process, backup and restore (webapp/deploy.py) ----------
+def _start_demo(app: Flask, host: str, port: int) -> None:
+    """The demo's address comes from its host and port; its mail goes to a loopback catcher."""
+    if not app.config["BASE_URL"]:
+        deploy.set_base_url(app, f"http://{host}:{port}")
+    if "GRANTS_SMTP_HOST" not in os.environ:
+        catcher = demo_mail.start(app.instance_path)
+        app.config.update(SMTP_HOST=catcher.hostname, SMTP_PORT=catcher.port)
+        engine_settings.configure(smtp_host=catcher.hostname, smtp_port=catcher.port)
+        click.echo(f"演示邮件由本机邮件捕获器 {catcher.hostname}:{catcher.port} 接收，保存在 "
+                   f"{demo_mail.folder(app.instance_path)}，管理员可在 /admin/outbox 查看")
+
+
+@click.command("worker")
+@click.option("--interval", type=float, default=None, help="两次扫描之间的秒数（默认 TICK_INTERVAL_SECONDS）")
+@click.option("--once", is_flag=True, help="只扫描一次后退出")
+@with_appcontext
+def worker(interval: float | None, once: bool) -> None:
+    """Fire due timers and deliver mail in a loop, as its own process beside the web servers."""
+    app = current_app._get_current_object()
+    deploy.require_base_url(app)
+    interval = app.config["TICK_INTERVAL_SECONDS"] if interval is None else interval
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"定时与邮件处理进程已启动（每{interval:g}秒扫描一次，对外地址 {engine_settings.get().base_url}/）")
+    while not stop.is_set():
+        try:
+            tick_once(app)
+        except Exception:  # a failed sweep is logged and retried, never ends the worker
+            app.logger.exception("timer sweep failed")
+        if once:
+            break
+        stop.wait(interval)
+
+
+@click.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--with-secrets", is_flag=True, help="同时备份 keys/ 中的私钥（请妥善保管备份）")
+@with_appcontext
+def backup_command(directory: str, with_secrets: bool) -> None:
+    """Back up the database, its documents, public keys and anchors into an empty DIRECTORY."""
+    try:
+        manifest = backups.backup(current_app.config["DATABASE_URL"], current_app.instance_path, directory,
+                                  with_secrets)
+    except backups.BackupError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"备份完成：{directory}（{len(manifest['documents'])}份文件，{manifest['audit']['last_id']}条审计记录，"
+               f"{len(manifest['files'])}个密钥与锚定文件）")
+
+
+@click.command("restore")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="目标数据库或实例目录不为空时仍然覆盖")
+@with_appcontext
+def restore_command(directory: str, force: bool) -> None:
+    """Restore a backup made by `grants backup`, then check the audit chain and every document."""
+    try:
+        result = backups.restore(directory, current_app.config["DATABASE_URL"], current_app.instance_path, force)
+    except backups.BackupError as exc:
+        raise click.ClickException(exc.message) from None
+    if result["problems"]:
+        for problem in result["problems"]:
+            click.echo(problem, err=True)
+        raise SystemExit(1)
+    click.echo(f"恢复完成并已核验：{result['documents']}份文件与SHA-256一致，{result['audit_events']}条审计记录完整")
+
+
+COMMANDS = (init_db, demo_data, keys_group, tick, verify_audit, verify_pack, create_user, run, worker,
+            backup_command, restore_command)
 
 
 def register(app: Flask) -> None:
@@ -223,3 +306,7 @@ main = FlaskGroup(create_app=_make_app, add_default_commands=False,
                   help="职务科技成果赋权系统 / rights-grant workflow")
 for _command in COMMANDS:
     main.add_command(_command)
+
+
+if __name__ == "__main__":  # `python -m webapp.cli worker` where the `grants` script is not installed
+    main()

@@ -1,16 +1,17 @@
 """Administration (管理): units, users with roles per unit, and the process versions in use."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
 
-from workflows import accounts, sso
+from workflows import accounts, notify, sso
+from workflows import settings as engine_settings
 from workflows.errors import ValidationFailed
-from workflows.models import CLOSED_STATUSES, ROLES, Application, ProcessVersion, Unit, User, WorkflowState
+from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
 
-from .. import database
+from .. import database, demo_mail
 from .ui_helpers import errors_by_field, me
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -96,6 +97,18 @@ def processes():
     versions = s.execute(select(ProcessVersion).order_by(ProcessVersion.process_id,
                                                          ProcessVersion.deployed_at.desc())).scalars().all()
     return render_template("admin/processes.html", versions=versions, running=running, total=total)
+
+
+@bp.get("/outbox")
+def outbox():
+    """Mail waiting, sent or given up, with attempts and the last error; in the demo also the
+    messages the loopback catcher received."""
+    rows = database.session().execute(select(OutboxMail).order_by(OutboxMail.id.desc()).limit(200)).scalars().all()
+    cfg = engine_settings.get()
+    return render_template("admin/outbox.html", mails=rows, max_attempts=notify.MAX_ATTEMPTS,
+                           caught=demo_mail.caught(current_app.instance_path),
+                           smtp=f"{cfg.smtp_host}:{cfg.smtp_port}", demo=current_app.config.get("DEMO"),
+                           folder=demo_mail.folder(current_app.instance_path))
 
 
 def register(app: Flask) -> None:
