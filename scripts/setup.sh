@@ -36,5 +36,10 @@ if [ ! -f webapp/static/vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.p
   npm install --silent --no-audit --no-fund --prefix webapp/static/vendor bpmn-js@18 >/dev/null
 fi
 
+if [ ! -f webapp/static/vendor/node_modules/echarts/dist/echarts.common.min.js ]; then
+  echo "== echarts (npm registry)"
+  npm install --silent --no-audit --no-fund --prefix webapp/static/vendor echarts@6 >/dev/null
+fi
+
 "$VENV/bin/pybabel" compile -q -d webapp/translations 2>/dev/null || true
 echo "== set-up done"
