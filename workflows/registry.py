@@ -401,3 +401,17 @@ def _log(session: Session, entry: RegistryEntry, actor: str, action: str, change
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, (list, tuple)) else value
 
+
+
+EXPORT_HEADERS = ["编号", "单位", "成果名称", "知识产权类型", "知识产权编号", "成果完成人", "形成方式", "登记日期", "状态",
+                  "赋权类型", "赋权日期", "转化/出库日期", "方式", "合同编号", "技术交易场所登记", "推送基金项目库"]
+
+
+def export_row(entry: RegistryEntry) -> list[Any]:
+    """One entry as a spreadsheet row, in Chinese (names only, no contact data)."""
+    return [entry.id, entry.unit.code, entry.title, IP_TYPES.get(entry.ip_type, entry.ip_type),
+            "；".join(entry.ip_numbers or []), "、".join(i.user.name for i in entry.inventors),
+            FUNDING.get(entry.funding_source, entry.funding_source), entry.registered_on,
+            STATE_NAMES.get(entry.status, entry.status), GRANT_KINDS.get(entry.grant_kind or "", ""),
+            entry.granted_on or "", entry.left_on or "", MODES.get(entry.left_mode or "", ""),
+            entry.left_contract or "", entry.venue_registered_on or "", entry.fund_pushed_on or ""]
