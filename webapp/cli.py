@@ -104,7 +104,27 @@ def _ticker(app: Flask) -> None:
         time.sleep(app.config["TICK_INTERVAL_SECONDS"])
 
 
-COMMANDS = (init_db, demo_data, tick, verify_audit, create_user, run)
+@click.command("annual-report")
+@click.option("--unit", "unit_code", required=True, help="Unit code, e.g. SZDU")
+@click.option("--year", required=True, type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@with_appcontext
+def annual_report_command(unit_code: str, year: int, out_dir: str) -> None:
+    """Write DIR/UNIT-YEAR-年度单列管理报告.pdf and .xlsx (§三(三)4)."""
+    from workflows import annual_report
+    from workflows.errors import GrantError
+    session = current_app.extensions["grants_sessions"]()
+    try:
+        paths = annual_report.write(annual_report.build(session, None, unit_code, year), out_dir)
+    except GrantError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+    for path in paths:
+        click.echo(f"已生成 {path}")
+
+
+COMMANDS = (init_db, demo_data, tick, verify_audit, create_user, run, annual_report_command)
 
 
 def register(app: Flask) -> None:

@@ -415,3 +415,13 @@ def export_row(entry: RegistryEntry) -> list[Any]:
             STATE_NAMES.get(entry.status, entry.status), GRANT_KINDS.get(entry.grant_kind or "", ""),
             entry.granted_on or "", entry.left_on or "", MODES.get(entry.left_mode or "", ""),
             entry.left_contract or "", entry.venue_registered_on or "", entry.fund_pushed_on or ""]
+
+
+ACTION_NAMES = {"register": "登记入库", "edit": "修改", "flag_venue": "技术交易场所登记", "flag_fund": "推送基金项目库",
+                "grant": "完成赋权", "extend": "使用权延期", "converting": "开始转化", "converted": "已转化",
+                "left": "出库", "conversion_abandoned": "转化终止"}
+FIELD_NAMES = {"title": "成果名称", "ip_type": "知识产权类型", "ip_numbers": "知识产权编号", "funding_source": "形成方式",
+               "registered_on": "登记日期", "status": "状态", "grant_kind": "赋权类型", "granted_on": "赋权日期",
+               "left_on": "转化/出库日期", "left_mode": "方式", "left_contract": "合同编号",
+               "venue_registered_on": "技术交易场所登记日期", "fund_pushed_on": "推送基金项目库日期",
+               "inventors": "成果完成人", "application_id": "赋权申请"}

@@ -169,3 +169,31 @@ def _converted(session: Session, unit_id: int | None, year: int) -> dict[str, in
 def per_unit(session: Session, year: int) -> list[dict[str, Any]]:
     """The city's view: the same figures for every unit."""
     return [compute(session, unit.id, year) for unit in session.execute(select(Unit).order_by(Unit.code)).scalars()]
+
+
+def chart_tables(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard's charts as tables (first column: category; the others: series), shared
+    by the page, its accessible tables and the CSV downloads."""
+    from .annual_report import KIND_NAMES, STATUS_NAMES
+    from .registry import STATE_NAMES
+    months = [f"{m}月" for m in range(1, 13)]
+    return [
+        {"key": "applications", "title": "申请（按状态）", "headers": ["状态", "数量"],
+         "rows": [[STATUS_NAMES[k], v] for k, v in figures["applications"].items()]},
+        {"key": "applications_by_kind", "title": "申请（按类型）", "headers": ["类型", "数量"],
+         "rows": [[KIND_NAMES[k], v] for k, v in figures["applications_by_kind"].items()]},
+        {"key": "grants_per_month", "title": "每月完成赋权", "headers": ["月份", "数量"],
+         "rows": [[m, v] for m, v in zip(months, figures["grants_per_month"], strict=True)]},
+        {"key": "steps", "title": "各环节用时（天）", "headers": ["环节", "中位数", "90%分位", "完成数"],
+         "rows": [[s["name"], s["median_days"] or 0, s["p90_days"] or 0, s["count"]] for s in figures["steps"]],
+         "series": 2},
+        {"key": "objections", "title": "公示与异议", "headers": ["项目", "数量"],
+         "rows": [["发布公示", figures["objections"]["notices"]], ["收到异议", figures["objections"]["filed"]],
+                  ["异议成立", figures["objections"]["upheld"]]]},
+        {"key": "registry", "title": "成果库（按状态）", "headers": ["状态", "数量"],
+         "rows": [[STATE_NAMES[k], v] for k, v in figures["registry"].items()]},
+        {"key": "converted", "title": "转化（按方式）", "headers": ["方式", "数量"],
+         "rows": [[MODES[k], v] for k, v in figures["converted"].items()]},
+        {"key": "granted", "title": "完成赋权（按类型）", "headers": ["类型", "数量"],
+         "rows": [[KIND_NAMES[k], v] for k, v in figures["granted"].items()]},
+    ]
