@@ -101,7 +101,7 @@ def seed_registry(session) -> list[dict]:
                 registry.start_conversion(session, entry, "tto")
             if state in ("converted", "left"):
                 mode = ("transfer", "licence", "equity")[i % 3]
-                left_on = f"{YEAR - (i == 8)}-10-0{1 + u}"
+                left_on = f"{YEAR - (i == 3)}-10-0{1 + u}"
                 registry.mark_left(session, tto[unit], entry.id, state, left_on, mode, f"HT-{unit}-{i}")
             entries.append({"unit": unit, "id": entry.id, "state": entry.status, "registered_year": int(registered_on[:4]),
                             "grant_kind": entry.grant_kind, "granted_year": entry.granted_year,

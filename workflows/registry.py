@@ -88,7 +88,8 @@ def register(session: Session, actor: User, unit_code: str, data: dict[str, Any]
     session.add(entry)
     session.flush()
     _set_inventors(entry, inventors)
-    _log(session, entry, actor.username, "register", {k: [None, _plain(getattr(entry, k))] for k in fields})
+    changes = {k: [None, _plain(getattr(entry, k))] for k in fields if k in TRACKED}
+    _log(session, entry, actor.username, "register", {**changes, "inventors": [None, [u.username for u in inventors]]})
     return entry
 
 
@@ -352,6 +353,8 @@ def _leave(session: Session, entry: RegistryEntry, actor: str, state: str, on: s
     day = _date_or_none(on)
     if day is None:
         errors.append({"field": "on", "message": msg("日期格式应为YYYY-MM-DD，且不得晚于今天")})
+    elif entry.registered_on and day < entry.registered_on:
+        errors.append({"field": "on", "message": msg("日期不得早于登记日期{day}", day=entry.registered_on)})
     if mode not in MODES:
         errors.append({"field": "mode", "message": msg("请选择方式")})
     contract = (contract or "").strip()
@@ -425,3 +428,14 @@ FIELD_NAMES = {"title": "成果名称", "ip_type": "知识产权类型", "ip_num
                "left_on": "转化/出库日期", "left_mode": "方式", "left_contract": "合同编号",
                "venue_registered_on": "技术交易场所登记日期", "fund_pushed_on": "推送基金项目库日期",
                "inventors": "成果完成人", "application_id": "赋权申请"}
+
+
+def display(field: str, value: Any) -> str:
+    """A history value as people read it: labels for codes, lists joined, — for nothing."""
+    if value in (None, "", []):
+        return "—"
+    labels = {"ip_type": IP_TYPES, "funding_source": FUNDING, "status": STATE_NAMES, "grant_kind": GRANT_KINDS,
+              "left_mode": MODES}.get(field)
+    if labels is not None:
+        return labels.get(value, str(value))
+    return "、".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -114,11 +114,11 @@ def test_city_auditor_and_other_units_office_change_nothing(drive):
     before = registry.as_dict(entry_of(drive, entry_id))
     for who in ("city1", "tto2", "auditor1"):
         with pytest.raises(Forbidden):
-            drive.run(lambda s: registry.edit(s, drive.user(s, who), entry_id, {"title": "改"}))
+            drive.run(lambda s, who=who: registry.edit(s, drive.user(s, who), entry_id, {"title": "改"}))
         with pytest.raises(Forbidden):
-            drive.run(lambda s: registry.set_flag(s, drive.user(s, who), entry_id, "venue", "2026-03-05"))
+            drive.run(lambda s, who=who: registry.set_flag(s, drive.user(s, who), entry_id, "venue", "2026-03-05"))
         with pytest.raises(Forbidden):
-            drive.run(lambda s: registry.mark_left(s, drive.user(s, who), entry_id, "left", "2026-03-05", "other", ""))
+            drive.run(lambda s, who=who: registry.mark_left(s, drive.user(s, who), entry_id, "left", "2026-03-05", "other", ""))
     with drive.sessions() as s:
         assert registry.as_dict(s.get(RegistryEntry, entry_id)) == before
     assert actions(drive, entry_id) == ["register"]
@@ -137,6 +137,8 @@ def test_bad_input_is_refused_with_every_reason_and_nothing_changes(drive):
     with pytest.raises(ValidationFailed) as refused:
         drive.run(lambda s: registry.mark_left(s, drive.user(s, "tto1"), entry_id, "converted", "昨天", "gift", ""))
     assert {e["field"] for e in refused.value.errors} == {"on", "mode", "contract"}
+    with pytest.raises(ValidationFailed, match="不得早于登记日期2026-03-02"):
+        drive.run(lambda s: registry.mark_left(s, drive.user(s, "tto1"), entry_id, "left", "2026-03-01", "other", ""))
     assert entry_of(drive, entry_id).status == "registered" and actions(drive, entry_id) == ["register"]
 
 

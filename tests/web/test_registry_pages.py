@@ -140,7 +140,7 @@ def test_dashboard_shows_the_figures_and_their_csv(client, driver, city):
     text = text_of(client.get(f"/statistics?year={YEAR}"))
     assert "全市" in text and "SZDI" in text and "SZDU" in text
     total = sum(registry_seed.expected(rows, entries, None)["applications"].values())
-    assert f"申请（按状态）" in text
+    assert "申请（按状态）" in text
     with driver.sessions() as s:
         assert sum(statistics.compute(s, None, YEAR)["applications"].values()) == total
 

@@ -14,8 +14,8 @@
     }
     var instance = window.echarts.init(box, null, {renderer: "canvas"});
     instance.setOption({
-      animation: false, tooltip: {}, legend: {data: series.map(function (s) { return s.name; })},
-      grid: {left: 40, right: 16, top: 24, bottom: 64},
+      animation: false, tooltip: {}, legend: {top: 0, data: series.map(function (s) { return s.name; })},
+      grid: {left: 40, right: 16, top: 36, bottom: 72},
       xAxis: {type: "category", data: chart.rows.map(function (r) { return r[0]; }), axisLabel: {interval: 0, rotate: 30}},
       yAxis: {type: "value", minInterval: chart.series > 1 ? 0 : 1},
       series: series
