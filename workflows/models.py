@@ -363,3 +363,12 @@ class RegistryHistory(Base):
     action: Mapped[str] = mapped_column(String(32))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# Indexes for the statistics (workflows/statistics.py): per unit, step and year, answered from
+# the index alone, so the dashboard stays fast at a city's scale.
+Index("ix_tasks_statistics", HumanTask.unit_id, HumanTask.bpmn_id, HumanTask.completed_at, HumanTask.created_at)
+Index("ix_applications_unit_created", Application.unit_id, Application.created_at, Application.status,
+      Application.kind)
+Index("ix_applications_unit_closed", Application.unit_id, Application.status, Application.closed_at, Application.kind)
+Index("ix_notices_unit_closed", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.starts_at)
