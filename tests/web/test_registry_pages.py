@@ -178,3 +178,20 @@ def test_city_auditor_is_created_from_the_command_line(app):
     result = app.test_cli_runner().invoke(args=["create-user", "city2", "--name", "市审计", "--role", "city_auditor",
                                                 "--password", PASSWORD])
     assert result.exit_code == 0, result.output
+
+
+def test_city_auditor_reads_every_units_applications_and_changes_nothing(client, driver, city):
+    szdu = driver.start()
+    second = driver.start(who="researcher9")
+    driver.draft(szdu)
+    task_id = driver.task_id(szdu, "consent", "researcher2")
+    before = driver.status(szdu)
+    login(client, city)
+    for app_id in (szdu, second):
+        page = client.get(f"/applications/{app_id}")
+        assert page.status_code == 200 and "@example.org" not in page.get_data(as_text=True)  # no contact data
+    assert client.post(f"/applications/{szdu}/withdraw").status_code in (403, 409)
+    assert client.get(f"/applications/{szdu}/evidence").status_code == 403
+    assert client.post(f"/tasks/{task_id}", data={"agree": "true"}).status_code in (403, 404)
+    assert client.post(f"/tasks/{task_id}/claim").status_code in (403, 404)
+    assert driver.status(szdu) == before and driver.task_id(szdu, "consent", "researcher2") == task_id
