@@ -14,6 +14,11 @@ from workflows.models import RegistryEntry, Unit
 
 from .conftest import login, text_of
 
+
+def text_of_html(html: str) -> str:
+    import re
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
 YEAR = registry_seed.YEAR
 
 
@@ -135,6 +140,10 @@ def test_dashboard_shows_the_figures_and_their_csv(client, driver, city):
         assert got[0] == chart["headers"] and got[1:] == [[str(v) for v in r] for r in chart["rows"]]
     text = text_of(client.get(f"/statistics?year={YEAR}"))
     assert f"已完成 {want['applications']['completed']}" in text
+    client.get("/locale/en")
+    english = client.get(f"/statistics?year={YEAR}").get_data(as_text=True)
+    assert "Applications by status" in text_of_html(english) and '"Completed"' in english  # tables and chart data
+    client.get("/locale/zh_CN")
     client.post("/logout")
     login(client, city)
     text = text_of(client.get(f"/statistics?year={YEAR}"))

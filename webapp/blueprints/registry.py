@@ -15,7 +15,7 @@ from workflows.errors import ValidationFailed
 from workflows.models import Unit, User
 
 from .. import database
-from .ui_helpers import errors_by_field, me, message_of
+from .ui_helpers import errors_by_field, me, message_of, translate
 
 bp = Blueprint("registry", __name__)
 PAGE_SIZE = 20
@@ -184,7 +184,8 @@ def dashboard():
     figures = statistics.compute(s, unit.id if unit else None, year)
     charts = statistics.chart_tables(figures)
     per_unit = statistics.per_unit(s, year) if unit is None else []
-    data = json.dumps({c["key"]: {"title": c["title"], "headers": c["headers"], "rows": c["rows"],
+    data = json.dumps({c["key"]: {"title": str(translate(c["title"])), "headers": [str(translate(h)) for h in c["headers"]],
+                                  "rows": [[str(translate(r[0])), *r[1:]] for r in c["rows"]],
                                   "series": c.get("series", 1)} for c in charts}, ensure_ascii=False).replace("</", "<\\/")
     return render_template("registry/dashboard.html", unit=unit, year=year, units=units, charts=charts,
                            figures=figures, per_unit=per_unit, chart_data=data, years=_years(),
