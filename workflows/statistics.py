@@ -2,12 +2,11 @@
 no workflow is ever deserialized. Years are Shanghai calendar years.
 
 Percentiles are nearest-rank (the value at rank ceil(p·n) of the sorted durations), taken in SQL
-with ORDER BY … OFFSET, so they agree on SQLite and PostgreSQL. Income keys are present but zero
+with a row_number() window, so they agree on SQLite and PostgreSQL. Income keys are present but zero
 until the conversion module (issue 12) records income: `income_source` says so.
 """
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -122,17 +121,27 @@ def _steps(session: Session, unit_id: int | None, start: datetime, end: datetime
             days = _duration(session, PublicityNotice.starts_at, PublicityNotice.closed_at)
             where = and_(_unit(PublicityNotice.unit_id, unit_id), PublicityNotice.closed_at.is_not(None),
                          PublicityNotice.closed_at >= start, PublicityNotice.closed_at < end)
-        n = session.execute(select(func.count()).where(where)).scalar_one()
-        rows.append({"step": key, "name": name, "count": int(n), "median_days": _rank(session, days, where, n, 0.5),
-                     "p90_days": _rank(session, days, where, n, 0.9)})
+        rows.append({"step": key, "name": name, **_percentiles(days, where)(session)})
     return rows
 
 
-def _rank(session: Session, days, where, n: int, p: float) -> float | None:
-    if not n:
-        return None
-    value = session.execute(select(days).where(where).order_by(days).offset(math.ceil(p * n) - 1).limit(1)).scalar()
-    return round(float(value), 2)
+def _percentiles(days, where):
+    """Count, median and p90 (nearest rank) in one sorted pass: a window numbers the sorted
+    durations; ceil(p·n) is integer arithmetic, (n + 1) // 2 and (9n + 9) // 10, on both databases."""
+    ranked = select(days.label("d"), func.row_number().over(order_by=days).label("rn"),
+                    func.count().over().label("n")).where(where).subquery()
+    median_rank, p90_rank = (ranked.c.n + 1) // 2, (ranked.c.n * 9 + 9) // 10
+    query = select(ranked.c.d, ranked.c.rn, ranked.c.n, median_rank, p90_rank).where(
+        (ranked.c.rn == median_rank) | (ranked.c.rn == p90_rank))
+
+    def run(session: Session) -> dict[str, Any]:
+        found = session.execute(query).all()
+        if not found:
+            return {"count": 0, "median_days": None, "p90_days": None}
+        at = {rn: round(float(d), 2) for d, rn, _n, _m, _p in found}
+        _d, _rn, n, m, p = found[0]
+        return {"count": int(n), "median_days": at[m], "p90_days": at[p]}
+    return run
 
 
 def _objections(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
