@@ -36,6 +36,11 @@ if [ ! -f webapp/static/vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.p
   npm install --silent --no-audit --no-fund --prefix webapp/static/vendor bpmn-js@18 >/dev/null
 fi
 
+if [ ! -f webapp/static/vendor/node_modules/echarts/dist/echarts.common.min.js ]; then
+  echo "== echarts (npm registry)"
+  npm install --silent --no-audit --no-fund --prefix webapp/static/vendor echarts@6 >/dev/null
+fi
+
 if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
   echo "== oidc-provider, the OpenID Connect provider of the single sign-on tests (npm registry)"
   (cd tests/oidc && npm ci --silent --no-audit --no-fund >/dev/null)

@@ -288,8 +288,30 @@ def restore_command(directory: str, force: bool) -> None:
     click.echo(f"恢复完成并已核验：{result['documents']}份文件与SHA-256一致，{result['audit_events']}条审计记录完整")
 
 
+@click.command("annual-report")
+@click.option("--unit", "unit_code", required=True, help="Unit code, e.g. SZDU")
+@click.option("--year", required=True, type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@with_appcontext
+def annual_report_command(unit_code: str, year: int, out_dir: str) -> None:
+    """Write DIR/UNIT-YEAR-年度单列管理报告.pdf and .xlsx (§三(三)4)."""
+    from workflows import annual_report
+    from workflows.errors import GrantError
+    session = current_app.extensions["grants_sessions"]()
+    try:
+        paths = annual_report.write(annual_report.build(session, None, unit_code, year), out_dir)
+    except GrantError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+    for path in paths:
+        click.echo(f"已生成 {path}")
+
+
+
+
 COMMANDS = (init_db, demo_data, keys_group, tick, verify_audit, verify_pack, create_user, run, worker,
-            backup_command, restore_command)
+            backup_command, restore_command, annual_report_command)
 
 
 def register(app: Flask) -> None:

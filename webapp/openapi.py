@@ -218,11 +218,103 @@ def document() -> dict[str, Any]:
                  "description": "Rights-grant applications for service inventions. Messages are in Chinese."},
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **_registry_paths()},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "POST /api/v1/tokens"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **REGISTRY_SCHEMAS},
             "responses": {f"E{code}": _json_response(text, _ref("Error")) for code, text in ERRORS.items()},
         },
+    }
+
+
+# --- the registry and the statistics (webapp/blueprints/api_registry.py) -------------------------
+
+REGISTRY_STATES = ["registered", "granted", "converting", "converted", "left"]
+IP_TYPES = ["patent", "software_copyright", "ic_layout", "plant_variety", "biomedical_variety", "technical_secret",
+            "joint_application_right"]
+MODES = ["transfer", "licence", "equity", "abandoned", "other"]
+DAY = {"type": "string", "format": "date", "description": "Shanghai calendar date"}
+YUAN = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "description": "Yuan, two decimals"}
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+REGISTRY_SCHEMAS: dict[str, Any] = {
+    "Inventor": _obj(["username", "name"], username={"type": "string"}, name={"type": "string"}),
+    "RegistryEntry": _obj(
+        ["id", "unit", "title", "ip_type", "ip_numbers", "status", "registered_on", "inventors"],
+        id={"type": "integer"}, unit={"type": "string"}, title={"type": "string"},
+        ip_type={"type": "string", "enum": IP_TYPES}, ip_numbers={"type": "array", "items": {"type": "string"}},
+        funding_source={"type": "string", "enum": ["fiscal", "commissioned", "other"]}, registered_on=DAY,
+        status={"type": "string", "enum": REGISTRY_STATES, "description": "在库 / 已赋权 / 转化中 / 已转化 / 出库"},
+        grant_kind=_nullable({"type": "string", "enum": ["ownership", "use_right"]}), granted_on=_nullable(DAY),
+        left_on=_nullable(DAY), left_mode=_nullable({"type": "string", "enum": MODES}),
+        left_contract=_nullable({"type": "string"}), venue_registered_on=_nullable(DAY),
+        fund_pushed_on=_nullable(DAY), application_id=_nullable({"type": "integer"}),
+        inventors=_array("Inventor")),
+    "RegistryHistory": _obj(["at", "actor", "action", "changes"], at=DATETIME, actor={"type": "string"},
+                            action={"type": "string"}, application_id=_nullable({"type": "integer"}),
+                            changes={"type": "object", "description": "field: [before, after]"}),
+    "RegistryEntryDetail": {"allOf": [_ref("RegistryEntry"), _obj(
+        ["history", "applications"], history=_array("RegistryHistory"),
+        applications={"type": "array", "items": _obj(["id", "number", "kind", "status"], id={"type": "integer"},
+                                                     number={"type": "string"}, kind={"type": "string"},
+                                                     status={"type": "string"})})]},
+    "RegistryPage": _obj(["items", "total", "page", "per_page"], items=_array("RegistryEntry"),
+                         total={"type": "integer"}, page={"type": "integer"}, per_page={"type": "integer"}),
+    "NewRegistryEntry": _obj(
+        ["unit", "title", "ip_type", "funding_source", "inventors"], unit={"type": "string", "description": "Unit code"},
+        title={"type": "string", "maxLength": 200}, ip_type={"type": "string", "enum": IP_TYPES},
+        ip_numbers={"type": "array", "items": {"type": "string"}},
+        funding_source={"type": "string", "enum": ["fiscal", "commissioned", "other"]},
+        inventors={"type": "array", "items": {"type": "string"}, "description": "Usernames"},
+        registered_on=DAY),
+    "Statistics": _obj(
+        ["year", "unit", "applications", "granted", "converted", "registry", "income"],
+        year={"type": "integer"}, unit=_nullable({"type": "string", "description": "null: every unit"}),
+        applications={**COUNTS, "description": "Applications started in the year, by current status"},
+        applications_by_kind=COUNTS,
+        granted={**COUNTS, "description": "Grants completed in the year, by kind"},
+        grants_per_month={"type": "array", "items": {"type": "integer"}, "minItems": 12, "maxItems": 12},
+        steps={"type": "array", "items": _obj(["step", "count", "median_days", "p90_days"], step={"type": "string"},
+                                              name={"type": "string"}, count={"type": "integer"},
+                                              median_days=_nullable({"type": "number"}),
+                                              p90_days=_nullable({"type": "number"}))},
+        objections=_obj(["notices", "filed", "upheld"], notices={"type": "integer"}, filed={"type": "integer"},
+                        upheld={"type": "integer"}),
+        registry={**COUNTS, "description": "The registry today, by state"},
+        registry_movements={"type": "object"},
+        converted={**COUNTS, "description": "Converted in the year, by mode"},
+        income=_obj(["received", "net", "to_inventors", "to_office"], received=YUAN, net=YUAN, to_inventors=YUAN,
+                    to_office=YUAN, to_unit=YUAN),
+        income_source={"type": "string", "description": "Zero until the conversion module records income"}),
+}
+
+
+def _registry_paths() -> dict[str, Any]:
+    query = lambda name, schema, text="": _param(name, schema, "query", text)  # noqa: E731
+    return {
+        "/api/v1/registry": {
+            "get": _op("Registry entries I may see (office, auditors, city auditor; researchers their own)", "200",
+                       _json_response("A page", _ref("RegistryPage")), ("401",), params=[
+                           query("q", {"type": "string"}, "Title, IP number or inventor"),
+                           query("state", {"type": "string", "enum": REGISTRY_STATES}),
+                           query("ip_type", {"type": "string", "enum": IP_TYPES}),
+                           query("grant_kind", {"type": "string", "enum": ["ownership", "use_right"]}),
+                           query("year", {"type": "integer"}, "Year registered"),
+                           query("unit", {"type": "string"}, "Unit code"),
+                           query("sort", {"type": "string", "enum": ["registered_on", "-registered_on", "title",
+                                                                     "-title", "status", "-updated_at"]}),
+                           query("page", {"type": "integer", "minimum": 1}),
+                           query("per_page", {"type": "integer", "minimum": 1, "maximum": 200})]),
+            "post": _op("Register an achievement (the unit's tech-transfer office)", "201",
+                        _json_response("The entry", _ref("RegistryEntryDetail")), ("400", "401", "403", "422"),
+                        body=_body(_ref("NewRegistryEntry")))},
+        "/api/v1/registry/{entry_id}": {"get": _op(
+            "One entry with its history and applications", "200",
+            _json_response("The entry", _ref("RegistryEntryDetail")), READ,
+            params=[_param("entry_id", {"type": "integer"})])},
+        "/api/v1/statistics": {"get": _op(
+            "A unit's (or, for the city auditor, every unit's) figures for a year", "200",
+            _json_response("Figures", _ref("Statistics")), ("401", "403", "404"), params=[
+                query("unit", {"type": "string"}, "Unit code; omitted: every unit (city auditor only)"),
+                query("year", {"type": "integer"}, "Default: this year")])},
     }

@@ -7,7 +7,7 @@ from .errors import Forbidden, NotFound, WrongState
 from .i18n import msg
 from .models import CLOSED_STATUSES, Application, ApplicationMember, Document, User
 
-STAFF_ROLES = ("tto", "decider", "signer", "auditor", "admin")
+STAFF_ROLES = ("tto", "decider", "signer", "auditor", "admin", "city_auditor")
 
 
 def staff_unit_ids(user: User) -> set[int | None]:

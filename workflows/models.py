@@ -40,7 +40,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin")
+ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
 KINDS = ("ownership", "use_right", "extension")
 STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
             "completed", "refused", "withdrawn")
@@ -258,17 +258,39 @@ class Objection(Base):
 
 
 class RegistryEntry(Base):
-    """The unit's achievement registry (职务科技成果库, §三(三)4)."""
+    """The unit's achievement registry (职务科技成果库, §三(三)4): every service achievement,
+    registered by the office or by a completed grant; `status` is its registry state
+    (registered → granted → converting → converted / left), see workflows/registry.py."""
 
     __tablename__ = "registry_entries"
+    __table_args__ = (Index("ix_registry_unit_status", "unit_id", "status"),
+                      Index("ix_registry_unit_year", "unit_id", "registered_year"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     ip_type: Mapped[str] = mapped_column(String(32))
     ip_numbers: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(32))
-    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    numbers_text: Mapped[str] = mapped_column(String(2000), default="")
+    funding_source: Mapped[str] = mapped_column(String(32), default="")
+    registered_on: Mapped[str] = mapped_column(String(10), default="")
+    registered_year: Mapped[int] = mapped_column(Integer, default=0)
+    grant_kind: Mapped[str | None] = mapped_column(String(16))
+    granted_on: Mapped[str | None] = mapped_column(String(10))
+    granted_year: Mapped[int | None] = mapped_column(Integer, index=True)
+    left_on: Mapped[str | None] = mapped_column(String(10))
+    left_year: Mapped[int | None] = mapped_column(Integer, index=True)
+    left_mode: Mapped[str | None] = mapped_column(String(32))
+    left_contract: Mapped[str | None] = mapped_column(String(200))
+    venue_registered_on: Mapped[str | None] = mapped_column(String(10))
+    fund_pushed_on: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    unit: Mapped[Unit] = relationship(lazy="joined")
+    inventors: Mapped[list[RegistryInventor]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                                             order_by="RegistryInventor.position")
 
 
 class AuditEvent(Base):
@@ -371,3 +393,35 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RegistryInventor(Base):
+    """An inventor of a registry entry, as an account: they see the entry as their own."""
+
+    __tablename__ = "registry_inventors"
+    entry_id: Mapped[int] = mapped_column(ForeignKey("registry_entries.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class RegistryHistory(Base):
+    """Who changed a registry entry, when, and what (field: [before, after])."""
+
+    __tablename__ = "registry_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("registry_entries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# Indexes for the statistics (workflows/statistics.py): per unit, step and year, answered from
+# the index alone, so the dashboard stays fast at a city's scale.
+Index("ix_tasks_statistics", HumanTask.unit_id, HumanTask.bpmn_id, HumanTask.completed_at, HumanTask.created_at)
+Index("ix_applications_unit_created", Application.unit_id, Application.created_at, Application.status,
+      Application.kind)
+Index("ix_applications_unit_closed", Application.unit_id, Application.status, Application.closed_at, Application.kind)
+Index("ix_notices_unit_closed", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.starts_at)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from . import clock, pki, policy, records, settings, signing
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
-from .models import PublicityNotice, RegistryEntry, Signature
+from .models import PublicityNotice, Signature
 
 
 def _documents():
@@ -138,21 +138,13 @@ def _render(ctx, data: dict[str, Any], final: bool, **extra) -> bytes:
 
 
 def update_registry(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The granted achievement enters the unit's registry with its new status (§三(三)4)."""
-    app, session = ctx.application, ctx.session
-    achievement = data.get("draft", {}).get("achievement", {})
-    status = {"ownership": "granted_ownership", "use_right": "granted_use_right",
-              "extension": "use_right_extended"}[app.kind]
-    target_id = app.original_id or app.id
-    entry = session.execute(select(RegistryEntry).where(RegistryEntry.application_id == target_id)).scalar_one_or_none()
-    if entry is None:
-        entry = RegistryEntry(unit_id=app.unit_id, application_id=target_id, title=achievement.get("title", app.title),
-                              ip_type=achievement.get("ip_type", ""), ip_numbers=achievement.get("ip_numbers", []),
-                              status=status)
-        session.add(entry)
-    entry.status, entry.updated_at = status, clock.now()
-    session.flush()
-    return {"registry_id": entry.id, "status": status}
+    """The granted achievement enters (or moves in) the unit's registry as 已赋权 (§三(三)4)."""
+    from . import registry
+    app = ctx.application
+    draft = data.get("draft") or _original_draft(ctx)
+    actor = ctx.actor.username if ctx.actor is not None else "system"
+    entry = registry.record_grant(ctx.session, app, draft.get("achievement", {}), draft.get("members", []), actor)
+    return {"registry_id": entry.id, "status": entry.status}
 
 
 OPERATIONS = {

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from tests.driver import PASSWORD, Driver, example
 from workflows import clock, publicity, queries
 from workflows.errors import WrongState
-from workflows.models import Application, Objection, PublicityNotice, RegistryEntry, Signature
+from workflows.models import Application, Objection, PublicityNotice, RegistryEntry, RegistryHistory, Signature
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_grant_runs_from_draft_to_completion(drive, kind):
         kinds = [d.kind for d in queries.documents(s, s.get(Application, app_id))]
         assert {"decision_record", "publicity_notice", "agreement_draft", "agreement_final"} <= set(kinds)
         entry = s.query(RegistryEntry).filter_by(application_id=app_id).one()
-        assert entry.status == f"granted_{kind}"
+        assert (entry.status, entry.grant_kind) == ("granted", kind)
 
 
 def test_return_for_revision_and_resubmit(drive):
@@ -230,7 +230,9 @@ def test_use_right_extension_completed(drive):
         kinds = [d.kind for d in queries.documents(s, s.get(Application, ext))]
         assert {"decision_record", "agreement_draft", "agreement_final"} <= set(kinds)
         entry = s.query(RegistryEntry).filter_by(application_id=drive.app(ext).original_id).one()
-        assert entry.status == "use_right_extended"  # the original grant's registry entry notes the extension
+        assert (entry.status, entry.grant_kind) == ("granted", "use_right")
+        # the original grant's registry entry notes the extension in its history
+        assert [h.action for h in s.query(RegistryHistory).filter_by(entry_id=entry.id)][-1] == "extend"
 
 
 def test_use_right_extension_refused(drive):

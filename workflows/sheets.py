@@ -1,0 +1,49 @@
+"""Tables to XLSX (openpyxl) and CSV bytes; a cell that a spreadsheet would run as a formula is quoted."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+Table = tuple[str, list[str], list[list[Any]]]  # (title, headers, rows)
+
+
+def safe(value: Any) -> Any:
+    """Text starting with = + - @ would run as a formula in a spreadsheet: prefix a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def xlsx(tables: list[Table]) -> bytes:
+    """One sheet per table, the headers in bold on the first row."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    book = Workbook()
+    book.remove(book.active)
+    for title, headers, rows in tables:
+        sheet = book.create_sheet(_sheet_name(title, book.sheetnames))
+        sheet.append(headers)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append([safe(v) for v in row])
+        for i, header in enumerate(headers, start=1):
+            sheet.column_dimensions[sheet.cell(1, i).column_letter].width = max(10, min(40, 2 * len(str(header)) + 4))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _sheet_name(title: str, taken: list[str]) -> str:
+    name = "".join(c for c in title if c not in "[]:*?/\\")[:28] or "Sheet"
+    return name if name not in taken else f"{name[:25]}{len(taken)}"
+
+
+def csv_bytes(headers: list[str], rows: list[list[Any]]) -> bytes:
+    """UTF-8 with BOM so that Excel opens the Chinese columns correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(headers)
+    writer.writerows([[safe(v) for v in row] for row in rows])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
