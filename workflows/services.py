@@ -57,13 +57,19 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
     starts_at, ends_at, last_day = clock.publicity_window(clock.now(), days)
     rounds = session.execute(select(func.count()).select_from(PublicityNotice)
                              .where(PublicityNotice.application_id == app.id)).scalar_one()
+    price = app.kind == "conversion"
     notice = PublicityNotice(application_id=app.id, unit_id=app.unit_id, round=rounds + 1, starts_at=starts_at,
-                             ends_at=ends_at, last_day=last_day.isoformat())
+                             ends_at=ends_at, last_day=last_day.isoformat(), kind="price" if price else "grant")
     session.add(notice)
     session.flush()
-    pdf = _documents().render_publicity_notice({
-        **_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
-        "board_url": f"{settings.get().base_url}/publicity/{notice.id}"})
+    context = {**_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
+               "board_url": f"{settings.get().base_url}/publicity/{notice.id}"}
+    if price:
+        original = session.get(type(app), app.original_id)
+        pdf = _documents().render_price_notice({**context, "plan": data.get("conversion_plan") or {},
+                                                "original_number": original.number, "grant_kind": original.kind})
+    else:
+        pdf = _documents().render_publicity_notice(context)
     notice.document_id = records.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
                                        pdf).id
     # SpiffWorkflow fires a timer only once its time is strictly past; one microsecond before
@@ -144,6 +150,20 @@ def update_registry(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
     return {"registry_id": entry.id, "status": status}
 
 
+def record_conversion(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The contract is in: the achievement's registry entry records the conversion (§三(三)4)."""
+    app, session = ctx.application, ctx.session
+    plan, contract = data.get("conversion_plan") or {}, data.get("conversion_contract") or {}
+    entry = session.execute(select(RegistryEntry).where(RegistryEntry.application_id == app.original_id)
+                            ).scalar_one_or_none()
+    if entry is None:
+        raise WrongState(msg("成果库中没有该成果的登记，不能登记转化"))
+    entry.status = "licensed" if plan.get("mode") == "licence" else "converted"
+    entry.updated_at = clock.now()
+    session.flush()
+    return {"registry_id": entry.id, "status": entry.status, "contract_number": contract.get("contract_number")}
+
+
 OPERATIONS = {
     "record_decision": record_decision,
     "open_publicity": open_publicity,
@@ -151,4 +171,5 @@ OPERATIONS = {
     "render_agreement": render_agreement,
     "finalize_agreement": finalize_agreement,
     "update_registry": update_registry,
+    "record_conversion": record_conversion,
 }

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, policy
+from . import accounts, clock, conversion, policy
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -52,6 +52,14 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
                                      "message": msg("原赋权申请编号应为{number}", number=task_data.get("original_number"))}])
     elif step == "ip_transfer" and data.get("evidence_document_id") is not None:
         _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
+    elif step == "conversion_plan":
+        conversion.check_plan(data, _team_usernames(session, app))
+        if data["valuation"].get("report_document_id") is not None:
+            _check_own_document(session, app, data["valuation"]["report_document_id"], "valuation.report_document_id")
+    elif step == "conversion_contract":
+        conversion.check_contract(data, task_data.get("conversion_plan") or {})
+        if data.get("contract_document_id") is not None:
+            _check_own_document(session, app, data["contract_document_id"], "contract_document_id")
     for item in data.get("attachments", []) or []:
         _check_own_document(session, app, item["document_id"], "attachments")
     return data
@@ -65,6 +73,12 @@ def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> N
     app.title = draft["achievement"]["title"]
     app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
     app.members = [ApplicationMember(user_id=u.id) for u in users]
+
+
+def _team_usernames(session: Session, app: Application) -> list[str]:
+    """The grant's team, as the conversion's related-party declarations must list them."""
+    ids = sorted(app.member_ids())
+    return list(session.execute(select(User.username).where(User.id.in_(ids)).order_by(User.username)).scalars())
 
 
 def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:

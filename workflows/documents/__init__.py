@@ -6,6 +6,7 @@ from .fetcher import RefusedURL, RestrictedURLFetcher
 from .render import (
     render_agreement,
     render_decision_record,
+    render_price_notice,
     render_publicity_notice,
     render_supplementary_agreement,
 )
@@ -13,5 +14,5 @@ from .render import (
 __all__ = [
     "DocumentError", "InvalidClause", "MissingClause", "RefusedURL", "RestrictedURLFetcher",
     "build_evidence_pack", "verify_evidence_pack", "render_agreement",
-    "render_decision_record", "render_publicity_notice", "render_supplementary_agreement",
+    "render_decision_record", "render_price_notice", "render_publicity_notice", "render_supplementary_agreement",
 ]
