@@ -16,7 +16,17 @@ from .access import require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
-from .models import Application, ApplicationMember, HumanTask, RoleGrant, TaskDraft, Unit, UnitCounter, User, WorkflowState
+from .models import (
+    Application,
+    ApplicationMember,
+    HumanTask,
+    RoleGrant,
+    TaskDraft,
+    Unit,
+    UnitCounter,
+    User,
+    WorkflowState,
+)
 from .services import OPERATIONS
 
 PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",

@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, archive, engine, forms, queries, records
-from workflows.errors import Forbidden, NotFound, ValidationFailed
+from workflows import access, archive, conversion, engine, forms, income, queries, records
+from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Unit, User
 
 from .. import database
@@ -29,7 +29,8 @@ DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": 
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示"}
 DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
-              "extension": "extension_request.schema.json"}
+              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json"}
+FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan"}
 
 
 @bp.get("/applications")
@@ -80,7 +81,7 @@ def show(application_id: int):
     user = me()
     app = access.get_visible(s, user, application_id)
     data = queries.application_data(app)
-    filed_key = "extension_request" if app.kind == "extension" else "draft"
+    filed_key = FILED_KEY.get(app.kind, "draft")
     events = queries.history(s, app)
     steps = queries.current_steps(s, app)
     people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
@@ -93,7 +94,35 @@ def show(application_id: int):
         notices=queries.notices(s, app), objections=queries.objections(s, app), trail=queries.step_trail(s, app),
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
-        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()})
+        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()},
+        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS)
+
+
+def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
+    """A grant lists its conversions (and may start one); a conversion shows its contract and ledger."""
+    if app.kind == "conversion":
+        return {"contract": data.get("conversion_contract"), "grant": s.get(type(app), app.original_id),
+                **income.ledger(s, app)}
+    rows = s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
+                     .order_by(type(app).id)).scalars().all()
+    may_start = app.status == "completed" and app.kind in conversion.GRANT_KINDS and (
+        user.id == app.representative_id or user.has_role("tto", app.unit_id))
+    return {"list": rows, "may_start": may_start}
+
+
+@bp.post("/applications/<int:application_id>/conversions")
+@login_required
+def start_conversion(application_id: int):
+    s = database.session()
+    grant = access.get_visible(s, me(), application_id)
+    try:
+        conv = engine.start_application(s, me(), grant.unit, "conversion", grant.number)
+    except GrantError as exc:
+        s.rollback()  # nothing of the refused start may be committed by the redirect below
+        flash(message_of(exc), "error")
+        return redirect(url_for("applications.show", application_id=grant.id))
+    flash(_("已发起成果转化%(number)s，由成果转化部门拟定转化方案", number=conv.number), "success")
+    return redirect(url_for("applications.show", application_id=conv.id))
 
 
 def _event_row(event) -> dict[str, Any]:

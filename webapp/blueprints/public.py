@@ -38,9 +38,16 @@ def _open_notice(notice_id: int) -> PublicityNotice:
 def _summary(notice: PublicityNotice) -> dict[str, Any]:
     """What the policy asks to post: the achievement, the team, the grant, leaders' rewards."""
     app = notice.application
+    if notice.kind == "price":  # a conversion's price (§三(五)1): the granted achievement and its plan
+        grant = database.session().get(type(app), app.original_id)
+        draft = queries.application_data(grant).get("draft") or {}
+        return {"notice": notice, "app": app, "draft": draft, "leaders": [],
+                "schema": forms.load_schema(f"{grant.kind}_draft.schema.json"),
+                "plan": queries.application_data(app).get("conversion_plan") or {},
+                "conversion_schema": forms.load_schema("conversion_plan.schema.json")}
     draft = queries.application_data(app).get("draft") or {}
     schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != "extension" else {}
-    return {"notice": notice, "app": app, "draft": draft, "schema": schema,
+    return {"notice": notice, "app": app, "draft": draft, "schema": schema, "plan": {},
             "leaders": policy.leaders_to_publish(draft)}
 
 
