@@ -9,8 +9,8 @@ from typing import Any
 
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
-KINDS = ["ownership", "use_right", "extension", "conversion"]
-STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+KINDS = ["ownership", "use_right", "extension", "conversion", "distribution"]
+STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
             "completed", "refused", "withdrawn"]
 
 
@@ -117,7 +117,9 @@ SCHEMAS: dict[str, Any] = {
                          id={"type": "integer"}, period_from={"type": "string"}, period_to={"type": "string"},
                          received=_ref("Money"), deducted=_ref("Money"), net_income=_ref("Money"),
                          to_people=_ref("Money"), to_office=_ref("Money"), to_unit=_ref("Money"),
-                         status={"type": "string"}, shares=_array("DistributionShare")),
+                         status={"type": "string", "enum": ["proposed", "approved", "refused", "paid"]},
+                         process_id=_nullable({"type": "integer", "description": "Its distribution process"}),
+                         shares=_array("DistributionShare")),
     "Document": _obj(["id", "kind", "filename", "content_type", "sha256", "size", "created_at"],
                      id={"type": "integer"}, kind={"type": "string"}, filename={"type": "string"},
                      content_type={"type": "string"}, sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"},

@@ -99,3 +99,16 @@ def check_contract(contract: dict[str, Any], plan: dict[str, Any]) -> None:
             "协议定价的合同金额须与公示的拟交易价格{price}元一致（§三(五)1）", price=yuan(plan["price"], "price"))})
     if problems:
         raise ValidationFailed(problems)
+
+
+def check_distribution_origin(session: Session, actor: User, unit: Unit, number: str | None,
+                              extra: dict[str, Any] | None) -> Application:
+    """A distribution process runs only for a plan the office proposed on a completed conversion."""
+    if not extra or not isinstance(extra.get("distribution_id"), int):
+        raise ValidationFailed([{"field": "kind", "message": msg("收益分配方案须在成果转化记录中由成果转化部门提出")}])
+    conv = session.execute(select(Application).where(Application.number == (number or ""))).scalar_one_or_none()
+    if conv is None or conv.unit_id != unit.id or conv.kind != "conversion":
+        raise NotFound(msg("成果转化记录不存在"))
+    if not actor.has_role("tto", unit.id):
+        raise Forbidden(msg("您没有执行此操作的权限"))
+    return conv

@@ -30,7 +30,8 @@ from .models import (
 from .services import OPERATIONS
 
 PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
-                    "extension": "use_right_extension", "conversion": "conversion"}
+                    "extension": "use_right_extension", "conversion": "conversion",
+                    "distribution": "distribution"}
 STEP_STATUS = {
     "draft": "draft", "consent": "draft", "extension_request": "draft",
     "review": "in_review", "extension_review": "in_review",
@@ -40,8 +41,9 @@ STEP_STATUS = {
     "sign_representative": "signing", "sign_unit": "signing",
     "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
     "conversion_plan": "draft", "conversion_contract": "agreement",
+    "distribution_decision": "deciding", "distribution_payments": "paying",
 }
-STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer")
+STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying")
 WITHDRAWABLE = ("draft", "in_review", "deciding")
 
 
@@ -59,21 +61,23 @@ def _engine(session: Session, app: Application, actor: User | None) -> runtime.S
 
 
 def start_application(session: Session, actor: User, unit: Unit, kind: str,
-                      original_number: str | None = None) -> Application:
+                      original_number: str | None = None, extra: dict[str, Any] | None = None) -> Application:
     """Open a new application (or an extension of a completed use right) with its first task."""
     if kind not in PROCESS_FOR_KIND:
         raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
     if kind == "conversion":
         original = conversion.check_origin(session, actor, unit, original_number)
+    elif kind == "distribution":
+        original = conversion.check_distribution_origin(session, actor, unit, original_number, extra)
     else:
         require_role(actor, "researcher", unit.id)
         original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
     spec = specs.current(PROCESS_FOR_KIND[kind])
     version = specs.deployed_version(session, spec)
     app = Application(unit=unit, number=_next_number(session, unit), kind=kind, status="draft",
-                      representative=original.representative if kind == "conversion" else actor,
+                      representative=original.representative if kind in ("conversion", "distribution") else actor,
                       original_id=original.id if original else None, title=original.title if original else "")
-    if kind == "conversion":  # the grant's team follows its conversions
+    if kind in ("conversion", "distribution"):  # the grant's team follows its conversions
         app.members = [ApplicationMember(user_id=m.user_id) for m in original.members]
     session.add(app)
     session.flush()
@@ -81,6 +85,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
             "representative": actor.username}
     if original is not None:
         seed["original_number"] = original.number
+    seed.update(extra or {})
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, seed)
     runtime.advance(wf, _engine(session, app, actor))
     app.state = WorkflowState(process_version=version, serialized="")

@@ -22,6 +22,7 @@ from .models import (
     Document,
     IncomeDeduction,
     IncomeReceipt,
+    PublicityNotice,
     User,
 )
 from .policy import EQUITY_MODES, MIN_INVENTOR_INCOME, MIN_TTO_INCOME
@@ -134,6 +135,10 @@ def propose_distribution(session: Session, actor: User, conversion_id: int, data
                         shares=shares)
     session.add(plan)
     session.flush()
+    from . import engine  # the engine runs steps, and steps check this module's rules
+    process = engine.start_application(session, actor, conv.unit, "distribution", conv.number, extra={
+        "distribution_id": plan.id, "has_leaders": any(sh.leader_post != "none" for sh in shares)})
+    plan.process_id = process.id
     audit.record(session, actor=actor.username, action="propose_distribution", unit_id=conv.unit_id,
                  application_id=conv.id, data=data, detail={"distribution_id": plan.id, "net_income": str(net)})
     return plan
@@ -192,6 +197,40 @@ def _grant_team(session: Session, conv: Application) -> set[int]:
     return session.get(Application, conv.original_id).member_ids()
 
 
+def plan_of(session: Session, process: Application) -> Distribution:
+    return session.execute(select(Distribution).where(Distribution.process_id == process.id)).scalar_one()
+
+
+def check_decision_after_publicity(session: Session, process: Application) -> None:
+    """Leaders' rewards are decided only after their publicity has run its term (§三(六)3)."""
+    plan = plan_of(session, process)
+    if not any(sh.leader_post != "none" for sh in plan.shares):
+        return
+    passed = session.execute(select(PublicityNotice.id).where(
+        PublicityNotice.application_id == process.id, PublicityNotice.kind == "leader_reward",
+        PublicityNotice.outcome == "passed")).first()
+    if passed is None:
+        raise WrongState(msg("担任领导职务人员的奖励公示期满前，不得对分配方案作出决策（§三(六)3）"))
+
+
+def check_payments(session: Session, process: Application, data: dict[str, Any]) -> None:
+    """Every reward of the approved plan is paid exactly once, on a day that has come."""
+    plan = plan_of(session, process)
+    ids = sorted(p["share_id"] for p in data["payments"])
+    if ids != sorted(sh.id for sh in plan.shares):
+        raise ValidationFailed([{"field": "payments", "message": msg("须为分配方案中的每一位人员各登记一次发放")}])
+    for i, payment in enumerate(data["payments"]):
+        _day(payment["paid_on"], f"payments.{i}.paid_on")
+
+
+def record_payments(session: Session, process: Application, data: dict[str, Any]) -> None:
+    plan = plan_of(session, process)
+    paid = {p["share_id"]: p for p in data["payments"]}
+    for share in plan.shares:
+        share.paid_on, share.payment_reference = paid[share.id]["paid_on"], paid[share.id]["reference"]
+    plan.status = "paid"
+
+
 def ledger(session: Session, conv: Application) -> dict[str, Any]:
     """What the application page and the API show, with the rule each amount satisfies."""
     receipts = session.execute(select(IncomeReceipt).where(IncomeReceipt.conversion_id == conv.id)
@@ -208,8 +247,8 @@ def ledger(session: Session, conv: Application) -> dict[str, Any]:
         "distributions": [{"id": p.id, "period_from": p.period_from, "period_to": p.period_to,
                            "received": str(p.received), "deducted": str(p.deducted), "net_income": str(p.net_income),
                            "to_people": str(p.to_people), "to_office": str(p.to_office), "to_unit": str(p.to_unit),
-                           "status": p.status,
-                           "shares": [{"name": s.name, "role": s.role, "leader_post": s.leader_post, "mode": s.mode,
+                           "status": p.status, "process_id": p.process_id,
+                           "shares": [{"id": s.id, "paid_on": s.paid_on, "name": s.name, "role": s.role, "leader_post": s.leader_post, "mode": s.mode,
                                        "amount": str(s.amount), "contribution": s.contribution} for s in p.shares]}
                           for p in plans],
     }

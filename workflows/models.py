@@ -44,8 +44,8 @@ class Base(DeclarativeBase):
 
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin")
-KINDS = ("ownership", "use_right", "extension", "conversion")
-STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
+STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
             "completed", "refused", "withdrawn")
 CLOSED_STATUSES = ("completed", "refused", "withdrawn")
 
@@ -61,6 +61,8 @@ class Unit(Base):
     # §三(六)2 "可以不再给予": a team that took ownership or a use right gets no conversion reward
     # for the same achievement unless the unit allows it.
     reward_after_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
+    leader_publicity_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
 
 
 class User(Base):
@@ -386,6 +388,8 @@ class Distribution(Base):
     to_office: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     to_unit: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     status: Mapped[str] = mapped_column(String(16), default="proposed")
+    # The distribution process (bpmn/distribution.bpmn) that publicizes, decides and pays this plan.
+    process_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     proposed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     proposed_at: Mapped[datetime] = mapped_column(default=clock.now)
     shares: Mapped[list[DistributionShare]] = relationship(cascade="all, delete-orphan", lazy="selectin",
@@ -405,3 +409,5 @@ class DistributionShare(Base):
     mode: Mapped[str] = mapped_column(String(24))
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     contribution: Mapped[str] = mapped_column(String(1000), default="")
+    paid_on: Mapped[str | None] = mapped_column(String(10))
+    payment_reference: Mapped[str | None] = mapped_column(String(100))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, conversion, policy
+from . import accounts, clock, conversion, income, policy
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -56,6 +56,11 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
         conversion.check_plan(data, _team_usernames(session, app))
         if data["valuation"].get("report_document_id") is not None:
             _check_own_document(session, app, data["valuation"]["report_document_id"], "valuation.report_document_id")
+    elif step == "distribution_decision":
+        policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
+        income.check_decision_after_publicity(session, app)
+    elif step == "distribution_payments":
+        income.check_payments(session, app, data)
     elif step == "conversion_contract":
         conversion.check_contract(data, task_data.get("conversion_plan") or {})
         if data.get("contract_document_id") is not None:
@@ -129,6 +134,10 @@ def after_complete(session: Session, actor: User, app: Application, row: HumanTa
                    payload: dict[str, Any]) -> None:
     if row.bpmn_id == "handle_objection":
         _record_objection_handling(session, actor, row, payload)
+        if app.kind == "distribution" and payload["decision"] == "uphold":
+            income.plan_of(session, app).status = "refused"  # the office proposes a corrected plan
+    elif row.bpmn_id == "distribution_payments":
+        income.record_payments(session, app, payload)
 
 
 def _record_objection_handling(session: Session, actor: User, row: HumanTask, payload: dict[str, Any]) -> None:

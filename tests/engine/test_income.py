@@ -145,3 +145,75 @@ def test_no_ledger_before_the_contract(drive):
     with pytest.raises(WrongState, match="转化合同登记后"):
         drive.run(lambda s: income.record_income(s, drive.user(s, "tto1"), conv_id,
                                                  {"received_on": today(), "amount": "5.00"}))
+
+
+def _pass_term(drive: Driver, process_id: int) -> None:
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    from workflows.models import PublicityNotice
+    with drive.sessions() as s:
+        ends_at = s.execute(select(PublicityNotice.ends_at).where(PublicityNotice.application_id == process_id,
+                                                                  PublicityNotice.closed_at.is_(None))).scalar_one()
+    with freeze_time(ends_at - timedelta(seconds=1)):
+        drive.tick()
+    assert drive.steps(process_id) == []  # not one second early
+    with freeze_time(ends_at):
+        drive.tick()
+
+
+def test_leaders_rewards_are_publicized_then_decided_noticed_and_paid(drive):
+    conv_id = converted(drive)
+    doc = evidence(drive, conv_id)
+    drive.run(lambda s: income.record_income(s, drive.user(s, "tto1"), conv_id,
+                                             {"received_on": today(), "amount": "900000.00", "evidence_document_id": doc}))
+    made = drive.run(lambda s: (lambda p: (p.id, p.process_id))(
+        income.propose_distribution(s, drive.user(s, "tto1"), conv_id, plan())))
+    plan_id, process_id = made
+    from workflows.models import PublicityNotice
+    with drive.sessions() as s:
+        notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == process_id)).scalar_one()
+        assert notice.kind == "leader_reward" and (notice.ends_at - notice.starts_at).days >= 15
+    assert drive.status(process_id) == "publicity" and drive.steps(process_id) == []  # no decision before the term
+    _pass_term(drive, process_id)
+    assert drive.steps(process_id) == ["distribution_decision"]
+    decision = example("unit_decision")
+    decision.update(meeting_date=today(), reason="同意。")
+    drive.complete(process_id, "distribution_decision", "decider1", decision)
+    assert drive.steps(process_id) == ["distribution_payments"]
+    with drive.sessions() as s:
+        shares = [sh.id for sh in s.get(Distribution, plan_id).shares]
+    with pytest.raises(ValidationFailed, match="各登记一次"):
+        drive.complete(process_id, "distribution_payments", "tto1",
+                       {"payments": [{"share_id": shares[0], "paid_on": today(), "reference": "YH1"}]})
+    drive.complete(process_id, "distribution_payments", "tto1", {"payments": [
+        {"share_id": sid, "paid_on": today(), "reference": f"YH{sid}"} for sid in shares]})
+    assert drive.status(process_id) == "completed"
+    from pypdf import PdfReader
+
+    from workflows.models import Document
+    with drive.sessions() as s:
+        kept = s.get(Distribution, plan_id)
+        assert kept.status == "paid" and all(sh.paid_on == today() for sh in kept.shares)
+        notice_pdf = s.execute(select(Document).where(Document.application_id == process_id,
+                                                      Document.kind == "distribution_notice")).scalar_one()
+        import io
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(records.read(notice_pdf))).pages)
+    for expected in ("赵校长", "钱处长", "陈强", "900,000.00", "股权"):
+        assert expected in text, expected
+
+
+def test_a_plan_without_leaders_goes_straight_to_the_decision(drive):
+    conv_id = converted(drive)
+    doc = evidence(drive, conv_id)
+    drive.run(lambda s: income.record_income(s, drive.user(s, "tto1"), conv_id,
+                                             {"received_on": today(), "amount": "900000.00", "evidence_document_id": doc}))
+    simple = plan(shares=[{"name": "陈强", "amount": "630000.00", "mode": "cash"}])
+    process_id = drive.run(lambda s: income.propose_distribution(s, drive.user(s, "tto1"), conv_id, simple).process_id)
+    assert drive.steps(process_id) == ["distribution_decision"]
+    decision = dict(example("unit_decision"), meeting_date=today(), result="refuse", reason="比例需调整。")
+    drive.complete(process_id, "distribution_decision", "decider1", decision)
+    assert drive.status(process_id) == "refused"
+    with drive.sessions() as s:
+        assert s.execute(select(Distribution.status).where(Distribution.process_id == process_id)).scalar_one() == "refused"

@@ -62,3 +62,18 @@ def test_a_member_who_is_not_the_representative_cannot_start_one(client, driver)
     assert "只有团队指定代表或成果转化部门可以发起成果转化" in text_of(refused)
     with driver.sessions() as s:
         assert s.query(Application).filter_by(kind="conversion").count() == 0
+
+
+def test_a_leaders_reward_is_on_the_board_and_its_process_page_shows_the_plan(client, driver):
+    from tests.engine.test_income import converted, evidence, plan, today
+    conv_id = converted(driver)
+    doc = evidence(driver, conv_id)
+    driver.run(lambda s: income.record_income(s, driver.user(s, "tto1"), conv_id, {
+        "received_on": today(), "amount": "900000.00", "evidence_document_id": doc}))
+    process_id = driver.run(lambda s: income.propose_distribution(s, driver.user(s, "tto1"), conv_id, plan()).process_id)
+    board = text_of(client.get("/publicity"))
+    assert "领导人员奖励公示（§三(六)3）" in board and "赵校长" in board and "牵头完成转化谈判" in board
+    assert "陈强" not in board  # only leaders' rewards are posted
+    login(client, "tto1")
+    page = text_of(client.get(f"/applications/{process_id}"))
+    assert "转化收益分配" in page and "900000.00" in page and "公示中" in page

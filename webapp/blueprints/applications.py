@@ -21,7 +21,7 @@ from .ui_helpers import errors_by_field, me, message_of
 bp = Blueprint("applications", __name__)
 
 STATUSES = {"draft": "起草中", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
-            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "completed": "已完成",
+            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "completed": "已完成",
             "refused": "未获批准", "withdrawn": "已撤回"}
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
            "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议"}
@@ -29,8 +29,8 @@ DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": 
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示"}
 DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
-              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json"}
-FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan"}
+              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "unit_decision.schema.json"}
+FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", "distribution": "distribution_decision"}
 
 
 @bp.get("/applications")
@@ -103,6 +103,11 @@ def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
     if app.kind == "conversion":
         return {"contract": data.get("conversion_contract"), "grant": s.get(type(app), app.original_id),
                 **income.ledger(s, app)}
+    if app.kind == "distribution":  # the plan this process decides, within its conversion's ledger
+        conv = s.get(type(app), app.original_id)
+        ledger = income.ledger(s, conv)
+        ledger["distributions"] = [p for p in ledger["distributions"] if p["process_id"] == app.id]
+        return {"contract": queries.application_data(conv).get("conversion_contract"), "grant": conv, **ledger}
     rows = s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
                      .order_by(type(app).id)).scalars().all()
     may_start = app.status == "completed" and app.kind in conversion.GRANT_KINDS and (

@@ -6,6 +6,8 @@ from .fetcher import RefusedURL, RestrictedURLFetcher
 from .render import (
     render_agreement,
     render_decision_record,
+    render_distribution_notice,
+    render_leader_notice,
     render_price_notice,
     render_publicity_notice,
     render_supplementary_agreement,
@@ -14,5 +16,5 @@ from .render import (
 __all__ = [
     "DocumentError", "InvalidClause", "MissingClause", "RefusedURL", "RestrictedURLFetcher",
     "build_evidence_pack", "verify_evidence_pack", "render_agreement",
-    "render_decision_record", "render_price_notice", "render_publicity_notice", "render_supplementary_agreement",
+    "render_decision_record", "render_price_notice", "render_leader_notice", "render_distribution_notice", "render_publicity_notice", "render_supplementary_agreement",
 ]

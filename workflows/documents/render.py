@@ -148,6 +148,23 @@ def render_price_notice(ctx: dict) -> bytes:
         "start_day": labels.to_local(ctx["starts_at"]).date(), "last_day": labels.last_local_day(ctx["ends_at"])})
 
 
+REWARD_MODE_NAMES = {"cash": "现金", "equity": "股权", "contribution_share": "出资比例"}
+
+
+def render_leader_notice(ctx: dict) -> bytes:
+    """领导人员奖励公示 (§三(六)3): contribution, reward mode and share of each leader."""
+    return _pdf("leader_publicity.html", {
+        **ctx, "title": ctx["draft"].get("achievement", {}).get("title") or ctx.get("title", ""),
+        "mode_names": REWARD_MODE_NAMES, "start_day": labels.to_local(ctx["starts_at"]).date(),
+        "last_day": labels.last_local_day(ctx["ends_at"])})
+
+
+def render_distribution_notice(ctx: dict) -> bytes:
+    """收益分配公告: each person, amount and mode of a plan the unit decided (§三(六))."""
+    return _pdf("distribution_notice.html", {**ctx, "mode_names": REWARD_MODE_NAMES,
+                                             "title": ctx.get("title", "")})
+
+
 def render_decision_record(ctx: dict) -> bytes:
     """单位集体决策记录: the evidence for diligence exemption (§三(七)) — who, when, how, votes."""
     clauses.require(ctx, "decision")

@@ -20,6 +20,7 @@ def _money() -> sa.Numeric:
 def upgrade() -> None:
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reward_after_grant', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('leader_publicity_days', sa.Integer(), server_default='15', nullable=False))
     with op.batch_alter_table('publicity_notices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.String(length=16), server_default='grant', nullable=False))
     op.create_table(
@@ -66,9 +67,11 @@ def upgrade() -> None:
         sa.Column('to_office', _money(), nullable=False),
         sa.Column('to_unit', _money(), nullable=False),
         sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('process_id', sa.Integer(), nullable=True),
         sa.Column('proposed_by_id', sa.Integer(), nullable=False),
         sa.Column('proposed_at', sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['conversion_id'], ['applications.id']),
+        sa.ForeignKeyConstraint(['process_id'], ['applications.id']),
         sa.ForeignKeyConstraint(['proposed_by_id'], ['users.id']),
         sa.PrimaryKeyConstraint('id'))
     op.create_index('ix_distributions_conversion_id', 'distributions', ['conversion_id'])
@@ -83,6 +86,8 @@ def upgrade() -> None:
         sa.Column('mode', sa.String(length=24), nullable=False),
         sa.Column('amount', _money(), nullable=False),
         sa.Column('contribution', sa.String(length=1000), nullable=False),
+        sa.Column('paid_on', sa.String(length=10), nullable=True),
+        sa.Column('payment_reference', sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(['distribution_id'], ['distributions.id']),
         sa.ForeignKeyConstraint(['user_id'], ['users.id']),
         sa.PrimaryKeyConstraint('id'))
@@ -95,4 +100,5 @@ def downgrade() -> None:
     with op.batch_alter_table('publicity_notices', schema=None) as batch_op:
         batch_op.drop_column('kind')
     with op.batch_alter_table('units', schema=None) as batch_op:
+        batch_op.drop_column('leader_publicity_days')
         batch_op.drop_column('reward_after_grant')
