@@ -9,8 +9,8 @@ from typing import Any
 
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
-KINDS = ["ownership", "use_right", "extension"]
-STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+KINDS = ["ownership", "use_right", "extension", "conversion", "distribution"]
+STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
             "completed", "refused", "withdrawn"]
 
 
@@ -85,6 +85,41 @@ SCHEMAS: dict[str, Any] = {
                              contact={"type": "string"}, reason={"type": "string"}),
     "ObjectionReceipt": _obj(["receipt", "notice_id", "status", "filed_at"], receipt={"type": "string"},
                              notice_id={"type": "integer"}, status={"type": "string"}, filed_at=DATETIME),
+    "Money": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,11})(\\.[0-9]{1,2})?$",
+              "description": "Yuan as a decimal string with at most two places, never a float"},
+    "Conversion": {"allOf": [_ref("Application"), _obj(
+        ["grant_number", "plan", "contract", "receipts", "deductions", "distributions"],
+        grant_number={"type": "string"}, plan=_nullable({"type": "object"}), contract=_nullable({"type": "object"}),
+        receipts={"type": "array", "items": {"type": "object"}}, deductions={"type": "array", "items": {"type": "object"}},
+        distributions=_array("Distribution"))]},
+    "IncomeLine": {"type": "object", "required": ["amount", "evidence_document_id"],
+                   "description": "A receipt (received_on) or, with category, a deduction (incurred_on)",
+                   "properties": {"amount": _ref("Money"), "received_on": {"type": "string", "format": "date"},
+                                  "incurred_on": {"type": "string", "format": "date"},
+                                  "category": {"type": "string", "enum": ["development_cost", "taxes", "maintenance",
+                                                                          "service_fees", "valuation_fees"]},
+                                  "evidence_document_id": {"type": "integer"}, "note": {"type": "string"}}},
+    "IncomeRecorded": _obj(["id", "amount"], id={"type": "integer"}, amount=_ref("Money"),
+                           received_on={"type": "string"}, category={"type": "string"}),
+    "DistributionShare": _obj(["name", "mode", "amount"], name={"type": "string"},
+                              username={"type": "string"}, role={"type": "string"},
+                              leader_post={"type": "string", "enum": ["none", "principal", "other"]},
+                              mode={"type": "string", "enum": ["cash", "equity", "contribution_share"]},
+                              amount=_ref("Money"), contribution={"type": "string"}),
+    "DistributionRequest": _obj(["period_from", "period_to", "net_income", "to_people", "to_office", "to_unit",
+                                 "shares"],
+                                period_from={"type": "string", "format": "date"},
+                                period_to={"type": "string", "format": "date"},
+                                net_income=_ref("Money"), to_people=_ref("Money"), to_office=_ref("Money"),
+                                to_unit=_ref("Money"), shares=_array("DistributionShare")),
+    "Distribution": _obj(["id", "period_from", "period_to", "received", "deducted", "net_income", "to_people",
+                          "to_office", "to_unit", "status", "shares"],
+                         id={"type": "integer"}, period_from={"type": "string"}, period_to={"type": "string"},
+                         received=_ref("Money"), deducted=_ref("Money"), net_income=_ref("Money"),
+                         to_people=_ref("Money"), to_office=_ref("Money"), to_unit=_ref("Money"),
+                         status={"type": "string", "enum": ["proposed", "approved", "refused", "paid"]},
+                         process_id=_nullable({"type": "integer", "description": "Its distribution process"}),
+                         shares=_array("DistributionShare")),
     "Document": _obj(["id", "kind", "filename", "content_type", "sha256", "size", "created_at"],
                      id={"type": "integer"}, kind={"type": "string"}, filename={"type": "string"},
                      content_type={"type": "string"}, sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"},
@@ -137,6 +172,7 @@ APP_ID = _param("application_id", {"type": "integer"})
 TASK_ID = _param("task_id", {"type": "string"})
 DOC_ID = _param("document_id", {"type": "integer"})
 NOTICE_ID = _param("notice_id", {"type": "integer"})
+CONV_ID = _param("conversion_id", {"type": "integer"})
 READ = ("401", "404")
 WRITE = ("400", "401", "403", "404", "409", "422")
 BINARY = {"type": "string", "format": "binary"}
@@ -174,6 +210,21 @@ def _paths() -> dict[str, Any]:
             "Evidence pack (ZIP): auditors, the unit's tech-transfer office, the team", "200",
             {"description": "ZIP archive", "content": {"application/zip": {"schema": BINARY}}},
             ("401", "403", "404", "501"), params=[APP_ID])},
+        "/api/v1/applications/{application_id}/conversions": {
+            "get": _op("Conversions of a granted achievement", "200", _json_response("List", _array("Application")),
+                       READ, params=[APP_ID]),
+            "post": _op("Start a conversion of a completed grant (its representative or the office)", "201",
+                        _json_response("The conversion", _ref("Conversion")), WRITE, params=[APP_ID])},
+        "/api/v1/conversions/{conversion_id}": {"get": _op(
+            "A conversion: plan, contract, income, deductions and distributions", "200",
+            _json_response("Conversion", _ref("Conversion")), READ, params=[CONV_ID])},
+        "/api/v1/conversions/{conversion_id}/income": {"post": _op(
+            "Record a receipt or a deduction line (the office)", "201",
+            _json_response("Recorded", _ref("IncomeRecorded")), WRITE, params=[CONV_ID], body=_body(_ref("IncomeLine")))},
+        "/api/v1/conversions/{conversion_id}/distributions": {"post": _op(
+            "Propose a distribution of a period's net income (the office; §三(六) checked)", "201",
+            _json_response("The plan", _ref("Distribution")), WRITE, params=[CONV_ID],
+            body=_body(_ref("DistributionRequest")))},
         "/api/v1/documents/{document_id}": {"get": _op(
             "Download a stored document, verified against its SHA-256", "200",
             {"description": "The bytes; ETag is the quoted SHA-256",

@@ -51,7 +51,7 @@ def check_may_attach(user: User, app: Application) -> None:
     """The team adds its material, and the unit's tech-transfer office its evidence, while open."""
     if user.id not in app.member_ids() and not user.has_role("tto", app.unit_id):
         raise Forbidden(msg("只有团队成员或成果转化部门经办人可以上传附件"))
-    if app.status in CLOSED_STATUSES:
+    if app.status in CLOSED_STATUSES and app.kind != "conversion":  # a conversion's ledger stays open
         raise WrongState(msg("申请已结束，不能再上传附件"))
 
 

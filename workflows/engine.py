@@ -11,16 +11,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, forms, notify, runtime, specs, steps
+from . import audit, clock, conversion, forms, notify, runtime, specs, steps
 from .access import require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
-from .models import Application, HumanTask, RoleGrant, TaskDraft, Unit, UnitCounter, User, WorkflowState
+from .models import (
+    Application,
+    ApplicationMember,
+    HumanTask,
+    RoleGrant,
+    TaskDraft,
+    Unit,
+    UnitCounter,
+    User,
+    WorkflowState,
+)
 from .services import OPERATIONS
 
 PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
-                    "extension": "use_right_extension"}
+                    "extension": "use_right_extension", "conversion": "conversion",
+                    "distribution": "distribution"}
 STEP_STATUS = {
     "draft": "draft", "consent": "draft", "extension_request": "draft",
     "review": "in_review", "extension_review": "in_review",
@@ -29,8 +40,10 @@ STEP_STATUS = {
     "agreement_terms": "agreement", "supplementary_terms": "agreement",
     "sign_representative": "signing", "sign_unit": "signing",
     "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
+    "conversion_plan": "draft", "conversion_contract": "agreement",
+    "distribution_decision": "deciding", "distribution_payments": "paying",
 }
-STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer")
+STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying")
 WITHDRAWABLE = ("draft", "in_review", "deciding")
 
 
@@ -48,23 +61,33 @@ def _engine(session: Session, app: Application, actor: User | None) -> runtime.S
 
 
 def start_application(session: Session, actor: User, unit: Unit, kind: str,
-                      original_number: str | None = None) -> Application:
+                      original_number: str | None = None, extra: dict[str, Any] | None = None) -> Application:
     """Open a new application (or an extension of a completed use right) with its first task."""
     if kind not in PROCESS_FOR_KIND:
-        raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权或延长使用权")}])
-    require_role(actor, "researcher", unit.id)
-    original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
+        raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
+    if kind == "conversion":
+        original = conversion.check_origin(session, actor, unit, original_number)
+    elif kind == "distribution":
+        original = conversion.check_distribution_origin(session, actor, unit, original_number, extra)
+    else:
+        require_role(actor, "researcher", unit.id)
+        original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
     spec = specs.current(PROCESS_FOR_KIND[kind])
     version = specs.deployed_version(session, spec)
     app = Application(unit=unit, number=_next_number(session, unit), kind=kind, status="draft",
-                      representative=actor, original_id=original.id if original else None,
-                      title=original.title if original else "")
+                      representative=original.representative if kind in ("conversion", "distribution") else actor,
+                      original_id=original.id if original else None, title=original.title if original else "")
+    if kind in ("conversion", "distribution"):  # the grant's team follows its conversions
+        app.members = [ApplicationMember(user_id=m.user_id) for m in original.members]
     session.add(app)
     session.flush()
+    if kind == "conversion":
+        conversion.on_start(session, actor, original, app)
     seed = {"kind": kind, "unit_code": unit.code, "application_number": app.number,
             "representative": actor.username}
     if original is not None:
         seed["original_number"] = original.number
+    seed.update(extra or {})
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, seed)
     runtime.advance(wf, _engine(session, app, actor))
     app.state = WorkflowState(process_version=version, serialized="")

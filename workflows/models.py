@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -12,9 +13,11 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -41,8 +44,8 @@ class Base(DeclarativeBase):
 
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
-KINDS = ("ownership", "use_right", "extension")
-STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
+STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
             "completed", "refused", "withdrawn")
 CLOSED_STATUSES = ("completed", "refused", "withdrawn")
 
@@ -55,6 +58,11 @@ class Unit(Base):
     contact: Mapped[str] = mapped_column(String(500), default="")
     # False once the unit signs its staff in through its central identity service (统一身份认证).
     password_sign_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # §三(六)2 "可以不再给予": a team that took ownership or a use right gets no conversion reward
+    # for the same achievement unless the unit allows it.
+    reward_after_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
+    leader_publicity_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
 
 
 class User(Base):
@@ -235,6 +243,8 @@ class PublicityNotice(Base):
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    # What is publicized: a grant (§三(一)3/§三(二)1) or a price fixed by agreement (§三(五)1).
+    kind: Mapped[str] = mapped_column(String(16), default="grant", server_default="grant")
     application: Mapped[Application] = relationship(lazy="joined")
 
 
@@ -393,6 +403,75 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IncomeReceipt(Base):
+    """Money received under a conversion's contract (§三(六)): Decimal yuan, two places."""
+
+    __tablename__ = "income_receipts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversion_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    received_on: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    evidence_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class IncomeDeduction(Base):
+    """One evidenced line taken off income to reach net income (§三(六)2)."""
+
+    __tablename__ = "income_deductions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversion_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    incurred_on: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    evidence_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Distribution(Base):
+    """A plan dividing a period's net income: ≥ 70% to people, ≥ 3% to the office (§三(六)1)."""
+
+    __tablename__ = "distributions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversion_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    period_from: Mapped[str] = mapped_column(String(10))
+    period_to: Mapped[str] = mapped_column(String(10))
+    received: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    deducted: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    net_income: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    to_people: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    to_office: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    to_unit: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    # The distribution process (bpmn/distribution.bpmn) that publicizes, decides and pays this plan.
+    process_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    proposed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    shares: Mapped[list[DistributionShare]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                                           order_by="DistributionShare.id")
+
+
+class DistributionShare(Base):
+    """One person's reward in a plan; leaders' rewards are publicized before the decision (§三(六)3)."""
+
+    __tablename__ = "distribution_shares"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distribution_id: Mapped[int] = mapped_column(ForeignKey("distributions.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    leader_post: Mapped[str] = mapped_column(String(16), default="none")
+    mode: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    contribution: Mapped[str] = mapped_column(String(1000), default="")
+    paid_on: Mapped[str | None] = mapped_column(String(10))
+    payment_reference: Mapped[str | None] = mapped_column(String(100))
 
 
 class RegistryInventor(Base):

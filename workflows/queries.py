@@ -93,6 +93,8 @@ TERMS_FORMS = {"ownership": ("agreement_terms", "ownership_terms.schema.json"),
 def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """The agreed terms and the IP-transfer filing (office, number, date), each with its form
     schema for display; only those already recorded."""
+    if app.kind not in TERMS_FORMS:  # conversions and distributions show their own ledger
+        return {}
     terms_key, terms_form = TERMS_FORMS[app.kind]
     found = {}
     for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", "ip_transfer.schema.json"))):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from . import clock, pki, policy, records, settings, signing
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
-from .models import PublicityNotice, Signature
+from .models import Distribution, PublicityNotice, RegistryEntry, Signature
 
 
 def _documents():
@@ -21,6 +21,7 @@ def _documents():
 def _base(ctx, data: dict[str, Any]) -> dict[str, Any]:
     app = ctx.application
     return {"number": app.number, "kind": app.kind, "unit": {"name": app.unit.name, "code": app.unit.code},
+            "title": app.title,
             "draft": data.get("draft") or _original_draft(ctx),
             "representative": {"username": app.representative.username, "name": app.representative.name}}
 
@@ -50,21 +51,41 @@ def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
     return {"document_id": doc.id}
 
 
+NOTICE_KINDS = {"conversion": "price", "distribution": "leader_reward"}
+
+
 def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Posts the notice for at least 15 full calendar days; the timer fires when the term is over."""
-    days = settings.get().publicity_days
-    policy.check_publicity_days(days)
+    """Posts the notice for at least 15 full calendar days; the timer fires when the term is over.
+    Leaders' rewards (§三(六)3) run the unit's own term: the policy names none."""
     app, session = ctx.application, ctx.session
+    kind = NOTICE_KINDS.get(app.kind, "grant")
+    if kind == "leader_reward":
+        days = app.unit.leader_publicity_days
+        if days < 1:
+            raise WrongState(msg("领导人员奖励公示期须至少1日"))
+    else:
+        days = settings.get().publicity_days
+        policy.check_publicity_days(days)
     starts_at, ends_at, last_day = clock.publicity_window(clock.now(), days)
     rounds = session.execute(select(func.count()).select_from(PublicityNotice)
                              .where(PublicityNotice.application_id == app.id)).scalar_one()
     notice = PublicityNotice(application_id=app.id, unit_id=app.unit_id, round=rounds + 1, starts_at=starts_at,
-                             ends_at=ends_at, last_day=last_day.isoformat())
+                             ends_at=ends_at, last_day=last_day.isoformat(), kind=kind)
     session.add(notice)
     session.flush()
-    pdf = _documents().render_publicity_notice({
-        **_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
-        "board_url": f"{settings.get().base_url}/publicity/{notice.id}"})
+    context = {**_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
+               "board_url": f"{settings.get().base_url}/publicity/{notice.id}"}
+    original = session.get(type(app), app.original_id) if app.original_id else None
+    if kind == "price":
+        pdf = _documents().render_price_notice({**context, "plan": data.get("conversion_plan") or {},
+                                                "original_number": original.number, "grant_kind": original.kind})
+    elif kind == "leader_reward":
+        plan = session.get(Distribution, data["distribution_id"])  # its process id is set after this first step
+        pdf = _documents().render_leader_notice({**context, "original_number": original.number, "plan": plan,
+                                                 "days": days,
+                                                 "leaders": [sh for sh in plan.shares if sh.leader_post != "none"]})
+    else:
+        pdf = _documents().render_publicity_notice(context)
     pdf = signing.sign_as_unit(pdf, app.unit, title="公示电子签章")
     notice.document_id = records.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
                                        pdf).id
@@ -147,6 +168,41 @@ def update_registry(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
     return {"registry_id": entry.id, "status": entry.status}
 
 
+def record_distribution(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The unit decided the plan: approved → the distribution notice (each person, amount, mode)."""
+    app, session = ctx.application, ctx.session
+    plan, decision = session.get(Distribution, data["distribution_id"]), data.get("distribution_decision") or {}
+    if decision.get("result") != "approve":
+        plan.status = "refused"
+        return {"approved": False}
+    plan.status = "approved"
+    conv = session.get(type(app), app.original_id)
+    pdf = _documents().render_distribution_notice({
+        **_base(ctx, data), "plan": plan, "decision": decision, "conversion_number": conv.number,
+        "decided_at": clock.now()})
+    doc = records.store(session, app, "distribution_notice", f"{app.number}-收益分配公告.pdf", pdf, actor=ctx.actor)
+    return {"approved": True, "document_id": doc.id}
+
+
+def record_conversion(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The contract is in (§三(三)4): a licence leaves the achievement 已转化; a transfer or an equity
+    investment takes it out of the registry (出库)."""
+    from . import registry
+    app, session = ctx.application, ctx.session
+    plan, contract = data.get("conversion_plan") or {}, data.get("conversion_contract") or {}
+    entry = session.execute(select(RegistryEntry).where(RegistryEntry.application_id == app.original_id)
+                            ).scalar_one_or_none()
+    if entry is None:
+        raise WrongState(msg("成果库中没有该成果的登记，不能登记转化"))
+    actor = ctx.actor.username if ctx.actor is not None else "system"
+    target = "converted" if plan.get("mode") == "licence" else "left"
+    if entry.status != target:
+        record = registry.record_conversion if target == "converted" else registry.record_leaving
+        record(session, entry, actor, contract.get("signed_on", ""), plan.get("mode", "other"),
+               contract.get("contract_number", ""), application_id=app.id)
+    return {"registry_id": entry.id, "status": entry.status, "contract_number": contract.get("contract_number")}
+
+
 OPERATIONS = {
     "record_decision": record_decision,
     "open_publicity": open_publicity,
@@ -154,4 +210,6 @@ OPERATIONS = {
     "render_agreement": render_agreement,
     "finalize_agreement": finalize_agreement,
     "update_registry": update_registry,
+    "record_conversion": record_conversion,
+    "record_distribution": record_distribution,
 }

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .models import ProcessVersion
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-TOP_LEVEL = ("ownership_grant", "use_right_grant", "use_right_extension")
+TOP_LEVEL = ("ownership_grant", "use_right_grant", "use_right_extension", "conversion", "distribution")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, policy, records, signing
+from . import accounts, clock, conversion, income, policy, records, signing
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -57,6 +57,19 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
         policy.check_ip_transfer(data, clock.local_date(clock.now()).isoformat())
         if data.get("evidence_document_id") is not None:
             _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
+    elif step == "conversion_plan":
+        conversion.check_plan(data, _team_usernames(session, app))
+        if data["valuation"].get("report_document_id") is not None:
+            _check_own_document(session, app, data["valuation"]["report_document_id"], "valuation.report_document_id")
+    elif step == "distribution_decision":
+        policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
+        income.check_decision_after_publicity(session, app)
+    elif step == "distribution_payments":
+        income.check_payments(session, app, data)
+    elif step == "conversion_contract":
+        conversion.check_contract(data, task_data.get("conversion_plan") or {})
+        if data.get("contract_document_id") is not None:
+            _check_own_document(session, app, data["contract_document_id"], "contract_document_id")
     for item in data.get("attachments", []) or []:
         _check_own_document(session, app, item["document_id"], "attachments")
     return data
@@ -70,6 +83,12 @@ def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> N
     app.title = draft["achievement"]["title"]
     app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
     app.members = [ApplicationMember(user_id=u.id) for u in users]
+
+
+def _team_usernames(session: Session, app: Application) -> list[str]:
+    """The grant's team, as the conversion's related-party declarations must list them."""
+    ids = sorted(app.member_ids())
+    return list(session.execute(select(User.username).where(User.id.in_(ids)).order_by(User.username)).scalars())
 
 
 def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
@@ -162,6 +181,10 @@ def after_complete(session: Session, actor: User, app: Application, row: HumanTa
                    payload: dict[str, Any]) -> None:
     if row.bpmn_id == "handle_objection":
         _record_objection_handling(session, actor, row, payload)
+        if app.kind == "distribution" and payload["decision"] == "uphold":
+            income.plan_of(session, app).status = "refused"  # the office proposes a corrected plan
+    elif row.bpmn_id == "distribution_payments":
+        income.record_payments(session, app, payload)
 
 
 def _record_objection_handling(session: Session, actor: User, row: HumanTask, payload: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, engine, evidence_pack, forms, queries, records
-from workflows.errors import Forbidden, NotFound, ValidationFailed
+from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records
+from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Unit, User
 
 from .. import database
@@ -21,7 +21,7 @@ from .ui_helpers import errors_by_field, me, message_of
 bp = Blueprint("applications", __name__)
 
 STATUSES = {"draft": "起草中", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
-            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "completed": "已完成",
+            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "completed": "已完成",
             "refused": "未获批准", "withdrawn": "已撤回"}
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
            "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议"}
@@ -29,7 +29,8 @@ DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": 
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示"}
 DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
-              "extension": "extension_request.schema.json"}
+              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "unit_decision.schema.json"}
+FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", "distribution": "distribution_decision"}
 
 
 @bp.get("/applications")
@@ -80,7 +81,7 @@ def show(application_id: int):
     user = me()
     app = access.get_visible(s, user, application_id)
     data = queries.application_data(app)
-    filed_key = "extension_request" if app.kind == "extension" else "draft"
+    filed_key = FILED_KEY.get(app.kind, "draft")
     events = queries.history(s, app)
     steps = queries.current_steps(s, app)
     people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
@@ -94,7 +95,40 @@ def show(application_id: int):
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
         record=queries.agreement_record(app, data),
-        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()})
+        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()},
+        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS)
+
+
+def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
+    """A grant lists its conversions (and may start one); a conversion shows its contract and ledger."""
+    if app.kind == "conversion":
+        return {"contract": data.get("conversion_contract"), "grant": s.get(type(app), app.original_id),
+                **income.ledger(s, app)}
+    if app.kind == "distribution":  # the plan this process decides, within its conversion's ledger
+        conv = s.get(type(app), app.original_id)
+        ledger = income.ledger(s, conv)
+        ledger["distributions"] = [p for p in ledger["distributions"] if p["process_id"] == app.id]
+        return {"contract": queries.application_data(conv).get("conversion_contract"), "grant": conv, **ledger}
+    rows = s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
+                     .order_by(type(app).id)).scalars().all()
+    may_start = app.status == "completed" and app.kind in conversion.GRANT_KINDS and (
+        user.id == app.representative_id or user.has_role("tto", app.unit_id))
+    return {"list": rows, "may_start": may_start}
+
+
+@bp.post("/applications/<int:application_id>/conversions")
+@login_required
+def start_conversion(application_id: int):
+    s = database.session()
+    grant = access.get_visible(s, me(), application_id)
+    try:
+        conv = engine.start_application(s, me(), grant.unit, "conversion", grant.number)
+    except GrantError as exc:
+        s.rollback()  # nothing of the refused start may be committed by the redirect below
+        flash(message_of(exc), "error")
+        return redirect(url_for("applications.show", application_id=grant.id))
+    flash(_("已发起成果转化%(number)s，由成果转化部门拟定转化方案", number=conv.number), "success")
+    return redirect(url_for("applications.show", application_id=conv.id))
 
 
 def _event_row(event) -> dict[str, Any]:

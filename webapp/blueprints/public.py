@@ -38,9 +38,24 @@ def _open_notice(notice_id: int) -> PublicityNotice:
 def _summary(notice: PublicityNotice) -> dict[str, Any]:
     """What the policy asks to post: the achievement, the team, the grant, leaders' rewards."""
     app = notice.application
+    if notice.kind == "leader_reward":  # §三(六)3: leaders' contribution, reward mode and share
+        from workflows import income
+        conv = database.session().get(type(app), app.original_id)
+        grant = database.session().get(type(app), conv.original_id)
+        plan = income.plan_of(database.session(), app)
+        return {"notice": notice, "app": app, "draft": queries.application_data(grant).get("draft") or {},
+                "schema": forms.load_schema(f"{grant.kind}_draft.schema.json"), "plan": {}, "leaders": [],
+                "rewards": [sh for sh in plan.shares if sh.leader_post != "none"], "to_people": plan.to_people}
+    if notice.kind == "price":  # a conversion's price (§三(五)1): the granted achievement and its plan
+        grant = database.session().get(type(app), app.original_id)
+        draft = queries.application_data(grant).get("draft") or {}
+        return {"notice": notice, "app": app, "draft": draft, "leaders": [],
+                "schema": forms.load_schema(f"{grant.kind}_draft.schema.json"),
+                "plan": queries.application_data(app).get("conversion_plan") or {},
+                "conversion_schema": forms.load_schema("conversion_plan.schema.json")}
     draft = queries.application_data(app).get("draft") or {}
     schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != "extension" else {}
-    return {"notice": notice, "app": app, "draft": draft, "schema": schema,
+    return {"notice": notice, "app": app, "draft": draft, "schema": schema, "plan": {},
             "leaders": policy.leaders_to_publish(draft)}
 
 

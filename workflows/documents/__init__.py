@@ -5,12 +5,15 @@ from .fetcher import RefusedURL, RestrictedURLFetcher
 from .render import (
     render_agreement,
     render_decision_record,
+    render_distribution_notice,
+    render_leader_notice,
+    render_price_notice,
     render_publicity_notice,
     render_supplementary_agreement,
 )
 
 __all__ = [
     "DocumentError", "InvalidClause", "MissingClause", "RefusedURL", "RestrictedURLFetcher",
-    "render_agreement",
-    "render_decision_record", "render_publicity_notice", "render_supplementary_agreement",
+    "render_agreement", "render_decision_record", "render_distribution_notice", "render_leader_notice",
+    "render_price_notice", "render_publicity_notice", "render_supplementary_agreement",
 ]

@@ -163,6 +163,39 @@ def render_publicity_notice(ctx: dict) -> bytes:
                                    "last_day": last_day})
 
 
+MODE_NAMES = {"transfer": "转让", "licence": "许可", "equity": "作价投资"}
+LICENCE_NAMES = {"exclusive": "独占许可", "sole": "排他许可", "ordinary": "普通许可"}
+
+
+def render_price_notice(ctx: dict) -> bytes:
+    """协议定价公示 (§三(五)1): the achievement's name and proposed price, for at least 15 days."""
+    clauses.require(ctx, "publicity")
+    plan = ctx.get("plan") or {}
+    for clause, key in ((msg("转化方式"), "mode"), (msg("拟交易价格"), "price"), (msg("受让方"), "counterparty")):
+        if clauses.is_empty(plan.get(key)):
+            raise clauses.MissingClause(clause)
+    return _pdf("price_publicity.html", {
+        **ctx, "mode_name": MODE_NAMES[plan["mode"]], "licence_name": LICENCE_NAMES.get(plan.get("licence_type"), ""),
+        "start_day": labels.to_local(ctx["starts_at"]).date(), "last_day": labels.last_local_day(ctx["ends_at"])})
+
+
+REWARD_MODE_NAMES = {"cash": "现金", "equity": "股权", "contribution_share": "出资比例"}
+
+
+def render_leader_notice(ctx: dict) -> bytes:
+    """领导人员奖励公示 (§三(六)3): contribution, reward mode and share of each leader."""
+    return _pdf("leader_publicity.html", {
+        **ctx, "title": ctx["draft"].get("achievement", {}).get("title") or ctx.get("title", ""),
+        "mode_names": REWARD_MODE_NAMES, "start_day": labels.to_local(ctx["starts_at"]).date(),
+        "last_day": labels.last_local_day(ctx["ends_at"])})
+
+
+def render_distribution_notice(ctx: dict) -> bytes:
+    """收益分配公告: each person, amount and mode of a plan the unit decided (§三(六))."""
+    return _pdf("distribution_notice.html", {**ctx, "mode_names": REWARD_MODE_NAMES,
+                                             "title": ctx.get("title", "")})
+
+
 def render_decision_record(ctx: dict) -> bytes:
     """单位集体决策记录: the evidence for diligence exemption (§三(七)) — who, when, how, votes."""
     clauses.require(ctx, "decision")

@@ -1,0 +1,79 @@
+"""Pages of a conversion: the grant offers to start one, the board shows a price notice for what
+it is, and the conversion page shows its contract, income and distribution with their rules."""
+from __future__ import annotations
+
+from tests.driver import Driver, example
+from workflows import clock, income, records
+from workflows.models import Application
+
+from .conftest import login, text_of
+
+
+def completed_grant(driver: Driver) -> int:
+    app_id = driver.to_publicity()
+    driver.pass_publicity(app_id)
+    driver.finish(app_id)
+    return app_id
+
+
+def test_the_team_starts_a_conversion_and_everyone_sees_it_for_what_it_is(client, driver):
+    grant_id = completed_grant(driver)
+    login(client, "researcher1")
+    assert "发起成果转化" in text_of(client.get(f"/applications/{grant_id}"))
+    started = client.post(f"/applications/{grant_id}/conversions")
+    assert started.status_code == 302
+    conv_id = int(started.location.rstrip("/").rsplit("/", 1)[-1])
+    page = text_of(client.get(f"/applications/{conv_id}"))
+    assert "成果转化" in page and "拟定转化方案" in page and driver.app(grant_id).number in page
+    driver.complete(conv_id, "conversion_plan", "tto1", example("conversion_plan"))
+    html = client.get("/publicity").get_data(as_text=True)
+    board = text_of(client.get("/publicity"))
+    assert "协议定价公示（§三(五)1）" in board and "1200000.00" in board and "深圳芯视科技有限公司" in board
+    assert html.count('data-testid="notice-kind"') == 1  # the grant's own notice is over
+    driver.pass_publicity(conv_id)
+    today = clock.local_date(clock.now()).isoformat()
+    driver.complete(conv_id, "conversion_contract", "tto1", dict(example("conversion_contract"), signed_on=today))
+
+    def book(s):
+        tto = driver.user(s, "tto1")
+        doc = records.store(s, s.get(Application, conv_id), "income_evidence", "回单.pdf", b"%PDF-1.4\n%%EOF\n")
+        income.record_income(s, tto, conv_id, {"received_on": today, "amount": "1000000.00",
+                                               "evidence_document_id": doc.id})
+        income.record_deduction(s, tto, conv_id, {"category": "taxes", "incurred_on": today, "amount": "100000.00",
+                                                  "evidence_document_id": doc.id})
+        income.propose_distribution(s, tto, conv_id, {
+            "period_from": "2026-01-01", "period_to": today, "net_income": "900000.00", "to_people": "630000.00",
+            "to_office": "27000.00", "to_unit": "243000.00",
+            "shares": [{"name": "陈强", "amount": "630000.00", "mode": "cash"}]})
+    driver.run(book)
+    page = text_of(client.get(f"/applications/{conv_id}"))
+    for expected in ("SZDU-JS-2026-018", "1000000.00", "相关税费", "900000.00", "不低于70%（§三(六)1）", "陈强"):
+        assert expected in page, expected
+    client.post("/logout")
+    login(client, "researcher9")
+    assert client.get(f"/applications/{conv_id}").status_code == 404
+
+
+def test_a_member_who_is_not_the_representative_cannot_start_one(client, driver):
+    grant_id = completed_grant(driver)
+    login(client, "researcher2")
+    assert "发起成果转化" not in text_of(client.get(f"/applications/{grant_id}"))
+    refused = client.post(f"/applications/{grant_id}/conversions", follow_redirects=True)
+    assert "只有团队指定代表或成果转化部门可以发起成果转化" in text_of(refused)
+    with driver.sessions() as s:
+        assert s.query(Application).filter_by(kind="conversion").count() == 0
+
+
+def test_a_leaders_reward_is_on_the_board_and_its_process_page_shows_the_plan(client, driver):
+    from tests.engine.test_income import converted, evidence, plan, today
+    conv_id = converted(driver)
+    doc = evidence(driver, conv_id)
+    driver.run(lambda s: income.record_income(s, driver.user(s, "tto1"), conv_id, {
+        "received_on": today(), "amount": "900000.00", "evidence_document_id": doc}))
+    process_id = driver.run(lambda s: income.propose_distribution(s, driver.user(s, "tto1"), conv_id, plan()).process_id)
+    board = text_of(client.get("/publicity"))
+    assert "领导人员奖励公示（§三(六)3）" in board and "赵校长" in board and "牵头完成转化谈判" in board
+    assert "陈强" not in board  # only leaders' rewards are posted
+    login(client, "tto1")
+    page = text_of(client.get(f"/applications/{process_id}"))
+    assert "转化收益分配" in page and "900000.00" in page and "公示中" in page
