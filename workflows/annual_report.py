@@ -19,9 +19,10 @@ from .i18n import msg
 from .models import Application, RegistryEntry, Unit, User
 
 STATUS_NAMES = {"draft": "草稿", "in_review": "审查中", "deciding": "决策中", "publicity": "公示中",
-                "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "completed": "已完成",
-                "refused": "未获批准", "withdrawn": "已撤回"}
-KIND_NAMES = {"ownership": "所有权赋权", "use_right": "长期使用权赋权", "extension": "使用权延期"}
+                "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放",
+                "completed": "已完成", "refused": "未获批准", "withdrawn": "已撤回"}
+KIND_NAMES = {"ownership": "所有权赋权", "use_right": "长期使用权赋权", "extension": "使用权延期",
+              "conversion": "成果转化", "distribution": "转化收益分配"}
 NO_CONVERSIONS = "本系统尚未记录成果转化合同与收益（转化模块建设中），以下金额均为0.00元。"
 
 

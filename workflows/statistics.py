@@ -2,12 +2,13 @@
 no workflow is ever deserialized. Years are Shanghai calendar years.
 
 Percentiles are nearest-rank (the value at rank ceil(p·n) of the sorted durations), taken in SQL
-with a row_number() window, so they agree on SQLite and PostgreSQL. Income keys are present but zero
-until the conversion module (issue 12) records income: `income_source` says so.
+with a row_number() window, so they agree on SQLite and PostgreSQL. Income comes from the
+conversions' ledgers (workflows/income.py).
 """
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -16,7 +17,20 @@ from sqlalchemy.orm import Session
 from . import clock
 from .errors import Forbidden
 from .i18n import msg
-from .models import KINDS, STATUSES, Application, HumanTask, Objection, PublicityNotice, RegistryEntry, Unit, User
+from .models import (
+    KINDS,
+    STATUSES,
+    Application,
+    Distribution,
+    HumanTask,
+    IncomeDeduction,
+    IncomeReceipt,
+    Objection,
+    PublicityNotice,
+    RegistryEntry,
+    Unit,
+    User,
+)
 from .registry import MODES, STATES
 
 # The steps a unit sees its applications wait in, and the user tasks (or notices) behind each.
@@ -57,8 +71,27 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
             "registry": _registry_states(session, unit_id),
             "registry_movements": _movements(session, unit_id, year),
             "converted": _converted(session, unit_id, year),
-            "income": {"received": ZERO, "net": ZERO, "to_inventors": ZERO, "to_office": ZERO, "to_unit": ZERO},
-            "income_source": "none: no conversion income is recorded yet (conversion module not built)"}
+            "income": _income(session, unit_id, year),
+            "income_source": "conversion ledgers: receipts and deductions dated in the year; distributions "
+                             "approved or paid whose period ends in the year"}
+
+
+def _income(session: Session, unit_id: int | None, year: int) -> dict[str, str]:
+    """Yuan as decimal strings: what came in, net of §三(六)2 deductions, and how it was divided."""
+    first, last = f"{year}-01-01", f"{year}-12-31"
+
+    def total(column, date_column, *extra) -> Decimal:
+        value = session.execute(select(func.coalesce(func.sum(column), 0)).join(
+            Application, Application.id == column.class_.conversion_id).where(
+            _unit(Application.unit_id, unit_id), date_column >= first, date_column <= last, *extra)).scalar_one()
+        return Decimal(value).quantize(Decimal("0.01"))
+    received = total(IncomeReceipt.amount, IncomeReceipt.received_on)
+    deducted = total(IncomeDeduction.amount, IncomeDeduction.incurred_on)
+    decided = (Distribution.status.in_(("approved", "paid")),)
+    return {"received": str(received), "net": str(received - deducted),
+            "to_inventors": str(total(Distribution.to_people, Distribution.period_to, *decided)),
+            "to_office": str(total(Distribution.to_office, Distribution.period_to, *decided)),
+            "to_unit": str(total(Distribution.to_unit, Distribution.period_to, *decided))}
 
 
 def _unit_code(session: Session, unit_id: int | None) -> str | None:

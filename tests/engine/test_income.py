@@ -217,3 +217,26 @@ def test_a_plan_without_leaders_goes_straight_to_the_decision(drive):
     assert drive.status(process_id) == "refused"
     with drive.sessions() as s:
         assert s.execute(select(Distribution.status).where(Distribution.process_id == process_id)).scalar_one() == "refused"
+
+
+def test_the_unit_statistics_count_the_ledger(drive):
+    from workflows import statistics
+    conv_id = converted(drive)
+    doc = evidence(drive, conv_id)
+    drive.run(lambda s: income.record_income(s, drive.user(s, "tto1"), conv_id,
+                                             {"received_on": today(), "amount": "1000000.00", "evidence_document_id": doc}))
+    drive.run(lambda s: income.record_deduction(s, drive.user(s, "tto1"), conv_id, {
+        "category": "taxes", "incurred_on": today(), "amount": "100000.00", "evidence_document_id": doc}))
+    simple = plan(shares=[{"name": "陈强", "amount": "630000.00", "mode": "cash"}])
+    process_id = drive.run(lambda s: income.propose_distribution(s, drive.user(s, "tto1"), conv_id, simple).process_id)
+    year = clock.local_date(clock.now()).year
+    with drive.sessions() as s:
+        unit_id = s.get(Application, conv_id).unit_id
+        assert statistics.compute(s, unit_id, year)["income"] == {
+            "received": "1000000.00", "net": "900000.00", "to_inventors": "0.00", "to_office": "0.00", "to_unit": "0.00"}
+    decision = dict(example("unit_decision"), meeting_date=today(), reason="同意。")
+    drive.complete(process_id, "distribution_decision", "decider1", decision)
+    with drive.sessions() as s:
+        figures = statistics.compute(s, unit_id, year)["income"]
+        assert (figures["to_inventors"], figures["to_office"], figures["to_unit"]) == ("630000.00", "27000.00", "243000.00")
+        assert statistics.compute(s, unit_id, year - 1)["income"]["received"] == "0.00"
