@@ -9,6 +9,7 @@ from typing import Any
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, forms, notify, runtime, specs, steps
@@ -86,10 +87,14 @@ def _next_number(session: Session, unit: Unit) -> str:
 
 
 def _load(session: Session, app: Application):
-    """Lock the instance row (PostgreSQL) and deserialize; the version column catches the rest."""
+    """Lock the instance row (PostgreSQL) and deserialize; the version column catches the rest.
+    The loaded row is pinned on `app.state`: the session's identity map is weak, and if the row
+    were dropped `_persist` would reload it at a concurrent winner's version and the version
+    check would pass (a lost update)."""
     state = session.execute(select(WorkflowState).where(WorkflowState.application_id == app.id)
                             .with_for_update(of=WorkflowState)
                             .execution_options(populate_existing=True)).scalar_one()
+    set_committed_value(app, "state", state)
     return runtime.load(state.serialized)
 
 

@@ -75,7 +75,8 @@ def _created(body: dict[str, Any], location: str):
 def create_token():
     body, s = _json_object(), session()
     try:
-        user = accounts.authenticate(s, str(body.get("username", "")), str(body.get("password", "")))
+        user = accounts.authenticate(s, str(body.get("username", "")), str(body.get("password", "")),
+                                     client=request.remote_addr or "")
     except Forbidden:
         raise  # locked out: 403, nothing new to record
     except GrantError as exc:
