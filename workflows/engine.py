@@ -134,6 +134,10 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
 
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
     row = get_task(session, task_id)
+    # Two claims at once queue on the row (PostgreSQL; SQLite writers queue anyway): the second
+    # sees the first one's claim instead of overwriting it.
+    session.execute(select(HumanTask.id).where(HumanTask.id == task_id).with_for_update())
+    session.refresh(row)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理"))
     check_may_claim(actor, row)
