@@ -38,6 +38,7 @@ def tick_once(app: Flask) -> int:
     with app.app_context():
         fired = _run_in_transaction(engine.tick)
         _run_in_transaction(notify.remind_overdue)
+        _run_in_transaction(accounts.prune_throttles)
         notify.deliver_outbox(current_app.extensions["grants_sessions"])
         return fired
 

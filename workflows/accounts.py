@@ -108,6 +108,16 @@ def _lock_if_exceeded(session: Session, key: str, limit: int, now, progressive: 
     session.flush()
 
 
+def prune_throttles(session: Session) -> int:
+    """Forget counters idle for a day whose lock has run out: strangers' guesses must not
+    fill the table for ever."""
+    now = clock.now()
+    result = session.execute(LoginThrottle.__table__.delete().where(
+        LoginThrottle.updated_at < now - timedelta(days=1),
+        (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now)))
+    return result.rowcount or 0
+
+
 def change_password(user: User, old: str, new: str) -> None:
     if not check_password(user, old):
         raise ValidationFailed([{"field": "old_password", "message": msg("原密码不正确")}])

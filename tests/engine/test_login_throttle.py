@@ -93,3 +93,11 @@ def test_unknown_users_are_checked_against_a_password_too(sessions, checks):
     assert _attempt(sessions, "nobody-here", "whatever") == "wrong"
     assert _attempt(sessions, "researcher1", "whatever") == "wrong"
     assert checks == ["whatever", "whatever"]  # the same work for both: no timing oracle
+
+
+def test_idle_counters_are_forgotten_after_a_day(sessions):
+    assert _attempt(sessions, "nobody-here", "guess") == "wrong"
+    with freeze_time(clock.now() + timedelta(hours=23)):
+        assert db.in_transaction(sessions, accounts.prune_throttles) == 0
+    with freeze_time(clock.now() + timedelta(days=1, minutes=1)):
+        assert db.in_transaction(sessions, accounts.prune_throttles) == 2
