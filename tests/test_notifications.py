@@ -79,10 +79,7 @@ def _subject(message) -> str:
 
 
 def _deliver(app) -> int:
-    with app.extensions["grants_sessions"]() as session:
-        sent = notify.deliver_outbox(session)
-        session.commit()
-    return sent
+    return notify.deliver_outbox(app.extensions["grants_sessions"])
 
 
 def test_ready_task_notifies_in_app_and_by_mail(app, smtp):

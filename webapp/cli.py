@@ -44,14 +44,14 @@ def demo_data() -> None:
 
 
 def tick_once(app: Flask) -> int:
-    """Fire due timers, send reminders and mail; then sign every log whose head moved."""
+    """Fire due timers (each instance in its own savepoint), then reminders, then mail, each
+    in its own transaction so a failure of one does not undo or stop the others; then sign every
+    log whose head moved."""
     with app.app_context():
-        def sweep(session):
-            fired = engine.tick(session)
-            notify.remind_overdue(session)
-            return fired
-        fired = _run_in_transaction(sweep)
-        _run_in_transaction(notify.deliver_outbox)
+        fired = _run_in_transaction(engine.tick)
+        _run_in_transaction(notify.remind_overdue)
+        _run_in_transaction(accounts.prune_throttles)
+        notify.deliver_outbox(current_app.extensions["grants_sessions"])
         _run_in_transaction(audit.checkpoint_all)
         return fired
 

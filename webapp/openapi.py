@@ -31,6 +31,13 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
+    "Incident": _obj(
+        ["id", "application_id", "application_number", "kind", "error", "attempts", "created_at", "updated_at",
+         "next_retry_at", "resolved_at"],
+        id={"type": "integer"}, application_id={"type": "integer"}, application_number={"type": "string"},
+        kind={"type": "string", "description": "timer"}, error={"type": "string"},
+        attempts={"type": "integer"}, created_at=DATETIME, updated_at=DATETIME, next_retry_at=DATETIME,
+        resolved_at=_nullable(DATETIME)),
     "Error": _obj(["error"], error={"type": "string", "description": "Message in Chinese"},
                   errors={"type": "array", "items": _ref("FieldError")}),
     "FieldError": _obj(["field", "message"], field={"type": "string", "description": "Dotted path"},
@@ -257,6 +264,15 @@ def _paths() -> dict[str, Any]:
             {"description": "PEM certificate(s): the unit's CA, or an imported certificate with its chain",
              "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
             ("404",), params=[_param("code", {"type": "string"}, description="Unit code, e.g. SZDU")], public=True)},
+        "/api/v1/incidents": {"get": _op(
+            "Failed timer steps (incidents); administrators of every unit", "200",
+            _json_response("List, open first", _array("Incident")), ("401", "403"),
+            params=[_param("all", {"type": "string", "enum": ["0", "1", "true", "false"]}, "query",
+                           "1: include resolved incidents")])},
+        "/api/v1/incidents/{incident_id}/retry": {"post": _op(
+            "Retry a failed timer step now (administrators); resolved_at is set if it went through", "200",
+            _json_response("The incident", _ref("Incident")), ("401", "403", "404"),
+            params=[_param("incident_id", {"type": "integer"})])},
         "/api/v1/openapi.json": {"get": _op(
             "This document", "200", _json_response("OpenAPI document", {"type": "object"}), (), public=True)},
     }

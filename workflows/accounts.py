@@ -1,20 +1,27 @@
 """Users and passwords: hashing, sign-in with lockout, roles per unit."""
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import math
+from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit, clock
 from .errors import Forbidden, GrantError, ValidationFailed
 from .i18n import msg
-from .models import ROLES, RoleGrant, Unit, User
+from .models import ROLES, LoginThrottle, RoleGrant, Unit, User
 from .sso import check_password_sign_in
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+MAX_FAILED_LOGINS = 5          # per (username, client address) before that pair is locked
+FIRST_LOCK = timedelta(minutes=1)  # doubled at each further lock of the same pair …
+LOCKOUT = timedelta(minutes=15)    # … up to this; also how long the per-username ceiling locks
+USERNAME_CEILING = 100         # failures from all addresses together before the username locks
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -23,26 +30,94 @@ def hash_password(password: str) -> str:
 
 
 def check_password(user: User, password: str) -> bool:
-    return bool(password) and check_password_hash(user.password_hash, password)
+    return bool(password) and _verify(user.password_hash, password)
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Sign-in: the same message for unknown users and bad passwords; lockout after failures."""
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    refused = GrantError(msg("用户名或密码错误"))
-    if user is None or not user.active:
-        raise refused
+def _verify(password_hash: str, password: str) -> bool:
+    return check_password_hash(password_hash, password)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against for unknown or inactive users, so they cost as long as a real one."""
+    return generate_password_hash("no such user: the time is spent all the same")
+
+
+def authenticate(session: Session, username: str, password: str, client: str = "") -> User:
+    """Sign-in: the same message and the same cost for unknown users and bad passwords.
+
+    Throttling (README, "Security and reliability"): each attempt first takes a counter for
+    (username, client address) and one for the username in a single atomic UPDATE, which
+    also makes parallel attempts on one username queue; a locked counter refuses without
+    checking the password. 5 failures lock the pair for 1, 2, 4 … up to 15 minutes, so a
+    stranger elsewhere cannot lock the owner out; 100 failures from anywhere lock the
+    username for 15 minutes. A success clears both. The caller commits even on refusal."""
     now = clock.now()
-    if user.locked_until and user.locked_until > now:
-        raise Forbidden(msg("登录失败次数过多，账户已暂时锁定，请15分钟后再试"))
-    if not check_password(user, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until, user.failed_logins = now + LOCKOUT, 0
-        raise refused
-    user.failed_logins, user.locked_until = 0, None
-    check_password_sign_in(session, user)
-    return user
+    pair, whole = _throttle_keys(username, client)
+    _refuse_if_locked(_count_attempt(session, pair, now), now)
+    _refuse_if_locked(_count_attempt(session, whole, now), now)
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    known = user is not None and user.active
+    if _verify(user.password_hash if known else _dummy_hash(), password) and known and password:
+        session.execute(update(LoginThrottle).where(LoginThrottle.key.in_((pair, whole)))
+                        .values(failures=0, lockouts=0, locked_until=None, updated_at=now))
+        user.failed_logins, user.locked_until = 0, None
+        check_password_sign_in(session, user)
+        return user
+    _lock_if_exceeded(session, pair, MAX_FAILED_LOGINS, now, progressive=True)
+    _lock_if_exceeded(session, whole, USERNAME_CEILING, now, progressive=False)
+    raise GrantError(msg("用户名或密码错误"))
+
+
+def _throttle_keys(username: str, client: str) -> tuple[str, str]:
+    """Digests, so the table holds neither addresses nor the names people mistyped."""
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest(f"pair\0{username}\0{client}"), digest(f"user\0{username}")
+
+
+def _count_attempt(session: Session, key: str, now) -> tuple[int, datetime | None]:
+    """failures += 1 in one statement (a lock that has run out starts the count afresh);
+    returns the new count and the lock, as the database saw them."""
+    table = LoginThrottle.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(table).values(key=key, failures=0, lockouts=0, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["key"]))
+    expired = LoginThrottle.locked_until.is_not(None) & (LoginThrottle.locked_until <= now)
+    row = session.execute(
+        update(LoginThrottle).where(LoginThrottle.key == key)
+        .values(failures=case((expired, 1), else_=LoginThrottle.failures + 1),
+                locked_until=case((expired, None), else_=LoginThrottle.locked_until), updated_at=now)
+        .returning(LoginThrottle.failures, LoginThrottle.locked_until)
+        .execution_options(synchronize_session=False)).one()
+    return row.failures, clock.as_utc(row.locked_until) if row.locked_until else None
+
+
+def _refuse_if_locked(counted: tuple[int, datetime | None], now) -> None:
+    _failures, locked_until = counted
+    if locked_until is not None and locked_until > now:
+        raise Forbidden(msg("登录失败次数过多，已暂时锁定，请{minutes}分钟后再试",
+                            minutes=max(1, math.ceil((locked_until - now).total_seconds() / 60))))
+
+
+def _lock_if_exceeded(session: Session, key: str, limit: int, now, progressive: bool) -> None:
+    row = session.get(LoginThrottle, key, populate_existing=True)
+    if row.failures < limit:
+        return
+    length = min(LOCKOUT, FIRST_LOCK * 2 ** min(row.lockouts, 8)) if progressive else LOCKOUT
+    row.locked_until, row.lockouts = now + length, row.lockouts + 1
+    session.flush()
+
+
+def prune_throttles(session: Session) -> int:
+    """Forget counters idle for a day whose lock has run out: strangers' guesses must not
+    fill the table for ever."""
+    now = clock.now()
+    result = session.execute(LoginThrottle.__table__.delete().where(
+        LoginThrottle.updated_at < now - timedelta(days=1),
+        (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now)))
+    return result.rowcount or 0
 
 
 def change_password(user: User, old: str, new: str) -> None:

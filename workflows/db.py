@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = f"sqlite:///{Path.cwd() / 'instance' / 'grants.db'}"
 
@@ -18,21 +19,49 @@ def database_url() -> str:
 def make_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # How long a writer waits for another to finish before giving up (a lost race: 409).
-        timeout = float(os.environ.get("GRANTS_SQLITE_BUSY_SECONDS", "15"))
-        engine = create_engine(url, connect_args={"timeout": timeout})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return _sqlite_engine(url)
     return create_engine(url, pool_pre_ping=True)
 
 
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite with two guarantees the driver's defaults do not give:
+    - a connection never serves two threads: no pool (each session opens its own, cheap for a
+      file) and `check_same_thread` on, so a stray cross-thread use fails loudly instead of
+      corrupting sqlite3's statement cache (the SIGSEGV / `free(): invalid pointer` of issue 8);
+    - real transactions: pysqlite's own BEGIN handling is off (it reads outside any
+      transaction), `BEGIN` is sent on every begin, `BEGIN IMMEDIATE` where `begin_write` asks."""
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # How long a writer waits for another to finish before giving up (a lost race: 409).
+    timeout = float(os.environ.get("GRANTS_SQLITE_BUSY_SECONDS", "15"))
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout, "check_same_thread": True})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # we send BEGIN ourselves (see _sqlite_begin)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """IMMEDIATE takes the write lock up front: two writers queue instead of both reading the
+    same snapshot and one losing its update (or its audit row id) at commit."""
+    mode = "IMMEDIATE" if conn.get_execution_options().get("grants_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def begin_write(session: Session) -> Session:
+    """Start the session's transaction as a writer: on SQLite it holds the write lock from the
+    first statement (writers run one after another); PostgreSQL locks rows as it goes. Call it
+    before the first statement; later calls in the same transaction change nothing."""
+    if not session.in_transaction():
+        session.connection(execution_options={"grants_write": True})
+    return session
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -54,6 +83,7 @@ def in_transaction(factory: sessionmaker[Session], action):
     Commands and the timer sweep use it; web requests commit in webapp/database.py."""
     with factory() as session:
         try:
+            begin_write(session)
             result = action(session)
             session.commit()
             return result

@@ -9,9 +9,10 @@ from typing import Any
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, conversion, forms, notify, runtime, specs, steps
+from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps
 from .access import require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
@@ -20,6 +21,7 @@ from .models import (
     Application,
     ApplicationMember,
     HumanTask,
+    Incident,
     RoleGrant,
     TaskDraft,
     Unit,
@@ -109,10 +111,14 @@ def _next_number(session: Session, unit: Unit) -> str:
 
 
 def _load(session: Session, app: Application):
-    """Lock the instance row (PostgreSQL) and deserialize; the version column catches the rest."""
+    """Lock the instance row (PostgreSQL) and deserialize; the version column catches the rest.
+    The loaded row is pinned on `app.state`: the session's identity map is weak, and if the row
+    were dropped `_persist` would reload it at a concurrent winner's version and the version
+    check would pass (a lost update)."""
     state = session.execute(select(WorkflowState).where(WorkflowState.application_id == app.id)
                             .with_for_update(of=WorkflowState)
                             .execution_options(populate_existing=True)).scalar_one()
+    set_committed_value(app, "state", state)
     return runtime.load(state.serialized)
 
 
@@ -153,6 +159,10 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
 
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
     row = get_task(session, task_id)
+    # Two claims at once queue on the row (PostgreSQL; SQLite writers queue anyway): the second
+    # sees the first one's claim instead of overwriting it.
+    session.execute(select(HumanTask.id).where(HumanTask.id == task_id).with_for_update())
+    session.refresh(row)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理"))
     check_may_claim(actor, row)
@@ -237,23 +247,59 @@ def deliver_message(session: Session, app: Application, name: str, payload: dict
 
 
 def tick(session: Session, limit: int = 200) -> int:
-    """Fire timers that are due. Reads only due rows (indexed); concurrent sweepers skip locked rows."""
+    """Fire timers that are due. Reads only due rows (indexed); concurrent sweepers skip locked
+    rows. Each instance fires in its own savepoint: one that fails is rolled back alone and
+    becomes an incident (retried later with back-off), never stopping the others."""
     now = clock.now()
-    query = (select(WorkflowState).where(WorkflowState.timer_due_at <= now)
+    query = (select(WorkflowState).where(WorkflowState.timer_due_at <= now,
+                                         WorkflowState.application_id.not_in(incidents.held_back(now)))
              .order_by(WorkflowState.timer_due_at).limit(limit)
              .with_for_update(skip_locked=True, of=WorkflowState))
     fired = 0
     for state in session.execute(query).scalars().all():
-        app = state.application
-        wf = runtime.load(state.serialized)
-        before = state.timer_due_at
-        runtime.advance(wf, _engine(session, app, None))
-        _persist(session, app, wf)
-        if state.timer_due_at != before:
-            fired += 1
-            audit.record(session, actor="system", action="timer", unit_id=app.unit_id, application_id=app.id,
-                         detail={"due_at": before.isoformat()})
+        app_id = state.application_id
+        try:
+            with session.begin_nested():
+                fired += _fire(session, state)
+                incidents.resolve(session, app_id)
+        except Exception as exc:  # any failure of this one instance is its incident
+            incidents.record_failure(session, app_id, exc)
     return fired
+
+
+def _fire(session: Session, state: WorkflowState) -> int:
+    """Advance one instance whose timer is due; 1 if a timer fired."""
+    app = state.application
+    wf = runtime.load(state.serialized)
+    before = state.timer_due_at
+    runtime.advance(wf, _engine(session, app, None))
+    _persist(session, app, wf)
+    if state.timer_due_at == before:
+        return 0
+    audit.record(session, actor="system", action="timer", unit_id=app.unit_id, application_id=app.id,
+                 detail={"due_at": before.isoformat()})
+    return 1
+
+
+def retry_incident(session: Session, actor: User, incident_id: int) -> Incident:
+    """An administrator retries a failed step now; a new failure is counted on the incident."""
+    if None not in actor.units_for("admin"):
+        raise Forbidden(msg("只有系统管理员可以处理故障"))
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(msg("故障记录不存在"))
+    if incident.resolved_at is not None:
+        return incident
+    state = session.execute(select(WorkflowState).where(WorkflowState.application_id == incident.application_id)
+                            .with_for_update(of=WorkflowState)).scalar_one()
+    try:
+        with session.begin_nested():
+            if state.timer_due_at is not None and state.timer_due_at <= clock.now():
+                _fire(session, state)
+            incidents.resolve(session, incident.application_id, incident.kind)
+    except Exception as exc:  # the failure is shown on the incident
+        incidents.record_failure(session, incident.application_id, exc, incident.kind)
+    return incident
 
 
 def _persist(session: Session, app: Application, wf) -> None:

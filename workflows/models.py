@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -504,3 +505,43 @@ Index("ix_applications_unit_created", Application.unit_id, Application.created_a
       Application.kind)
 Index("ix_applications_unit_closed", Application.unit_id, Application.status, Application.closed_at, Application.kind)
 Index("ix_notices_unit_closed", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.starts_at)
+    # A sender claims a batch before sending (SKIP LOCKED on PostgreSQL), so two sweeps at
+    # once deliver each mail once; the claim lapses if its sender dies.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]
+    # Only unsent rows are indexed: finding due mail never scans what was already sent.
+    __table_args__ = (Index("ix_outbox_due", "next_attempt_at", postgresql_where=text("sent_at IS NULL"),
+                            sqlite_where=text("sent_at IS NULL")),)
+
+
+# --- hardening: sweep incidents, login throttling, outbox claims -------------------------
+
+class Incident(Base):
+    """A timer step that kept failing, as Camunda's incidents: shown to administrators with the
+    error, retried with back-off, and never holding up the other instances."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="timer")
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    next_retry_at: Mapped[datetime] = mapped_column(default=clock.now)
+    resolved_at: Mapped[datetime | None]
+    application: Mapped[Application] = relationship(lazy="joined")
+    __table_args__ = (Index("ix_incidents_open", "application_id", "resolved_at"),)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per (username, client address) and per username, keyed by a digest so
+    no address is stored; a row is a counter updated atomically, never read-modify-written."""
+
+    __tablename__ = "login_throttles"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    lockouts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+

@@ -6,13 +6,14 @@ loses nothing: `deliver_outbox` retries with back-off until the server accepts t
 from __future__ import annotations
 
 import smtplib
+import uuid
 from datetime import timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
-from . import clock, i18n, settings
+from . import clock, db, i18n, settings
 from .errors import NotFound
 from .models import HumanTask, Notification, OutboxMail, User
 
@@ -66,29 +67,68 @@ def remind_overdue(session: Session) -> int:
     return len(rows)
 
 
-def deliver_outbox(session: Session, limit: int = 50) -> int:
-    """Send due mails; on failure keep them and try again later with back-off."""
-    cfg = settings.get()
-    now = clock.now()
-    mails = session.execute(select(OutboxMail).where(
-        OutboxMail.sent_at.is_(None), OutboxMail.attempts < MAX_ATTEMPTS, OutboxMail.next_attempt_at <= now)
-        .order_by(OutboxMail.id).limit(limit)).scalars().all()
-    if not mails:
+def deliver_outbox(sessions: sessionmaker[Session], limit: int = 50) -> int:
+    """Send due mails; on failure keep them and try again later with back-off.
+
+    Three short transactions, so several sweepers at once send each mail once: claim a batch
+    (its rows locked with SKIP LOCKED on PostgreSQL; SQLite writers queue), send, and record
+    each mail as sent as soon as the server took it. A sender that dies mid-batch leaves a
+    claim that lapses after CLAIM_LEASE; those mails go out again then (at least once)."""
+    claimer = uuid.uuid4().hex
+    batch = db.in_transaction(sessions, lambda s: _claim(s, claimer, limit))
+    if not batch:
         return 0
+    cfg = settings.get()
     sent = 0
     try:
         with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=10) as smtp:
-            for mail in mails:
+            for mail in batch:
                 smtp.send_message(_message(cfg.mail_sender, mail))
-                mail.sent_at = clock.now()
+                db.in_transaction(sessions, lambda s, m=mail: _mark_sent(s, claimer, m.id))
                 sent += 1
     except (OSError, smtplib.SMTPException) as exc:
-        for mail in mails:
-            if mail.sent_at is None:
-                mail.attempts += 1
-                mail.last_error = str(exc)[:500]
-                mail.next_attempt_at = now + timedelta(minutes=2 ** min(mail.attempts, 8))
+        error = str(exc)
+        db.in_transaction(sessions, lambda s: _postpone(s, claimer, error))
     return sent
+
+
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def due_mail(now):
+    """Unsent mail whose time has come, read through the index of unsent rows only."""
+    return (select(OutboxMail.id).where(OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at <= now,
+                                        OutboxMail.attempts < MAX_ATTEMPTS,
+                                        or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now))
+            .order_by(OutboxMail.next_attempt_at))
+
+
+def _claim(session: Session, claimer: str, limit: int) -> list[OutboxMail]:
+    now = clock.now()
+    ids = session.execute(due_mail(now).limit(limit).with_for_update(skip_locked=True)).scalars().all()
+    if not ids:
+        return []
+    session.execute(update(OutboxMail).where(OutboxMail.id.in_(ids))
+                    .values(claimed_by=claimer, claimed_until=now + CLAIM_LEASE)
+                    .execution_options(synchronize_session=False))
+    return list(session.execute(select(OutboxMail).where(OutboxMail.id.in_(ids))
+                                .order_by(OutboxMail.id)).scalars())
+
+
+def _mark_sent(session: Session, claimer: str, mail_id: int) -> None:
+    session.execute(update(OutboxMail).where(OutboxMail.id == mail_id, OutboxMail.claimed_by == claimer)
+                    .values(sent_at=clock.now(), claimed_by=None, claimed_until=None))
+
+
+def _postpone(session: Session, claimer: str, error: str) -> None:
+    """The server refused or is down: the rest of the batch waits, longer after each attempt."""
+    now = clock.now()
+    for mail in session.execute(select(OutboxMail).where(OutboxMail.claimed_by == claimer,
+                                                         OutboxMail.sent_at.is_(None))).scalars():
+        mail.attempts += 1
+        mail.last_error = error[:500]
+        mail.next_attempt_at = now + timedelta(minutes=2 ** min(mail.attempts, 8))
+        mail.claimed_by = mail.claimed_until = None
 
 
 def _message(sender: str, mail: OutboxMail) -> EmailMessage:

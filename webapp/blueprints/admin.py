@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
 
-from workflows import accounts, notify, sso
+from workflows import accounts, engine, incidents, notify, sso
 from workflows import settings as engine_settings
 from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
@@ -43,6 +43,7 @@ def units():
             flash(_("已创建单位%(name)s", name=unit.name), "success")
             return redirect(url_for("admin.units"))
         except ValidationFailed as exc:
+            database.discard_changes()
             errors, status = errors_by_field(exc), 422
     rows = s.execute(select(Unit).order_by(Unit.code)).scalars().all()
     return render_template("admin/units.html", units=rows, errors=errors, form=request.form), status
@@ -72,6 +73,7 @@ def users():
             flash(_("已创建用户"), "success")
             return redirect(url_for("admin.users"))
         except ValidationFailed as exc:
+            database.discard_changes()
             errors, status = errors_by_field(exc), 422
     return render_template("admin/users.html", users=s.execute(select(User).order_by(User.username)).scalars().all(),
                            units=s.execute(select(Unit).order_by(Unit.code)).scalars().all(), roles=ROLES,
@@ -109,6 +111,23 @@ def outbox():
                            caught=demo_mail.caught(current_app.instance_path),
                            smtp=f"{cfg.smtp_host}:{cfg.smtp_port}", demo=current_app.config.get("DEMO"),
                            folder=demo_mail.folder(current_app.instance_path))
+
+
+@bp.get("/incidents")
+def incidents_page():
+    """Timer steps that failed (as Camunda's incidents): the error, and a button to retry."""
+    rows = incidents.listing(database.session(), include_resolved=request.args.get("all") == "1")
+    return render_template("admin/incidents.html", incidents=rows)
+
+
+@bp.post("/incidents/<int:incident_id>/retry")
+def retry_incident(incident_id: int):
+    incident = engine.retry_incident(database.session(), me(), incident_id)
+    if incident.resolved_at is not None:
+        flash(_("重试成功，该申请已继续处理"), "success")
+    else:
+        flash(_("重试仍然失败：%(error)s", error=incident.error), "error")
+    return redirect(url_for("admin.incidents_page"))
 
 
 def register(app: Flask) -> None:

@@ -14,9 +14,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from workflows import access, accounts, engine, pki, publicity, queries, records, settings, uploads
+from workflows import access, accounts, engine, incidents, pki, publicity, queries, records, settings, uploads
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
-from workflows.models import Application, Unit, User
+from workflows.models import Application, Incident, Unit, User
 
 from .. import openapi
 from ..database import session
@@ -75,7 +75,8 @@ def _created(body: dict[str, Any], location: str):
 def create_token():
     body, s = _json_object(), session()
     try:
-        user = accounts.authenticate(s, str(body.get("username", "")), str(body.get("password", "")))
+        user = accounts.authenticate(s, str(body.get("username", "")), str(body.get("password", "")),
+                                     client=request.remote_addr or "")
     except Forbidden:
         raise  # locked out: 403, nothing new to record
     except GrantError as exc:
@@ -231,6 +232,31 @@ def complete_task(task_id: str):
     _visible_task(task_id)
     s = session()
     return jsonify(out.application(s, engine.complete_task(s, api_user(), task_id, data)))
+
+
+# --- incidents: failed timer steps (administrators of every unit) --------------------------------
+
+def _incident(row: Incident) -> dict[str, Any]:
+    return {"id": row.id, "application_id": row.application_id, "application_number": row.application.number,
+            "kind": row.kind, "error": row.error, "attempts": row.attempts, "created_at": out.iso(row.created_at),
+            "updated_at": out.iso(row.updated_at), "next_retry_at": out.iso(row.next_retry_at),
+            "resolved_at": out.iso(row.resolved_at)}
+
+
+@bp.get("/incidents")
+@bearer()
+def list_incidents():
+    if None not in api_user().units_for("admin"):
+        raise Forbidden(_("只有系统管理员可以查看故障"))
+    rows = incidents.listing(session(), include_resolved=request.args.get("all") in ("1", "true"))
+    return jsonify([_incident(row) for row in rows])
+
+
+@bp.post("/incidents/<int:incident_id>/retry")
+@bearer(write=True)
+def retry_incident(incident_id: int):
+    """Run the failed step now; 200 either way, `resolved_at` tells whether it went through."""
+    return jsonify(_incident(engine.retry_incident(session(), api_user(), incident_id)))
 
 
 # --- public: the publicity board and objections (no token) -------------------------------------

@@ -22,7 +22,8 @@ def login():
         return render_template("auth/login.html", username="")
     username = request.form.get("username", "").strip()
     try:
-        user = accounts.authenticate(database.session(), username, request.form.get("password", ""))
+        user = accounts.authenticate(database.session(), username, request.form.get("password", ""),
+                                     client=request.remote_addr or "")
     except GrantError as exc:
         # Documented exception to one-commit-per-request: the failed-login counter must
         # survive the refusal, or the lockout could never trigger.

@@ -85,10 +85,12 @@ def object_to(notice_id: int):
         objection = publicity.file_objection(s, notice.id, data, client=publicity.client_key(
             request.remote_addr or ""), attachment_id=attachment_id)
     except ValidationFailed as exc:
+        database.discard_changes()
         flash(_("异议未能提交，请按提示修改"), "error")
         return render_template("public/show.html", item=_summary(notice), kinds=KINDS,
                                errors=errors_by_field(exc), form=request.form), 422
     except GrantError as exc:
+        database.discard_changes()
         flash(message_of(exc), "error")
         return render_template("public/show.html", item=_summary(notice), kinds=KINDS, errors={},
                                form=request.form), exc.status

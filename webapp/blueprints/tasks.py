@@ -150,9 +150,11 @@ def submit(task_id: str):
             return redirect(url_for("tasks.show", task_id=task_id))
         app = engine.complete_task(s, me(), task_id, data)
     except ValidationFailed as exc:
+        database.discard_changes()  # render on a clean session: the failed step left nothing behind
         flash(_("提交未成功，请按提示修改标红的内容"), "error")
         return _render_task(task, data, errors_by_field(exc), 422)
     except GrantError as exc:
+        database.discard_changes()
         flash(message_of(exc), "error")
         return _render_task(task, data, {}, exc.status)
     flash(_("已提交：%(name)s", name=task.name), "success")

@@ -105,6 +105,7 @@ def handle_busy_database(exc: OperationalError):
 
 def handle_grant_error(exc: GrantError):
     """An engine refusal: JSON for scripts, else an error page with the Chinese message."""
+    database.discard_changes()
     if wants_json():
         body = {"error": message_of(exc), "errors": translated_errors(exc)}
         return jsonify(body), exc.status
@@ -112,6 +113,7 @@ def handle_grant_error(exc: GrantError):
 
 
 def handle_http_error(exc: HTTPException):
+    database.discard_changes()
     if wants_json():
         return jsonify({"error": exc.description}), exc.code
     messages = {400: _("请求无效"), 403: _("您没有权限访问此页面"), 404: _("页面不存在或您无权查看"),
