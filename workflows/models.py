@@ -404,6 +404,13 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A sender claims a batch before sending (SKIP LOCKED on PostgreSQL), so two sweeps at
+    # once deliver each mail once; the claim lapses if its sender dies.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]
+    # Only unsent rows are indexed: finding due mail never scans what was already sent.
+    __table_args__ = (Index("ix_outbox_due", "next_attempt_at", postgresql_where=text("sent_at IS NULL"),
+                            sqlite_where=text("sent_at IS NULL")),)
 
 
 class IncomeReceipt(Base):
@@ -505,13 +512,6 @@ Index("ix_applications_unit_created", Application.unit_id, Application.created_a
       Application.kind)
 Index("ix_applications_unit_closed", Application.unit_id, Application.status, Application.closed_at, Application.kind)
 Index("ix_notices_unit_closed", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.starts_at)
-    # A sender claims a batch before sending (SKIP LOCKED on PostgreSQL), so two sweeps at
-    # once deliver each mail once; the claim lapses if its sender dies.
-    claimed_by: Mapped[str | None] = mapped_column(String(32))
-    claimed_until: Mapped[datetime | None]
-    # Only unsent rows are indexed: finding due mail never scans what was already sent.
-    __table_args__ = (Index("ix_outbox_due", "next_attempt_at", postgresql_where=text("sent_at IS NULL"),
-                            sqlite_where=text("sent_at IS NULL")),)
 
 
 # --- hardening: sweep incidents, login throttling, outbox claims -------------------------
