@@ -6,8 +6,6 @@ import zipfile
 
 import pytest
 
-pytest.importorskip("workflows.archive", reason="workflows/archive.py (evidence_pack) is not deployed yet")
-
 
 @pytest.mark.parametrize(("user", "status"), [
     ("auditor1", 200), ("tto1", 200), ("researcher2", 200), ("researcher1", 200),
