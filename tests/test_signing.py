@@ -387,3 +387,28 @@ def test_cli_prints_the_unit_ca_and_imports_a_pkcs12(tmp_path, monkeypatch, sqli
     assert good.exit_code == 0, good.output
     assert "已导入单位 SZDI" in good.output
     assert root in pki.trust_roots(settings.get().instance_dir, "SZDI")
+
+
+def test_new_terms_start_a_fresh_unsigned_draft_and_the_final_carries_only_the_new_signatures(sqlite_url):
+    from .driver import PASSWORD, example
+    sessions = _seeded_sessions(sqlite_url)
+    drive = Driver(next(sessions))
+    app_id = drive.to_publicity()
+    drive.pass_publicity(app_id)
+    drive.complete(app_id, "agreement_terms", "tto1", example("ownership_terms"))
+    drive.complete(app_id, "sign_representative", "researcher1", {"decision": "sign", "password": PASSWORD})
+    drive.complete(app_id, "sign_unit", "signer1", {"decision": "request_changes", "comment": "转化期限改为48个月。"})
+    drive.complete(app_id, "agreement_terms", "tto1", dict(example("ownership_terms"), conversion_period_months=48))
+    drive.sign_both(app_id)
+    with drive.sessions() as s:
+        docs = {}
+        for doc in s.execute(select(Document).where(Document.application_id == app_id).order_by(Document.id)).scalars():
+            docs.setdefault(doc.kind, []).append(doc.content)
+        roots = pki.trust_roots(settings.get().instance_dir, "SZDU")
+    old_draft, new_draft = docs["agreement_draft"]
+    final, = docs["agreement_final"]
+    assert final.startswith(new_draft) and not final.startswith(old_draft)
+    assert len(docs["agreement_signed"]) == 3  # the voided one and the two on the new draft
+    assert [c.field for c in signing.validate(final, roots)] == ["Sig_representative", "Sig_unit"]
+    assert signing.problems(final, roots, expected=2) == []
+    next(sessions, None)

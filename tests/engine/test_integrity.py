@@ -289,6 +289,8 @@ def _verify_cli(database_url: str) -> tuple[int, str]:
     app = create_app({"TESTING": True, "DATABASE_URL": database_url})
     try:
         result = CliRunner().invoke(verify_audit, obj=_script_info(app))
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
         return result.exit_code, result.output.strip()
     finally:
         app.extensions["grants_engine"].dispose()

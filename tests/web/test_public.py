@@ -27,6 +27,16 @@ def test_board_shows_what_the_policy_asks_to_post(client, posted):
     assert notice.status_code == 200 and notice.data.startswith(b"%PDF")
 
 
+def test_board_links_the_units_certificate_that_validates_the_signed_notice(client, posted):
+    from workflows import signing
+    for page in ("/publicity", f"/publicity/{_notice_id(client)}"):
+        html = client.get(page).get_data(as_text=True)
+        assert 'href="/api/v1/units/SZDU/certificate"' in html, page
+    pem = client.get("/api/v1/units/SZDU/certificate").data
+    notice = client.get(f"/publicity/{_notice_id(client)}/notice.pdf").data
+    assert signing.problems(notice, [pem]) == []
+
+
 def test_objection_gets_a_receipt_and_reaches_the_office(client, driver, posted):
     notice = _notice_id(client)
     response = client.post(f"/publicity/{notice}/objection", data={
