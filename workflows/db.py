@@ -16,15 +16,16 @@ def database_url() -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
+    """hide_parameters: an error or log line never carries the values (names, contacts) of a statement."""
     url = url or database_url()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         # How long a writer waits for another to finish before giving up (a lost race: 409).
         timeout = float(os.environ.get("GRANTS_SQLITE_BUSY_SECONDS", "15"))
-        engine = create_engine(url, connect_args={"timeout": timeout})
+        engine = create_engine(url, connect_args={"timeout": timeout}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
