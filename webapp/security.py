@@ -85,7 +85,7 @@ def _refuse_nul_bytes() -> None:
             "application/x-www-form-urlencoded", "multipart/form-data"):
         fields += [*request.form.keys(), *request.form.values(),
                    *(f.filename or "" for f in request.files.values())]
-    if any("\x00" in field for field in fields):
+    if any(isinstance(field, str) and "\x00" in field for field in fields):
         raise GrantError(_("输入中含有空字符（NUL），请删除后重试"))  # 400, page or JSON
 
 
