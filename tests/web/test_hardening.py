@@ -14,7 +14,7 @@ from webapp import create_app
 from workflows import uploads
 from workflows.models import Application, TaskDraft, Unit
 
-from .conftest import login, make_app, text_of
+from .conftest import form_fields, login, make_app, post_form, text_of
 
 PDF = b"%PDF-1.4\n% hardening test\n%%EOF\n"
 OBJECTOR = {"name": "赵强", "contact": "13800000000", "reason": "本人参与了该成果的样机研制，但未列入成果完成人名单。"}
@@ -276,3 +276,5 @@ def test_bad_input_is_4xx_on_both_databases(any_db_app):
     done = client.post(f"/api/v1/tasks/{task}/complete", headers={"Authorization": f"Bearer {researcher.get_json()['token']}"},
                        json={**example("ownership_draft"), "attachments": [{"document_id": 2**40}]})
     assert done.status_code == 422
+    huge = [("attachments.0.document_id", str(10**20))]
+    assert post_form(client, f"/tasks/{task}", form_fields(example("ownership_draft")) + huge).status_code == 422
