@@ -8,6 +8,7 @@ ids, tasks and notices that exist are found too, not only 404s.
 """
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -37,10 +38,19 @@ FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derando
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory, seeded_template):
-    path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    shutil.copy(seeded_template, path)
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "fuzz-secret"})
+def fuzz_app(tmp_path_factory, seeded_template, request):
+    if os.environ.get("GRANTS_FUZZ_POSTGRES"):  # one-off runs on PostgreSQL (slower to seed)
+        from tests.conftest import _postgres_db, _seeded_sessions
+        url, drop = _postgres_db(request.getfixturevalue("postgres_template"))
+        request.addfinalizer(drop)
+        seeding = _seeded_sessions(url)
+        next(seeding)
+        request.addfinalizer(lambda: next(seeding, None))  # disposes its engine
+    else:
+        path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
+        shutil.copy(seeded_template, path)
+        url = f"sqlite:///{path}"
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "fuzz-secret"})
     driver = Driver(app.extensions["grants_sessions"])
     driver.to_publicity()
     driver.start()
