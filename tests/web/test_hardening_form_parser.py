@@ -76,4 +76,4 @@ def test_row_numbers_of_any_size_keep_their_order_and_never_overflow(rows):
     schema = _schema("ownership_draft")
     form = MultiDict([(f"attachments.{i}.document_id", str(n)) for n, i in enumerate(rows)])
     parsed = parse_form(schema, form).get("attachments", [])
-    assert [row["document_id"] for row in parsed] == [n for _i, n in sorted(zip(rows, range(len(rows))))]
+    assert [row["document_id"] for row in parsed] == [n for _i, n in sorted(zip(rows, range(len(rows)), strict=True))]

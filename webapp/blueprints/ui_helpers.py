@@ -103,6 +103,7 @@ def handle_busy_database(exc: OperationalError):
     reached or used right now: 503 with Retry-After, rendered without touching it again."""
     if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
         _rollback_quietly()
+        current_app.logger.error("database unavailable: %s", type(exc.orig).__name__)  # no values: no personal data
         return security.database_unavailable()
     return handle_grant_error(Conflict(msg("系统正忙：该申请刚被他人修改，请刷新后重试")))
 
