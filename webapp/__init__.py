@@ -10,7 +10,7 @@ from flask import Flask
 from workflows import keys
 from workflows import settings as engine_settings
 
-from . import database, deploy, extensions
+from . import database, deploy, extensions, security
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         TICK_INTERVAL_SECONDS=1.0,
+        SECURE_COOKIES=os.environ.get("GRANTS_SECURE_COOKIES", ""),
     )
     if config:
         app.config.update(config)
@@ -43,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         smtp_host=app.config["SMTP_HOST"], smtp_port=app.config["SMTP_PORT"],
         mail_sender=app.config["MAIL_SENDER"], reminder_after_days=app.config["REMINDER_AFTER_DAYS"],
         max_upload_bytes=app.config["MAX_CONTENT_LENGTH"], instance_dir=app.instance_path)
+    security.register(app)  # before the blueprints: it bounds the <int:…> converter
     database.register(app)
     extensions.register(app)
     from . import cli, views

@@ -134,7 +134,8 @@ SCHEMAS: dict[str, Any] = {
 }
 
 ERRORS = {
-    "400": "Malformed request (the body is not a JSON object)",
+    "400": "Malformed request: the body is not a JSON object, JSON nested too deeply, or a NUL character "
+           "in any input (path, query, form, JSON)",
     "401": "Missing, invalid or expired bearer token",
     "403": "Visible, but the action is not yours (auditors never write)",
     "404": "Unknown id, or not yours (indistinguishable)",
@@ -144,7 +145,10 @@ ERRORS = {
     "429": "Too many objections from this client today",
     "500": "Stored document no longer matches its SHA-256 (tampered); no bytes are sent",
     "501": "Not available in this deployment",
+    "503": "The database cannot be reached: retry after `Retry-After` seconds",
 }
+# Any request can be malformed (NUL, too deep) or meet an unreachable database; a body can be too large.
+ALWAYS = ("400", "503")
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +169,9 @@ def _body(schema: dict[str, Any], media: str = JSON) -> dict[str, Any]:
 
 def _op(summary: str, ok: str, ok_response: dict[str, Any], errors: tuple[str, ...], *,
         params: list | None = None, body: dict | None = None, public: bool = False) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {ok: ok_response, **_errors(*errors)}}
+    every = ALWAYS + (("413",) if body else ())
+    codes = tuple(sorted(set(errors) | set(every)))
+    op: dict[str, Any] = {"summary": summary, "responses": {ok: ok_response, **_errors(*codes)}}
     if params:
         op["parameters"] = params
     if body:
@@ -290,7 +296,10 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "POST /api/v1/tokens"}},
             "schemas": {**SCHEMAS, **REGISTRY_SCHEMAS},
-            "responses": {f"E{code}": _json_response(text, _ref("Error")) for code, text in ERRORS.items()},
+            "responses": {**{f"E{code}": _json_response(text, _ref("Error")) for code, text in ERRORS.items()},
+                          "E503": {**_json_response(ERRORS["503"], _ref("Error")),
+                                   "headers": {"Retry-After": {"required": True, "schema": {"type": "string"},
+                                                               "description": "Seconds"}}}},
         },
     }
 

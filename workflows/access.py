@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, or_, select
 
-from .errors import Forbidden, NotFound, WrongState
+from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import CLOSED_STATUSES, Application, ApplicationMember, Document, User
 
@@ -61,11 +61,6 @@ def may_download_evidence(user: User, app: Application) -> bool:
             or user.has_role("tto", app.unit_id))
 
 
-def may_see_objectors(user: User, app: Application) -> bool:
-    """Who objected (name, contact) is for the unit's tech-transfer office and auditors only."""
-    return user.has_role("tto", app.unit_id) or user.has_role("auditor", app.unit_id)
-
-
 def check_may_download_evidence(user: User, app: Application) -> None:
     if not may_download_evidence(user, app):
         raise Forbidden(msg("只有审计人员、成果转化部门经办人和团队成员可以下载证据包"))
@@ -77,3 +72,46 @@ def get_visible_document(session, user: User, document_id: int) -> Document:
     if doc is None or doc.application_id is None or not can_view(user, session.get(Application, doc.application_id)):
         raise NotFound(msg("文件不存在或您无权查看"))
     return doc
+
+
+def may_see_objectors(user: User, app: Application) -> bool:
+    """Who objected (name, contact) is told only to the tech-transfer office handling the
+    objection, and to the unit's auditors unless the unit turned that off
+    (`Unit.auditors_see_objectors`, default yes: an auditor must be able to check that each
+    objection was answered). Never to the team, the signatory or the decision-maker — the
+    people an objection is about, or who could put pressure on the objector."""
+    if user.id in app.member_ids():
+        return False
+    if user.has_role("tto", app.unit_id):
+        return True
+    return bool(app.unit.auditors_see_objectors) and user.has_role("auditor", app.unit_id)
+
+
+def own_document(session, app: Application, document_id) -> Document | None:
+    """The document if it belongs to this application; any other id names nothing."""
+    if not isinstance(document_id, int) or isinstance(document_id, bool) or not 0 < document_id < 2**31:
+        return None
+    doc = session.get(Document, document_id)
+    return doc if doc is not None and doc.application_id == app.id else None
+
+
+def document_ids(data) -> list:
+    """Every value under a key ending in `document_id`, at any depth of a form's data."""
+    found, stack = [], [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and key.endswith("document_id") and not isinstance(value, (dict, list)):
+                    found.append(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def check_own_documents(session, app: Application, data) -> None:
+    """A saved draft may only name this application's documents (else others' filenames leak)."""
+    if any(own_document(session, app, i) is None for i in document_ids(data) if i not in (None, "")):
+        raise ValidationFailed([{"field": "attachments", "message": msg("附件不存在或不属于本申请")}])

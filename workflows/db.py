@@ -17,10 +17,11 @@ def database_url() -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
+    """hide_parameters: an error or log line never carries the values (names, contacts) of a statement."""
     url = url or database_url()
     if url.startswith("sqlite:///"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -33,7 +34,8 @@ def _sqlite_engine(url: str) -> Engine:
     Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # How long a writer waits for another to finish before giving up (a lost race: 409).
     timeout = float(os.environ.get("GRANTS_SQLITE_BUSY_SECONDS", "15"))
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout, "check_same_thread": True})
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout, "check_same_thread": True},
+                           hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

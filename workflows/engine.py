@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps
-from .access import require_role
+from .access import check_own_documents, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
@@ -209,6 +209,7 @@ def save_task_draft(session: Session, actor: User, task_id: str, data: dict[str,
     row = get_task(session, task_id)
     check_may_complete(actor, row)
     data = {k: v for k, v in data.items() if k != "password"}
+    check_own_documents(session, row.application, data)
     draft = session.get(TaskDraft, (task_id, actor.id))
     if draft is None:
         session.add(TaskDraft(task_id=task_id, user_id=actor.id, data=data))

@@ -64,6 +64,8 @@ class Unit(Base):
     reward_after_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
     leader_publicity_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # Who objected is told to the office handling it; the unit decides whether its auditors see it.
+    auditors_see_objectors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class User(Base):
@@ -76,6 +78,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
+    # Part of every session cookie; sign-out draws a new one, so a copied cookie dies with it.
+    session_nonce: Mapped[str | None] = mapped_column(String(32))
     roles: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan",
                                                   lazy="selectin")
 

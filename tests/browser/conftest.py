@@ -13,8 +13,23 @@ from webapp import create_app
 from workflows import db, demo
 
 SCREENS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
+# Every Content-Security-Policy refusal Chromium reports on any page of a test: the test fails.
+CSP_VIOLATIONS: list[str] = []
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations():
+    """The CSP (webapp/security.py) must break nothing: a refused script or style is a failure."""
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, CSP_VIOLATIONS
+
+
+def _watch_csp(message) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        CSP_VIOLATIONS.append(message.text)
 
 
 @pytest.fixture
@@ -57,6 +72,7 @@ class Person:
     def __init__(self, browser, base: str):
         self.base = base
         self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        self.context.on("page", lambda page: page.on("console", _watch_csp))
         self.page = self.context.new_page()
         self.page.set_default_timeout(15000)
 

@@ -5,7 +5,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from workflows import accounts
+from workflows import accounts, signin
 from workflows.errors import GrantError, ValidationFailed
 
 from .. import database
@@ -37,6 +37,7 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    signin.end_sessions(me())  # a copy of the cookie taken before now is worthless after
     logout_user()
     flash(_("您已安全退出"), "info")
     return redirect(url_for("auth.login"))
@@ -54,7 +55,8 @@ def password():
         accounts.change_password(me(), request.form.get("old_password", ""), new)
     except ValidationFailed as exc:
         return render_template("auth/password.html", errors=errors_by_field(exc)), 422
-    login_user(SignedIn(me()))  # the session id carries the password hash tail: renew it
+    signin.end_sessions(me())
+    login_user(SignedIn(me()))  # every other session ends; this one continues with the new key
     flash(_("密码已修改"), "success")
     return redirect(url_for("tasks.index"))
 

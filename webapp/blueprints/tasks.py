@@ -113,7 +113,8 @@ def _task_context(task) -> dict[str, Any]:
         panels.append((_("协议条款"), forms.load_schema(TERMS_SCHEMA[app.kind]), wf[terms_key]))
     agreement = latest_document(s, app, "agreement_draft") if step.startswith("sign_") else None
     objection = s.get(Objection, task.context.get("objection_id")) if step == "handle_objection" else None
-    return {"panels": panels, "notes": _notes(step, wf), "agreement": agreement, "objection": objection}
+    return {"panels": panels, "notes": _notes(step, wf), "agreement": agreement, "objection": objection,
+            "objector_visible": objection is not None and access.may_see_objectors(me(), app)}
 
 
 def _notes(step: str, wf: dict[str, Any]) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -26,15 +27,16 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from jinja2 import pass_context
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from workflows import clock, queries
+from workflows import access, clock, queries, signin
 from workflows.errors import Conflict, GrantError, ValidationFailed
 from workflows.i18n import Message, msg
-from workflows.models import Document, User
+from workflows.models import User
 
-from .. import database
+from .. import database, security
 from ..extensions import LOCALES, login_manager
 
 bp = Blueprint("ui", __name__)
@@ -50,8 +52,8 @@ class SignedIn(UserMixin):
         self.user = user
 
     def get_id(self) -> str:
-        # The hash tail makes a password change sign out every other session.
-        return f"{self.user.id}:{self.user.password_hash[-16:]}"
+        # The nonce ends the session at sign-out, the hash tail at a password change.
+        return signin.session_key(self.user)
 
     @property
     def is_active(self) -> bool:
@@ -63,9 +65,9 @@ class SignedIn(UserMixin):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedIn | None:
-    ident, _sep, tail = user_id.partition(":")
-    user = database.session().get(User, int(ident)) if ident.isdigit() else None
-    if user is None or not user.active or user.password_hash[-16:] != tail:
+    ident = user_id.partition(":")[0]
+    user = database.session().get(User, int(ident)) if ident.isdigit() and len(ident) < 10 else None
+    if user is None or not signin.matches(user, user_id):
         return None
     return SignedIn(user)
 
@@ -97,10 +99,28 @@ def wants_json() -> bool:
 
 def handle_busy_database(exc: OperationalError):
     """SQLite refuses a second writer that read an older snapshot: that is a lost race (409),
-    told as such, not a crash. Anything else is a real failure and propagates."""
+    told as such, not a crash. Any other operational error means the database cannot be
+    reached or used right now: 503 with Retry-After, rendered without touching it again."""
     if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
-        raise exc
+        _rollback_quietly()
+        current_app.logger.error("database unavailable: %s", type(exc.orig).__name__)  # no values: no personal data
+        return security.database_unavailable()
     return handle_grant_error(Conflict(msg("系统正忙：该申请刚被他人修改，请刷新后重试")))
+
+
+def handle_bad_data(exc: DBAPIError):
+    """The database refused a value (out of range, NUL): bad input, 400, never a 500."""
+    _rollback_quietly()
+    return handle_grant_error(GrantError(msg("输入的数据无效（数值超出范围或含有非法字符）")))
+
+
+def _rollback_quietly() -> None:
+    s = g.get("db_session")
+    if s is not None:
+        try:
+            s.rollback()
+        except DBAPIError:
+            pass
 
 
 def handle_grant_error(exc: GrantError):
@@ -222,9 +242,13 @@ def translate(text: Any) -> Any:
     return _(text) if isinstance(text, str) and text else text
 
 
-def document_name(document_id: Any) -> str:
-    """The stored file name of an attachment id in a form (ids alone mean nothing to people)."""
-    doc = database.session().get(Document, document_id) if isinstance(document_id, int) else None
+@pass_context
+def document_name(context, document_id: Any) -> str:
+    """The stored file name of an attachment id in a form (ids alone mean nothing to people),
+    only when the document belongs to the application on the page: a form naming someone
+    else's id shows the bare id, never their filename."""
+    app = context.get("app") or getattr(context.get("task"), "application", None)
+    doc = access.own_document(database.session(), app, document_id) if app is not None else None
     return doc.filename if doc is not None else f"#{document_id}"
 
 
@@ -351,6 +375,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_error_handler(GrantError, handle_grant_error)
     app.register_error_handler(OperationalError, handle_busy_database)
+    app.register_error_handler(InterfaceError, handle_busy_database)
+    app.register_error_handler(DataError, handle_bad_data)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.context_processor(nav_context)
