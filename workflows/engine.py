@@ -90,7 +90,7 @@ def _load(session: Session, app: Application):
     state = session.execute(select(WorkflowState).where(WorkflowState.application_id == app.id)
                             .with_for_update(of=WorkflowState)
                             .execution_options(populate_existing=True)).scalar_one()
-    return runtime.load(state.serialized)
+    return runtime.load(state.serialized, state.process_version)
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
@@ -221,7 +221,7 @@ def tick(session: Session, limit: int = 200) -> int:
     fired = 0
     for state in session.execute(query).scalars().all():
         app = state.application
-        wf = runtime.load(state.serialized)
+        wf = runtime.load(state.serialized, state.process_version)
         before = state.timer_due_at
         runtime.advance(wf, _engine(session, app, None))
         _persist(session, app, wf)
@@ -249,6 +249,7 @@ def _persist(session: Session, app: Application, wf) -> None:
     if app.status in ("completed", "refused", "withdrawn") and app.closed_at is None:
         app.closed_at = app.updated_at
     app.state.serialized = runtime.dump(wf)
+    app.summary = runtime.summary(wf)
     app.state.timer_due_at = runtime.next_timer_due(wf)
     try:
         session.flush()

@@ -57,7 +57,7 @@ def current_form_data(session: Session, task: HumanTask) -> dict[str, Any]:
     """What the form shows first: the last payload of this step (a revision starts from it)."""
     if task.state != "ready":
         return {}
-    wf = runtime.load(task.application.state.serialized)
+    wf = runtime.load(task.application.state.serialized, task.application.state.process_version)
     spiff_task = runtime.find_ready(wf, task.id)
     if spiff_task is None:
         return {}
@@ -67,19 +67,15 @@ def current_form_data(session: Session, task: HumanTask) -> dict[str, Any]:
 
 def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
     """The whole workflow data a ready task sees (draft, review comments, the document to sign)."""
-    wf = runtime.load(task.application.state.serialized)
+    wf = runtime.load(task.application.state.serialized, task.application.state.process_version)
     spiff_task = runtime.find_ready(wf, task.id)
     return dict(spiff_task.data) if spiff_task is not None else {}
 
 
 def application_data(app: Application) -> dict[str, Any]:
-    """The latest data of the application's workflow (what was submitted at each step)."""
-    wf = runtime.load(app.state.serialized)
-    if wf.is_completed():
-        return dict(wf.data)
-    tasks = wf.get_tasks()
-    latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
-    return dict(latest.data) if latest else {}
+    """The latest data of the application's workflow, deserialized: only to act on it (documents,
+    archive); pages read `Application.summary` instead."""
+    return runtime.latest_data(runtime.load(app.state.serialized, app.state.process_version))
 
 
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from . import clock, policy, records, settings
+from . import clock, policy, records, runtime, settings
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import PublicityNotice, RegistryEntry, Signature
@@ -58,7 +58,8 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
     rounds = session.execute(select(func.count()).select_from(PublicityNotice)
                              .where(PublicityNotice.application_id == app.id)).scalar_one()
     notice = PublicityNotice(application_id=app.id, unit_id=app.unit_id, round=rounds + 1, starts_at=starts_at,
-                             ends_at=ends_at, last_day=last_day.isoformat())
+                             ends_at=ends_at, last_day=last_day.isoformat(),
+                             summary=runtime.summary_of({"draft": data.get("draft") or _original_draft(ctx)}))
     session.add(notice)
     session.flush()
     pdf = _documents().render_publicity_notice({
