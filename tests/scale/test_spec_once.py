@@ -64,3 +64,37 @@ def test_the_state_is_the_full_serialization_minus_the_spec(sessions):
         full = json.loads(runtime.SERIALIZER.serialize_json(wf))
         del full["spec"], full["subprocess_specs"]
         assert json.loads(runtime.state_json(runtime.dump(wf))) == full
+
+
+def test_migration_0003_splits_states_that_embed_their_spec(sessions, database_url):
+    """Down to 0002 puts the spec back into each state (the old format); up again splits it out."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    import workflows
+    d = Driver(sessions)
+    app_id = d.start()
+    d.draft(app_id)
+    with sessions() as s:
+        before = runtime.state_json(s.get(WorkflowState, app_id).serialized)
+        engine = s.get_bind()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(workflows.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine
+    command.downgrade(cfg, "0002")
+    with engine.connect() as conn:
+        from sqlalchemy import text
+        legacy = conn.execute(text("SELECT serialized FROM workflow_states WHERE application_id = :i"),
+                              {"i": app_id}).scalar_one()
+    assert "spec" in json.loads(legacy)
+    command.upgrade(cfg, "head")
+    with sessions() as s:
+        state = s.get(WorkflowState, app_id)
+        assert json.loads(runtime.state_json(state.serialized)) == json.loads(before)
+        assert s.get(Application, app_id).summary["draft"]["achievement"]["title"]
+        assert [t.bpmn_id for t in runtime.ready_human_tasks(runtime.load(state.serialized, state.process_version))] \
+            == ["consent"] * 3
+    d.consent_all(app_id)
+    assert d.status(app_id) == "in_review"

@@ -4,8 +4,10 @@ tree and data), read-model summaries on applications and notices, indexes for ev
 Revision ID: 0003_scale
 Revises: 0002
 """
+import base64
 import hashlib
 import json
+import zlib
 
 from alembic import op
 import sqlalchemy as sa
@@ -42,10 +44,6 @@ def upgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index('ix_notifications_user_unread', ['user_id', 'read_at', 'id'], unique=False)
     _split_states()
-    with op.batch_alter_table('applications', schema=None) as batch_op:
-        batch_op.alter_column('summary', server_default=None)
-    with op.batch_alter_table('publicity_notices', schema=None) as batch_op:
-        batch_op.alter_column('summary', server_default=None)
 
 
 def _split_states() -> None:
@@ -55,7 +53,7 @@ def _split_states() -> None:
     stored = {}
     rows = conn.execute(sa.text("SELECT application_id, process_version_id, serialized FROM workflow_states"))
     for app_id, version_id, serialized in rows.fetchall():
-        dct = json.loads(serialized)
+        dct = json.loads(_plain(serialized))
         if 'spec' not in dct:
             continue
         spec = {'spec': dct.pop('spec'), 'subprocess_specs': dct.pop('subprocess_specs')}
@@ -64,7 +62,7 @@ def _split_states() -> None:
             stored[version_id] = hashlib.sha256(text.encode()).hexdigest()
             conn.execute(sa.text("UPDATE process_versions SET spec = :spec, spec_sha256 = :sha WHERE id = :id"),
                          {'spec': text, 'sha': stored[version_id], 'id': version_id})
-        summary = _summary(dct)
+        summary = _summary(_plain(serialized))
         conn.execute(sa.text("UPDATE workflow_states SET serialized = :s WHERE application_id = :id"),
                      {'s': json.dumps(dct, ensure_ascii=False, separators=(',', ':')), 'id': app_id})
         conn.execute(sa.text("UPDATE applications SET summary = :s WHERE id = :id"),
@@ -73,18 +71,17 @@ def _split_states() -> None:
                      {'s': json.dumps({'draft': summary.get('draft') or {}}, ensure_ascii=False), 'id': app_id})
 
 
-SUMMARY_KEYS = ('draft', 'extension_request', 'agreement_terms', 'supplementary_terms', 'ip_transfer')
+def _plain(serialized: str) -> str:
+    """States after this revision are zlib + base64 behind a `z1:` prefix (workflows/runtime.py)."""
+    if serialized.startswith('z1:'):
+        return zlib.decompress(base64.b64decode(serialized[3:])).decode()
+    return serialized
 
 
-def _summary(dct) -> dict:
-    """The latest task data (as the pages read it before), limited to what they show."""
-    data = dct.get('data') or {}
-    tasks = list((dct.get('tasks') or {}).values())
-    for sub in (dct.get('subprocesses') or {}).values():
-        tasks.extend((sub.get('tasks') or {}).values())
-    if tasks and not dct.get('completed'):
-        data = max(tasks, key=lambda t: t.get('last_state_change') or 0).get('data') or {}
-    return {k: data[k] for k in SUMMARY_KEYS if k in data}
+def _summary(serialized: str) -> dict:
+    """What the pages show, from the restored workflow (task data is stored as deltas)."""
+    from workflows import runtime
+    return runtime.summary(runtime.SERIALIZER.deserialize_json(serialized))
 
 
 def downgrade() -> None:
@@ -92,7 +89,7 @@ def downgrade() -> None:
     specs = dict(conn.execute(sa.text("SELECT id, spec FROM process_versions WHERE spec IS NOT NULL")).fetchall())
     rows = conn.execute(sa.text("SELECT application_id, process_version_id, serialized FROM workflow_states"))
     for app_id, version_id, serialized in rows.fetchall():
-        dct = json.loads(serialized)
+        dct = json.loads(_plain(serialized))
         if 'spec' in dct or version_id not in specs:
             continue
         dct.update(json.loads(specs[version_id]))
@@ -108,14 +105,11 @@ def downgrade() -> None:
         batch_op.create_index('ix_tasks_queue', ['state', 'unit_id', 'role'], unique=False)
     with op.batch_alter_table('application_members', schema=None) as batch_op:
         batch_op.drop_index('ix_members_user')
-    with op.batch_alter_table('publicity_notices', schema=None) as batch_op:
-        batch_op.drop_index('ix_notices_open')
-        batch_op.drop_column('summary')
-    with op.batch_alter_table('applications', schema=None) as batch_op:
-        for name in ('ix_apps_representative', 'ix_apps_created', 'ix_apps_updated', 'ix_apps_unit_created',
-                     'ix_apps_unit_updated'):
-            batch_op.drop_index(name)
-        batch_op.drop_column('summary')
-    with op.batch_alter_table('process_versions', schema=None) as batch_op:
-        batch_op.drop_column('spec_sha256')
-        batch_op.drop_column('spec')
+    op.drop_index('ix_notices_open', table_name='publicity_notices')
+    for name in ('ix_apps_representative', 'ix_apps_created', 'ix_apps_updated', 'ix_apps_unit_created',
+                 'ix_apps_unit_updated'):
+        op.drop_index(name, table_name='applications')
+    # Plain DROP COLUMN (SQLite >= 3.35): a batch copy would drop tables that others reference.
+    for table, column in (('publicity_notices', 'summary'), ('applications', 'summary'),
+                          ('process_versions', 'spec_sha256'), ('process_versions', 'spec')):
+        op.execute(f'ALTER TABLE {table} DROP COLUMN {column}')
