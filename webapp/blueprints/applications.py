@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from workflows import access, archive, engine, forms, queries, records
 from workflows.errors import Forbidden, NotFound, ValidationFailed
-from workflows.models import Application, Document, Unit, User
+from workflows.models import Document, HumanTask, Unit, User
 
 from .. import database
+from . import listing
 from .tasks import EVENT_STEPS, KINDS, STEP_NAMES
 from .ui_helpers import errors_by_field, me, message_of
 
@@ -35,9 +36,10 @@ DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_righ
 @bp.get("/applications")
 @login_required
 def index():
-    query = access.visible_applications(me()).order_by(Application.updated_at.desc())
-    rows = database.session().execute(query.limit(500)).scalars().all()
-    return render_template("applications/index.html", applications=rows, kinds=KINDS, statuses=STATUSES)
+    found = listing.page_of(access.visible_applications(me()), queries.APPLICATION_SORTS, "-updated",
+                            queries.search_applications)
+    return render_template("applications/index.html", applications=found.rows, page=found, q=listing.args()[2],
+                           kinds=KINDS, statuses=STATUSES)
 
 
 @bp.route("/applications/new", methods=["GET", "POST"])
@@ -79,7 +81,7 @@ def show(application_id: int):
     s = database.session()
     user = me()
     app = access.get_visible(s, user, application_id)
-    data = queries.application_data(app)
+    data = app.summary or {}  # the read model written with each state: no workflow loads
     filed_key = "extension_request" if app.kind == "extension" else "draft"
     events = queries.history(s, app)
     steps = queries.current_steps(s, app)
@@ -93,7 +95,8 @@ def show(application_id: int):
         notices=queries.notices(s, app), objections=queries.objections(s, app), trail=queries.step_trail(s, app),
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
-        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()})
+        my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
+                               .with_only_columns(HumanTask.id)).scalars()))
 
 
 def _event_row(event) -> dict[str, Any]:

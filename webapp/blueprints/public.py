@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from workflows import forms, policy, publicity, queries, uploads
 from workflows.errors import GrantError, NotFound, ValidationFailed
-from workflows.models import Document, Objection, PublicityNotice
+from workflows.models import Application, Document, Objection, PublicityNotice
 
 from .. import database
+from . import listing
 from .applications import download
 from .tasks import KINDS
 from .ui_helpers import errors_by_field, message_of
@@ -21,9 +22,14 @@ bp = Blueprint("public", __name__, url_prefix="/publicity")
 
 @bp.get("")
 def index():
-    s = database.session()
-    notices = s.execute(publicity.open_notices()).scalars().all()
-    return render_template("public/index.html", items=[_summary(n) for n in notices], kinds=KINDS)
+    found = listing.page_of(board_query(), queries.NOTICE_SORTS, "ends", queries.search_notices)
+    return render_template("public/index.html", items=[_summary(n) for n in found.rows], page=found,
+                           q=listing.args()[2], kinds=KINDS)
+
+
+def board_query(unit_id: int | None = None):
+    """Open notices joined to their application, so the board can sort and search by it."""
+    return publicity.open_notices(unit_id).join(Application, PublicityNotice.application_id == Application.id)
 
 
 def _open_notice(notice_id: int) -> PublicityNotice:
@@ -38,7 +44,7 @@ def _open_notice(notice_id: int) -> PublicityNotice:
 def _summary(notice: PublicityNotice) -> dict[str, Any]:
     """What the policy asks to post: the achievement, the team, the grant, leaders' rewards."""
     app = notice.application
-    draft = queries.application_data(app).get("draft") or {}
+    draft = (notice.summary or {}).get("draft") or {}  # written when the notice opened: no workflow loads
     schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != "extension" else {}
     return {"notice": notice, "app": app, "draft": draft, "schema": schema,
             "leaders": policy.leaders_to_publish(draft)}
