@@ -12,7 +12,7 @@ from workflows import queries
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
 KINDS = ["ownership", "use_right", "extension"]
-STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+STATUSES = ["draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
             "completed", "refused", "withdrawn"]
 
 

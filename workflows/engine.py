@@ -22,7 +22,7 @@ from .services import OPERATIONS
 PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
                     "extension": "use_right_extension"}
 STEP_STATUS = {
-    "draft": "draft", "consent": "draft", "extension_request": "draft",
+    "draft": "draft", "consent": "consenting", "extension_request": "draft",
     "review": "in_review", "extension_review": "in_review",
     "unit_decision": "deciding", "extension_decision": "deciding",
     "handle_objection": "publicity",
@@ -30,8 +30,8 @@ STEP_STATUS = {
     "sign_representative": "signing", "sign_unit": "signing",
     "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
 }
-STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer")
-WITHDRAWABLE = ("draft", "in_review", "deciding")
+STATUS_ORDER = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer")
+WITHDRAWABLE = ("draft", "consenting", "in_review", "deciding")
 
 
 @dataclass

@@ -30,7 +30,7 @@ class Base(DeclarativeBase):
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin")
 KINDS = ("ownership", "use_right", "extension")
-STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+STATUSES = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
             "completed", "refused", "withdrawn")
 CLOSED_STATUSES = ("completed", "refused", "withdrawn")
 

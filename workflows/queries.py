@@ -167,6 +167,19 @@ def application_data(app: Application) -> dict[str, Any]:
     return runtime.latest_data(runtime.load(app.state.serialized, app.state.process_version))
 
 
+def working_title(session: Session, user: User, app: Application) -> str:
+    """The title as filed, or as this person saved it in a draft not yet submitted (finding 7)."""
+    if app.title:
+        return app.title
+    saved = session.execute(select(TaskDraft.data).join(HumanTask, TaskDraft.task_id == HumanTask.id).where(
+        HumanTask.application_id == app.id, HumanTask.state == "ready", TaskDraft.user_id == user.id)).scalars()
+    for data in saved:
+        title = (data.get("achievement") or {}).get("title") if isinstance(data, dict) else None
+        if title:
+            return str(title)
+    return ""
+
+
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
     rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
                            .order_by(HumanTask.created_at)).scalars().all()

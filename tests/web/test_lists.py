@@ -160,3 +160,27 @@ def test_list_pages_issue_a_bounded_number_of_queries(client, driver):
     few = _query_counts(client, driver, 2)
     many = _query_counts(client, driver, 12)  # 14 applications, notices and tasks in all
     assert many == few
+
+
+def test_finding_7_saved_title_in_the_header_and_consent_badge(client, driver):
+    """Issue 11 finding 7: the header kept （尚未填写成果名称） after the title was saved, and the
+    status badge said 起草中 while the application waited for the team's consents."""
+    from tests.driver import example
+
+    from .conftest import form_fields, post_form
+    app_id = driver.start()
+    login(client, "researcher1")
+    url = f"/tasks/{driver.task_id(app_id, 'draft', 'researcher1')}"
+    assert post_form(client, url, [("achievement.title", "已保存的标题")], action="save").status_code == 302
+    for page in (client.get(url), client.get(f"/applications/{app_id}")):
+        text = text_of(page)
+        assert "已保存的标题" in text and "尚未填写成果名称" not in text
+    client.post("/logout")
+    login(client, "tto1")  # staff see only what was filed, not someone's unsubmitted draft
+    assert "已保存的标题" not in text_of(client.get(f"/applications/{app_id}"))
+    client.post("/logout")
+    login(client, "researcher1")
+    post_form(client, url, form_fields(example("ownership_draft")), action="submit")
+    assert driver.status(app_id) == "consenting"
+    badge = re.search(r'class="status status-(\w+)">([^<]+)<', client.get("/applications").get_data(as_text=True))
+    assert badge.groups() == ("consenting", "待成员确认")

@@ -21,7 +21,7 @@ from .ui_helpers import errors_by_field, me, message_of
 
 bp = Blueprint("applications", __name__)
 
-STATUSES = {"draft": "起草中", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
+STATUSES = {"draft": "起草中", "consenting": "待成员确认", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
             "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "completed": "已完成",
             "refused": "未获批准", "withdrawn": "已撤回"}
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
@@ -88,7 +88,7 @@ def show(application_id: int):
     people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
         st["assignee"] for st in steps if st["assignee"]}
     return render_template(
-        "applications/show.html", app=app, kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
+        "applications/show.html", app=app, title=queries.working_title(s, user, app), kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
         filed_schema=forms.load_schema(DRAFT_FORM[app.kind]), steps=steps,
         history=[_event_row(e) for e in events], names=_names(s, people),
         documents=queries.documents(s, app), signatures=queries.signatures(s, app),

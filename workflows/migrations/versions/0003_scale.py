@@ -44,6 +44,9 @@ def upgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index('ix_notifications_user_unread', ['user_id', 'read_at', 'id'], unique=False)
     _split_states()
+    # Waiting for the team's consents is its own status now (it showed 起草中, issue 11 finding 7).
+    op.execute("UPDATE applications SET status = 'consenting' WHERE status = 'draft' AND id IN "
+               "(SELECT application_id FROM human_tasks WHERE state = 'ready' AND bpmn_id = 'consent')")
 
 
 def _split_states() -> None:
@@ -86,6 +89,7 @@ def _summary(serialized: str) -> dict:
 
 def downgrade() -> None:
     conn = op.get_bind()
+    op.execute("UPDATE applications SET status = 'draft' WHERE status = 'consenting'")
     specs = dict(conn.execute(sa.text("SELECT id, spec FROM process_versions WHERE spec IS NOT NULL")).fetchall())
     rows = conn.execute(sa.text("SELECT application_id, process_version_id, serialized FROM workflow_states"))
     for app_id, version_id, serialized in rows.fetchall():
