@@ -75,7 +75,11 @@ def load(serialized: str, version: Any = None) -> BpmnWorkflow:
 def dump(wf: BpmnWorkflow) -> str:
     """Only this instance's task tree and data: the spec is stored once per process version."""
     dct = _state_dict(wf)
-    text = json.dumps(dct, cls=SERIALIZER._encoder_cls, ensure_ascii=False, separators=(",", ":"))
+    return pack(json.dumps(dct, cls=SERIALIZER._encoder_cls, ensure_ascii=False, separators=(",", ":")))
+
+
+def pack(text: str) -> str:
+    """The stored form of a state's JSON (the inverse of `state_json`)."""
     return COMPRESSED + base64.b64encode(zlib.compress(text.encode(), 1)).decode("ascii")
 
 
