@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows import queries
+
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
 KINDS = ["ownership", "use_right", "extension", "conversion", "distribution"]
-STATUSES = ["draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
+STATUSES = ["draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
             "completed", "refused", "withdrawn"]
 
 
@@ -191,6 +193,24 @@ WRITE = ("400", "401", "403", "404", "409", "422")
 BINARY = {"type": "string", "format": "binary"}
 
 
+def _list_params(sorts: list[str], default: str) -> list[dict[str, Any]]:
+    """Every list: a JSON array of one page; the total in `X-Total-Count`, neighbour pages in `Link`."""
+    keys = sorts + [f"-{k}" for k in sorts]
+    return [_param("q", {"type": "string"}, "query", "Search by number, title, team member or step"),
+            _param("sort", {"type": "string", "enum": keys, "default": default}, "query",
+                   "Sort key; a leading '-' sorts descending"),
+            _param("page", {"type": "integer", "minimum": 1, "default": 1}, "query"),
+            _param("per_page", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "query")]
+
+
+def _list_response(item: str) -> dict[str, Any]:
+    return {"description": "One page as a JSON array (no envelope). `X-Total-Count` holds the number of rows "
+                           "over all pages; `Link` (RFC 8288) gives the first, last, prev and next pages.",
+            "headers": {"X-Total-Count": {"schema": {"type": "integer"}},
+                        "Link": {"schema": {"type": "string"}}},
+            "content": {JSON: {"schema": _array(item)}}}
+
+
 def _paths() -> dict[str, Any]:
     app_json = _json_response("The application", _ref("Application"))
     return {
@@ -200,9 +220,11 @@ def _paths() -> dict[str, Any]:
         "/api/v1/me": {"get": _op("Who am I, with roles per unit", "200", _json_response("Me", _ref("Me")),
                                   ("401",))},
         "/api/v1/applications": {
-            "get": _op("Applications I may see", "200", _json_response("List", _array("Application")), ("401",),
+            "get": _op("Applications I may see (newest change first)", "200", _list_response("Application"),
+                       ("401",),
                        params=[_param("status", {"type": "string", "enum": STATUSES}, "query"),
-                               _param("kind", {"type": "string", "enum": KINDS}, "query")]),
+                               _param("kind", {"type": "string", "enum": KINDS}, "query"),
+                               *_list_params(list(queries.APPLICATION_SORTS), "-updated")]),
             "post": _op("Start an application (researchers)", "201",
                         _json_response("The application and its first task", _ref("NewApplicationResult")),
                         ("400", "401", "403", "404", "409", "422"), body=_body(_ref("NewApplication")))},
@@ -247,9 +269,10 @@ def _paths() -> dict[str, Any]:
             ("401", "404", "500"), params=[DOC_ID])},
         "/api/v1/tasks": {"get": _op(
             "Ready tasks for me, including my roles' unclaimed queues (oldest first)", "200",
-            _json_response("List", _array("Task")), ("401",),
+            _list_response("Task"), ("401",),
             params=[_param("kind", {"type": "string", "enum": KINDS}, "query"),
-                    _param("step", {"type": "string"}, "query", "BPMN id of the step, e.g. review")])},
+                    _param("step", {"type": "string"}, "query", "BPMN id of the step, e.g. review"),
+                    *_list_params(list(queries.TASK_SORTS), "created")])},
         "/api/v1/tasks/{task_id}": {"get": _op(
             "A task with its form schema and current data", "200", _json_response("Task", _ref("TaskDetail")),
             READ, params=[TASK_ID])},
@@ -259,8 +282,9 @@ def _paths() -> dict[str, Any]:
         "/api/v1/tasks/{task_id}/complete": {"post": _op(
             "Submit the task's form", "200", app_json, WRITE, params=[TASK_ID], body=_body(_ref("FormData")))},
         "/api/v1/publicity": {"get": _op(
-            "Notices under publicity now (public)", "200", _json_response("List", _array("Notice")), (),
-            params=[_param("unit", {"type": "string"}, "query", "Unit code")], public=True)},
+            "Notices under publicity now (public; the term ending soonest first)", "200", _list_response("Notice"), (),
+            params=[_param("unit", {"type": "string"}, "query", "Unit code"),
+                    *_list_params(list(queries.NOTICE_SORTS), "ends")], public=True)},
         "/api/v1/publicity/{notice_id}/objections": {"post": _op(
             "File an objection (public)", "201", _json_response("Receipt", _ref("ObjectionReceipt")),
             ("400", "404", "409", "422", "429"), params=[NOTICE_ID], body=_body(_ref("ObjectionRequest")),

@@ -35,7 +35,7 @@ PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_gran
                     "extension": "use_right_extension", "conversion": "conversion",
                     "distribution": "distribution"}
 STEP_STATUS = {
-    "draft": "draft", "consent": "draft", "extension_request": "draft",
+    "draft": "draft", "consent": "consenting", "extension_request": "draft",
     "review": "in_review", "extension_review": "in_review",
     "unit_decision": "deciding", "extension_decision": "deciding",
     "handle_objection": "publicity",
@@ -45,8 +45,9 @@ STEP_STATUS = {
     "conversion_plan": "draft", "conversion_contract": "agreement",
     "distribution_decision": "deciding", "distribution_payments": "paying",
 }
-STATUS_ORDER = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying")
-WITHDRAWABLE = ("draft", "in_review", "deciding")
+STATUS_ORDER = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+                "paying")
+WITHDRAWABLE = ("draft", "consenting", "in_review", "deciding")
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _load(session: Session, app: Application):
                             .with_for_update(of=WorkflowState)
                             .execution_options(populate_existing=True)).scalar_one()
     set_committed_value(app, "state", state)
-    return runtime.load(state.serialized)
+    return runtime.load(state.serialized, state.process_version)
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
@@ -271,7 +272,7 @@ def tick(session: Session, limit: int = 200) -> int:
 def _fire(session: Session, state: WorkflowState) -> int:
     """Advance one instance whose timer is due; 1 if a timer fired."""
     app = state.application
-    wf = runtime.load(state.serialized)
+    wf = runtime.load(state.serialized, state.process_version)
     before = state.timer_due_at
     runtime.advance(wf, _engine(session, app, None))
     _persist(session, app, wf)
@@ -320,6 +321,7 @@ def _persist(session: Session, app: Application, wf) -> None:
     if app.status in ("completed", "refused", "withdrawn") and app.closed_at is None:
         app.closed_at = app.updated_at
     app.state.serialized = runtime.dump(wf)
+    app.summary = runtime.summary(wf)
     app.state.timer_due_at = runtime.next_timer_due(wf)
     try:
         session.flush()

@@ -46,7 +46,8 @@ class Base(DeclarativeBase):
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
 KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
-STATUSES = ("draft", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
+STATUSES = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
+            "paying",
             "completed", "refused", "withdrawn")
 CLOSED_STATUSES = ("completed", "refused", "withdrawn")
 
@@ -106,13 +107,16 @@ class RoleGrant(Base):
 
 
 class ProcessVersion(Base):
-    """A deployed BPMN version: the files' bytes and their content hash."""
+    """A deployed BPMN version: the files' bytes and their content hash, and the serialized
+    SpiffWorkflow spec every instance of it shares (stored once, not in each state)."""
 
     __tablename__ = "process_versions"
     id: Mapped[int] = mapped_column(primary_key=True)
     process_id: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    files: Mapped[dict[str, Any]]
+    files: Mapped[dict[str, Any]] = mapped_column(deferred=True)
+    spec: Mapped[str | None] = mapped_column(Text, deferred=True)
+    spec_sha256: Mapped[str | None] = mapped_column(String(64))
     deployed_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
@@ -127,6 +131,10 @@ class UnitCounter(Base):
 
 class Application(Base):
     __tablename__ = "applications"
+    __table_args__ = (Index("ix_apps_unit_updated", "unit_id", "updated_at"),
+                      Index("ix_apps_unit_created", "unit_id", "created_at"),
+                      Index("ix_apps_updated", "updated_at"), Index("ix_apps_created", "created_at"),
+                      Index("ix_apps_representative", "representative_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -140,6 +148,7 @@ class Application(Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
     decided_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     unit: Mapped[Unit] = relationship(lazy="joined")
     representative: Mapped[User] = relationship(lazy="joined", foreign_keys=[representative_id])
     members: Mapped[list[ApplicationMember]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -153,6 +162,7 @@ class ApplicationMember(Base):
     """Team members named in the draft; they may see the application."""
 
     __tablename__ = "application_members"
+    __table_args__ = (Index("ix_members_user", "user_id"),)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
 
@@ -175,8 +185,9 @@ class HumanTask(Base):
     """Projection of ready/finished user tasks, written with the state, read by task lists."""
 
     __tablename__ = "human_tasks"
-    __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role"),
-                      Index("ix_tasks_assignee", "state", "assignee_id"))
+    __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role", "created_at"),
+                      Index("ix_tasks_assignee", "state", "assignee_id", "created_at"),
+                      Index("ix_tasks_role_created", "state", "role", "created_at"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -238,6 +249,7 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
+    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -250,6 +262,7 @@ class PublicityNotice(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     # What is publicized: a grant (§三(一)3/§三(二)1) or a price fixed by agreement (§三(五)1).
     kind: Mapped[str] = mapped_column(String(16), default="grant", server_default="grant")
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     application: Mapped[Application] = relationship(lazy="joined")
 
 
@@ -375,6 +388,7 @@ class FormSubmission(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))

@@ -2,16 +2,17 @@
 or plain data and never change anything."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import forms, runtime
 from .models import (
     Application,
+    ApplicationMember,
     AuditEvent,
     Document,
     HumanTask,
@@ -23,6 +24,93 @@ from .models import (
     TaskDraft,
     User,
 )
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class Page:
+    """One page of a list, with what a pager needs: the total and where it is."""
+
+    rows: list[Any]
+    total: int
+    page: int
+    per_page: int
+    sort: str
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def paginate(session: Session, query: Select, page: int = 1, per_page: int = PER_PAGE, sort: str = "") -> Page:
+    """Indexed offset pagination: one COUNT over the filtered rows and one query for the page."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    page = min(max(page, 1), max(1, -(-total // per_page)))
+    rows = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars())
+    return Page(rows, total, page, per_page, sort)
+
+
+def sorted_by(query: Select, sorts: dict[str, tuple], key: str | None, default: str) -> tuple[Select, str]:
+    """Order by one of the allowed sorts (`name` ascending, `-name` descending); unknown → default."""
+    key = key if key and key.lstrip("-") in sorts else default
+    columns = sorts[key.lstrip("-")]
+    order = [c.desc() for c in columns] if key.startswith("-") else [c.asc() for c in columns]
+    return query.order_by(None).order_by(*order), key
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "").replace("%", "").replace("_", "").strip() + "%"
+
+
+def application_matches(text: str):
+    """Number, title, a team member (name or username) or the current step's name."""
+    like = _like(text)
+    people = select(User.id).where(or_(User.name.ilike(like), User.username.ilike(like)))
+    members = select(ApplicationMember.application_id).where(ApplicationMember.user_id.in_(people))
+    steps = select(HumanTask.application_id).where(HumanTask.state == "ready",
+                                                   or_(HumanTask.name.ilike(like), HumanTask.bpmn_id.ilike(like)))
+    return or_(Application.number.ilike(like), Application.title.ilike(like),
+               Application.representative_id.in_(people), Application.id.in_(members), Application.id.in_(steps))
+
+
+TASK_SORTS = {"created": (HumanTask.created_at, HumanTask.id), "number": (Application.number, HumanTask.id),
+              "title": (Application.title, HumanTask.id), "step": (HumanTask.bpmn_id, HumanTask.created_at,
+                                                                    HumanTask.id)}
+APPLICATION_SORTS = {"updated": (Application.updated_at, Application.id),
+                     "created": (Application.created_at, Application.id), "number": (Application.number,),
+                     "title": (Application.title, Application.id), "status": (Application.status, Application.id)}
+NOTICE_SORTS = {"ends": (PublicityNotice.ends_at, PublicityNotice.id),
+                "starts": (PublicityNotice.starts_at, PublicityNotice.id),
+                "number": (Application.number, PublicityNotice.id), "title": (Application.title, PublicityNotice.id)}
+NOTIFICATION_SORTS = {"created": (Notification.id,)}
+
+
+def search_tasks(query: Select, text: str | None) -> Select:
+    if not text or not text.strip():
+        return query
+    return query.where(or_(application_matches(text), HumanTask.name.ilike(_like(text))))
+
+
+def search_applications(query: Select, text: str | None) -> Select:
+    return query.where(application_matches(text)) if text and text.strip() else query
+
+
+def search_notices(query: Select, text: str | None) -> Select:
+    if not text or not text.strip():
+        return query
+    like = _like(text)  # the query joins Application (board_query)
+    return query.where(or_(Application.number.ilike(like), Application.title.ilike(like)))
+
+
+def search_notifications(query: Select, text: str | None) -> Select:
+    return query.where(Notification.message.ilike(_like(text))) if text and text.strip() else query
 
 
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
@@ -58,7 +146,7 @@ def current_form_data(session: Session, task: HumanTask) -> dict[str, Any]:
     """What the form shows first: the last payload of this step (a revision starts from it)."""
     if task.state != "ready":
         return {}
-    wf = runtime.load(task.application.state.serialized)
+    wf = runtime.load(task.application.state.serialized, task.application.state.process_version)
     spiff_task = runtime.find_ready(wf, task.id)
     if spiff_task is None:
         return {}
@@ -68,21 +156,28 @@ def current_form_data(session: Session, task: HumanTask) -> dict[str, Any]:
 
 def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
     """The whole workflow data a ready task sees (draft, review comments, the document to sign)."""
-    wf = runtime.load(task.application.state.serialized)
+    wf = runtime.load(task.application.state.serialized, task.application.state.process_version)
     spiff_task = runtime.find_ready(wf, task.id)
     return dict(spiff_task.data) if spiff_task is not None else {}
 
 
 def application_data(app: Application) -> dict[str, Any]:
-    """The latest data of the application's workflow (what was submitted at each step)."""
-    wf = runtime.load(app.state.serialized)
-    if wf.is_completed():
-        return dict(wf.data)
-    # A ready human task sees everything submitted so far; only without one fall back to the task
-    # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
-    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
-    latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
-    return dict(latest.data) if latest else {}
+    """The latest data of the application's workflow, deserialized: only to act on it (documents,
+    archive); pages read `Application.summary` instead."""
+    return runtime.latest_data(runtime.load(app.state.serialized, app.state.process_version))
+
+
+def working_title(session: Session, user: User, app: Application) -> str:
+    """The title as filed, or as this person saved it in a draft not yet submitted (finding 7)."""
+    if app.title:
+        return app.title
+    saved = session.execute(select(TaskDraft.data).join(HumanTask, TaskDraft.task_id == HumanTask.id).where(
+        HumanTask.application_id == app.id, HumanTask.state == "ready", TaskDraft.user_id == user.id)).scalars()
+    for data in saved:
+        title = (data.get("achievement") or {}).get("title") if isinstance(data, dict) else None
+        if title:
+            return str(title)
+    return ""
 
 
 TERMS_FORMS = {"ownership": ("agreement_terms", "ownership_terms.schema.json"),
@@ -147,6 +242,19 @@ def step_trail(session: Session, app: Application) -> dict[str, list[str]]:
 def unread_notifications(user: User) -> Select:
     return (select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
             .order_by(Notification.id.desc()))
+
+
+def current_steps_of(session: Session, app_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """`current_steps` for a whole page of applications in one query."""
+    result: dict[int, list[dict[str, Any]]] = {i: [] for i in app_ids}
+    if not app_ids:
+        return result
+    rows = session.execute(select(HumanTask).where(HumanTask.application_id.in_(app_ids), HumanTask.state == "ready")
+                           .order_by(HumanTask.created_at)).scalars().all()
+    for t in rows:
+        result[t.application_id].append({"task_id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "lane": t.lane,
+                                         "role": t.role, "assignee": t.assignee.username if t.assignee else None})
+    return result
 
 
 def colleagues_with_role(session: Session, role: str, unit_id: int) -> list[User]:

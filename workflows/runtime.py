@@ -1,7 +1,10 @@
 """SpiffWorkflow glue: serializer, the script engine that runs our service tasks, task views."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,12 +60,121 @@ def new_workflow(spec, subprocess_specs, data: dict[str, Any]) -> BpmnWorkflow:
     return wf
 
 
-def load(serialized: str) -> BpmnWorkflow:
-    return SERIALIZER.deserialize_json(serialized)
+def load(serialized: str, version: Any = None) -> BpmnWorkflow:
+    """A workflow from its own state plus its process version's spec (a ProcessVersion row, or
+    anything with `spec_sha256` and `spec`); a legacy state that still embeds its spec needs none."""
+    dct = json.loads(state_json(serialized), cls=SERIALIZER.json_decoder_cls)
+    if "spec" not in dct:
+        if version is None:
+            raise ValueError("a state without its spec needs the process version")
+        dct.update(json.loads(stored_spec(version), cls=SERIALIZER.json_decoder_cls))  # fresh dicts: from_dict mutates them
+    SERIALIZER.migrate(dct)
+    return SERIALIZER.from_dict(dct)
 
 
 def dump(wf: BpmnWorkflow) -> str:
-    return SERIALIZER.serialize_json(wf)
+    """Only this instance's task tree and data: the spec is stored once per process version."""
+    dct = _state_dict(wf)
+    return pack(json.dumps(dct, cls=SERIALIZER._encoder_cls, ensure_ascii=False, separators=(",", ":")))
+
+
+def pack(text: str) -> str:
+    """The stored form of a state's JSON (the inverse of `state_json`)."""
+    return COMPRESSED + base64.b64encode(zlib.compress(text.encode(), 1)).decode("ascii")
+
+
+COMPRESSED = "z1:"  # zlib + base64: the task tree repeats its keys and ids, 35 KB of JSON become ~5 KB
+
+
+def state_json(serialized: str) -> str:
+    """The JSON text of a stored state (compressed or, from before, plain)."""
+    if serialized.startswith(COMPRESSED):
+        return zlib.decompress(base64.b64decode(serialized[len(COMPRESSED):])).decode()
+    return serialized
+
+
+def dump_spec(spec, subprocess_specs) -> tuple[str, str]:
+    """The serialized spec of a process version (with its called processes) and its SHA-256."""
+    dct = _to_dict(BpmnWorkflow(spec, subprocess_specs))
+    text = json.dumps({"spec": dct["spec"], "subprocess_specs": dct["subprocess_specs"]},
+                      cls=SERIALIZER._encoder_cls, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_legacy(serialized: str) -> tuple[str, str, str]:
+    """A state that embeds its spec, as (state without spec, spec, spec SHA-256) — for migration."""
+    dct = json.loads(state_json(serialized))
+    spec = {"spec": dct.pop("spec"), "subprocess_specs": dct.pop("subprocess_specs")}
+    text = json.dumps(spec, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    state = json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+    return state, text, hashlib.sha256(text.encode()).hexdigest()
+
+
+_SPECS: dict[str, str] = {}
+
+
+def stored_spec(version: Any) -> str:
+    """The spec JSON of a version, read from its row once per process (keyed by its hash)."""
+    text = _SPECS.get(version.spec_sha256)
+    if text is None:
+        text = _SPECS[version.spec_sha256] = version.spec
+    return text
+
+
+_WORKFLOW_CONVERTER = SERIALIZER.registry.convert_to_dict["BpmnWorkflow"].args[1].__self__
+
+
+def _state_dict(wf: BpmnWorkflow) -> dict[str, Any]:
+    """BpmnWorkflowConverter.to_dict without converting the spec (0.5 ms of each save)."""
+    from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
+    conv = _WORKFLOW_CONVERTER
+    SERIALIZER.registry._encoder_mode = True
+    try:
+        dct = WorkflowConverter.to_dict(conv, wf)
+        dct["subprocesses"] = conv.mapping_to_dict(wf.subprocesses)
+        dct["bpmn_events"] = conv.registry.convert(wf.bpmn_events)
+    finally:
+        SERIALIZER.registry._encoder_mode = False
+    dct["typename"] = "BpmnWorkflow"
+    dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+    return dct
+
+
+def _to_dict(wf: BpmnWorkflow) -> dict[str, Any]:
+    SERIALIZER.registry._encoder_mode = True
+    try:
+        dct = SERIALIZER.to_dict(wf)
+    finally:
+        SERIALIZER.registry._encoder_mode = False
+    dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+    return dct
+
+
+SUMMARY_KEYS = ("draft", "extension_request", "agreement_terms", "supplementary_terms", "ip_transfer",
+                "conversion_plan", "conversion_contract", "distribution_decision")
+
+
+def latest_data(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The latest data of the workflow (what was submitted at each step)."""
+    if wf.is_completed():
+        return dict(wf.data)
+    # A ready human task sees everything submitted so far; only without one fall back to the task
+    # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
+    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
+    latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
+    return dict(latest.data) if latest else {}
+
+
+def summary(wf: BpmnWorkflow) -> dict[str, Any]:
+    """What the pages show of an instance, kept in a column so no list or page deserializes it.
+    JSON-safe: dates and ids become strings."""
+    data = latest_data(wf)
+    return summary_of({k: data[k] for k in SUMMARY_KEYS if k in data})
+
+
+def summary_of(data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy for a summary column (dates and ids become strings)."""
+    return json.loads(json.dumps(data, ensure_ascii=False, default=str))
 
 
 def advance(wf: BpmnWorkflow, engine: ServiceScriptEngine) -> None:

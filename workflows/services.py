@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from . import clock, pki, policy, records, settings, signing
+from . import clock, pki, policy, records, runtime, settings, signing
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
@@ -76,16 +76,26 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
     context = {**_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
                "board_url": f"{settings.get().base_url}/publicity/{notice.id}"}
     original = session.get(type(app), app.original_id) if app.original_id else None
+    # What the board shows, kept with the notice so no page deserializes a workflow.
+    summary: dict[str, Any] = {"draft": context["draft"]}
     if kind == "price":
-        pdf = _documents().render_price_notice({**context, "plan": data.get("conversion_plan") or {},
-                                                "original_number": original.number, "grant_kind": original.kind})
+        plan = data.get("conversion_plan") or {}
+        summary.update(plan=plan, grant_kind=original.kind)
+        pdf = _documents().render_price_notice({**context, "plan": plan, "original_number": original.number,
+                                                "grant_kind": original.kind})
     elif kind == "leader_reward":
         plan = session.get(Distribution, data["distribution_id"])  # its process id is set after this first step
+        leaders = [sh for sh in plan.shares if sh.leader_post != "none"]
+        grant = session.get(type(app), original.original_id)
+        summary.update(draft=(grant.summary or {}).get("draft") or {}, grant_kind=grant.kind,
+                       to_people=str(plan.to_people),
+                       rewards=[{"name": sh.name, "leader_post": sh.leader_post, "contribution": sh.contribution,
+                                 "mode": sh.mode, "amount": str(sh.amount)} for sh in leaders])
         pdf = _documents().render_leader_notice({**context, "original_number": original.number, "plan": plan,
-                                                 "days": days,
-                                                 "leaders": [sh for sh in plan.shares if sh.leader_post != "none"]})
+                                                 "days": days, "leaders": leaders})
     else:
         pdf = _documents().render_publicity_notice(context)
+    notice.summary = runtime.summary_of(summary)
     pdf = signing.sign_as_unit(pdf, app.unit, title="公示电子签章")
     notice.document_id = records.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
                                        pdf).id

@@ -11,6 +11,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import runtime
 from .models import ProcessVersion
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
@@ -64,5 +65,17 @@ def deployed_version(session: Session, spec: ProcessSpec) -> ProcessVersion:
     if row is None:
         row = ProcessVersion(process_id=spec.process_id, sha256=spec.sha256, files=spec.files)
         session.add(row)
+    if row.spec_sha256 is None:
+        row.spec, row.spec_sha256 = serialized_spec(spec)
         session.flush()
     return row
+
+
+_SERIALIZED: dict[str, tuple[str, str]] = {}
+
+
+def serialized_spec(spec: ProcessSpec) -> tuple[str, str]:
+    """The spec JSON of a parsed version and its hash, serialized once per process and version."""
+    if spec.sha256 not in _SERIALIZED:
+        _SERIALIZED[spec.sha256] = runtime.dump_spec(spec.spec, spec.subprocess_specs)
+    return _SERIALIZED[spec.sha256]

@@ -103,7 +103,7 @@ def test_refusals_change_nothing(api, world):
     consent = api.ok(api.get(f"/tasks/{world['consent3']}", "researcher3"))
     assert consent["state"] == "ready"
     statuses = {a["id"]: a["status"] for a in api.ok(api.get("/applications", "researcher1"))}
-    assert statuses == {world["consenting"]: "draft", world["app"]: "in_review"}
+    assert statuses == {world["consenting"]: "consenting", world["app"]: "in_review"}
 
 
 @pytest.mark.parametrize(("user", "visible"), [

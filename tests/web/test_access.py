@@ -67,7 +67,7 @@ def test_auditor_cannot_post_anything(client, driver, drafted):
     upload = client.post(f"/tasks/{consent}/upload", data={"file": (__import__("io").BytesIO(PDF), "a.pdf")},
                          headers={"Accept": "application/json"})
     assert upload.status_code == 403
-    assert driver.status(drafted) == "draft"
+    assert driver.status(drafted) == "consenting"
     assert driver.steps(drafted) == ["consent", "consent", "consent"]
 
 

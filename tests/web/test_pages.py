@@ -40,7 +40,7 @@ def test_application_page_shows_summary_team_history_and_diagram(client, driver)
     login(client, "researcher2")
     page = client.get(f"/applications/{app_id}")
     text = text_of(page)
-    for expected in ("一种低功耗图像识别芯片架构", "起草中", "王芳 30%", "办理记录", "创建申请", "提交", "团队成员确认"):
+    for expected in ("一种低功耗图像识别芯片架构", "待成员确认", "王芳 30%", "办理记录", "创建申请", "提交", "团队成员确认"):
         assert expected in text, expected
     assert "data-bpmn-url" in page.get_data(as_text=True) or "流程图查看器未安装" in text
     xml = client.get(f"/applications/{app_id}/diagram.bpmn")

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import false, select
 from werkzeug.exceptions import HTTPException
 
 from workflows import access, accounts, engine, incidents, pki, publicity, queries, records, settings, uploads
@@ -22,6 +22,7 @@ from .. import openapi
 from ..database import session
 from ..extensions import csrf
 from . import api_json as out
+from . import listing, public
 from .api_auth import Unauthorized, api_user, bearer, issue_token
 from .api_files import document_for, evidence_pack, may_attach
 from .ui_helpers import message_of, translated_errors
@@ -98,12 +99,13 @@ def me():
 @bp.get("/applications")
 @bearer()
 def list_applications():
-    query = access.visible_applications(api_user()).order_by(Application.id)
+    query = access.visible_applications(api_user())
     for key in ("status", "kind"):
         if request.args.get(key):
             query = query.where(getattr(Application, key) == request.args[key])
-    s = session()
-    return jsonify([out.application(s, a) for a in s.execute(query).scalars()])
+    found = listing.page_of(query, queries.APPLICATION_SORTS, "-updated", queries.search_applications)
+    steps = queries.current_steps_of(session(), [a.id for a in found.rows])
+    return listing.api_response(found, lambda a: out.application(session(), a, steps=steps[a.id]))
 
 
 @bp.post("/applications")
@@ -196,7 +198,7 @@ def get_document(document_id: int):
 @bearer()
 def list_tasks():
     query = queries.tasks_for(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
-    return jsonify([out.task(t) for t in session().execute(query).scalars()])
+    return listing.api_response(listing.page_of(query, queries.TASK_SORTS, "created", queries.search_tasks), out.task)
 
 
 def _visible_task(task_id: str):
@@ -265,9 +267,11 @@ def retry_incident(incident_id: int):
 def list_notices():
     s, code = session(), request.args.get("unit")
     unit_id = s.execute(select(Unit.id).where(Unit.code == code)).scalar_one_or_none() if code else None
+    query = public.board_query(unit_id)
     if code and unit_id is None:
-        return jsonify([])
-    return jsonify([out.notice(n) for n in s.execute(publicity.open_notices(unit_id)).scalars()])
+        query = query.where(false())
+    found = listing.page_of(query, queries.NOTICE_SORTS, "ends", queries.search_notices)
+    return listing.api_response(found, out.notice)
 
 
 @bp.post("/publicity/<int:notice_id>/objections")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify, url_for
 from sqlalchemy import select
 
-from workflows import access, engine, income, queries
+from workflows import access, engine, income
 from workflows.errors import GrantError, NotFound
 from workflows.models import Application
 
@@ -34,7 +34,7 @@ def _conversion(conversion_id: int) -> Application:
 
 def conversion_json(conv: Application) -> dict:
     s = session()
-    data = queries.application_data(conv)
+    data = conv.summary or {}  # the read model: no workflow loads
     grant = s.get(Application, conv.original_id)
     return {**out.application(s, conv), "grant_number": grant.number, "plan": data.get("conversion_plan"),
             "contract": data.get("conversion_contract"), **income.ledger(s, conv)}

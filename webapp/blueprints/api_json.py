@@ -19,11 +19,13 @@ def me(user: User) -> dict[str, Any]:
             "roles": [{"role": g.role, "unit": g.unit.code if g.unit else None} for g in user.roles]}
 
 
-def application(s: Session, app: Application, with_history: bool = False) -> dict[str, Any]:
+def application(s: Session, app: Application, with_history: bool = False,
+                steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`steps` given by a list that fetched them for the whole page in one query."""
     body = {"id": app.id, "number": app.number, "kind": app.kind, "status": app.status, "title": app.title,
             "unit": app.unit.code, "representative": app.representative.username,
             "created_at": iso(app.created_at), "updated_at": iso(app.updated_at),
-            "current_steps": queries.current_steps(s, app)}
+            "current_steps": queries.current_steps(s, app) if steps is None else steps}
     if with_history:
         body["history"] = [history_event(e) for e in queries.history(s, app)]
     return body

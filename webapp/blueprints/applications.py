@@ -12,15 +12,16 @@ from sqlalchemy import select
 
 from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
-from workflows.models import Application, Document, Unit, User
+from workflows.models import Document, HumanTask, Unit, User
 
 from .. import database
+from . import listing
 from .tasks import EVENT_STEPS, KINDS, STEP_NAMES
 from .ui_helpers import errors_by_field, me, message_of
 
 bp = Blueprint("applications", __name__)
 
-STATUSES = {"draft": "起草中", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
+STATUSES = {"draft": "起草中", "consenting": "待成员确认", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
             "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "completed": "已完成",
             "refused": "未获批准", "withdrawn": "已撤回"}
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
@@ -36,9 +37,10 @@ FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", 
 @bp.get("/applications")
 @login_required
 def index():
-    query = access.visible_applications(me()).order_by(Application.updated_at.desc())
-    rows = database.session().execute(query.limit(500)).scalars().all()
-    return render_template("applications/index.html", applications=rows, kinds=KINDS, statuses=STATUSES)
+    found = listing.page_of(access.visible_applications(me()), queries.APPLICATION_SORTS, "-updated",
+                            queries.search_applications)
+    return render_template("applications/index.html", applications=found.rows, page=found, q=listing.args()[2],
+                           kinds=KINDS, statuses=STATUSES)
 
 
 @bp.route("/applications/new", methods=["GET", "POST"])
@@ -80,14 +82,14 @@ def show(application_id: int):
     s = database.session()
     user = me()
     app = access.get_visible(s, user, application_id)
-    data = queries.application_data(app)
+    data = app.summary or {}  # the read model written with each state: no workflow loads
     filed_key = FILED_KEY.get(app.kind, "draft")
     events = queries.history(s, app)
     steps = queries.current_steps(s, app)
     people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
         st["assignee"] for st in steps if st["assignee"]}
     return render_template(
-        "applications/show.html", app=app, kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
+        "applications/show.html", app=app, title=queries.working_title(s, user, app), kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
         filed_schema=forms.load_schema(DRAFT_FORM[app.kind]), steps=steps,
         history=[_event_row(e) for e in events], names=_names(s, people),
         documents=queries.documents(s, app), signatures=queries.signatures(s, app),
@@ -95,7 +97,8 @@ def show(application_id: int):
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
         record=queries.agreement_record(app, data),
-        my_tasks={t.id for t in s.execute(queries.tasks_for(user)).scalars()},
+        my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
+                               .with_only_columns(HumanTask.id)).scalars()),
         conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS)
 
 
@@ -108,7 +111,7 @@ def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
         conv = s.get(type(app), app.original_id)
         ledger = income.ledger(s, conv)
         ledger["distributions"] = [p for p in ledger["distributions"] if p["process_id"] == app.id]
-        return {"contract": queries.application_data(conv).get("conversion_contract"), "grant": conv, **ledger}
+        return {"contract": (conv.summary or {}).get("conversion_contract"), "grant": conv, **ledger}
     rows = s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
                      .order_by(type(app).id)).scalars().all()
     may_start = app.status == "completed" and app.kind in conversion.GRANT_KINDS and (

@@ -8,11 +8,13 @@ import io
 from flask import Blueprint, Flask, Response, render_template, request
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 
+from workflows import queries
 from workflows.models import Application
 
 from .. import database
+from . import listing
 from .applications import STATUSES
 from .tasks import KINDS
 from .ui_helpers import local_time, me, role_required
@@ -23,26 +25,24 @@ bp = Blueprint("auditor", __name__, url_prefix="/audit")
 def _query() -> Select:
     """The auditor's units (a grant without unit = every unit), then the filters in the URL."""
     units = me().units_for("auditor")
-    query = select(Application).order_by(Application.created_at.desc(), Application.id.desc())
+    query = select(Application)
     if None not in units:
         query = query.where(Application.unit_id.in_(units))
-    status, kind, text = request.args.get("status"), request.args.get("kind"), request.args.get("q", "").strip()
+    status, kind = request.args.get("status"), request.args.get("kind")
     if status in STATUSES:
         query = query.where(Application.status == status)
     if kind in KINDS:
         query = query.where(Application.kind == kind)
-    if text:
-        like = f"%{text.replace('%', '').replace('_', '')}%"
-        query = query.where(or_(Application.number.ilike(like), Application.title.ilike(like)))
-    return query
+    query = queries.search_applications(query, request.args.get("q", "").strip())
+    return queries.sorted_by(query, queries.APPLICATION_SORTS, request.args.get("sort"), "-created")[0]
 
 
 @bp.get("")
 @login_required
 @role_required("auditor")
 def index():
-    rows = database.session().execute(_query().limit(1000)).scalars().all()
-    return render_template("audit/index.html", applications=rows, statuses=STATUSES, kinds=KINDS,
+    found = listing.page_of(_query(), queries.APPLICATION_SORTS, "-created")
+    return render_template("audit/index.html", applications=found.rows, page=found, statuses=STATUSES, kinds=KINDS,
                            args=request.args)
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from workflows import forms, policy, publicity, queries, uploads
 from workflows.errors import GrantError, NotFound, ValidationFailed
-from workflows.models import Document, Objection, PublicityNotice
+from workflows.models import Application, Document, Objection, PublicityNotice
 
 from .. import database
+from . import listing
 from .applications import download
 from .tasks import KINDS
 from .ui_helpers import errors_by_field, message_of
@@ -21,9 +22,14 @@ bp = Blueprint("public", __name__, url_prefix="/publicity")
 
 @bp.get("")
 def index():
-    s = database.session()
-    notices = s.execute(publicity.open_notices()).scalars().all()
-    return render_template("public/index.html", items=[_summary(n) for n in notices], kinds=KINDS)
+    found = listing.page_of(board_query(), queries.NOTICE_SORTS, "ends", queries.search_notices)
+    return render_template("public/index.html", items=[_summary(n) for n in found.rows], page=found,
+                           q=listing.args()[2], kinds=KINDS)
+
+
+def board_query(unit_id: int | None = None):
+    """Open notices joined to their application, so the board can sort and search by it."""
+    return publicity.open_notices(unit_id).join(Application, PublicityNotice.application_id == Application.id)
 
 
 def _open_notice(notice_id: int) -> PublicityNotice:
@@ -38,22 +44,14 @@ def _open_notice(notice_id: int) -> PublicityNotice:
 def _summary(notice: PublicityNotice) -> dict[str, Any]:
     """What the policy asks to post: the achievement, the team, the grant, leaders' rewards."""
     app = notice.application
-    if notice.kind == "leader_reward":  # §三(六)3: leaders' contribution, reward mode and share
-        from workflows import income
-        conv = database.session().get(type(app), app.original_id)
-        grant = database.session().get(type(app), conv.original_id)
-        plan = income.plan_of(database.session(), app)
-        return {"notice": notice, "app": app, "draft": queries.application_data(grant).get("draft") or {},
-                "schema": forms.load_schema(f"{grant.kind}_draft.schema.json"), "plan": {}, "leaders": [],
-                "rewards": [sh for sh in plan.shares if sh.leader_post != "none"], "to_people": plan.to_people}
-    if notice.kind == "price":  # a conversion's price (§三(五)1): the granted achievement and its plan
-        grant = database.session().get(type(app), app.original_id)
-        draft = queries.application_data(grant).get("draft") or {}
+    summary = notice.summary or {}  # written when the notice opened: no workflow loads
+    draft = summary.get("draft") or {}
+    if notice.kind in ("price", "leader_reward"):  # a conversion's price (§三(五)1) or leaders' rewards (§三(六)3)
         return {"notice": notice, "app": app, "draft": draft, "leaders": [],
-                "schema": forms.load_schema(f"{grant.kind}_draft.schema.json"),
-                "plan": queries.application_data(app).get("conversion_plan") or {},
+                "schema": forms.load_schema(f"{summary.get('grant_kind', 'ownership')}_draft.schema.json"),
+                "plan": summary.get("plan") or {}, "rewards": summary.get("rewards") or [],
+                "to_people": summary.get("to_people"),
                 "conversion_schema": forms.load_schema("conversion_plan.schema.json")}
-    draft = queries.application_data(app).get("draft") or {}
     schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != "extension" else {}
     return {"notice": notice, "app": app, "draft": draft, "schema": schema, "plan": {},
             "leaders": policy.leaders_to_publish(draft)}

@@ -15,6 +15,7 @@ from workflows.models import Objection
 from workflows.steps import latest_document
 
 from .. import database
+from . import listing
 from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next, translate
 
 bp = Blueprint("tasks", __name__)
@@ -39,10 +40,12 @@ TERMS_SCHEMA = {"ownership": "ownership_terms.schema.json", "use_right": "use_ri
 def index():
     kind, step = request.args.get("kind") or None, request.args.get("step") or None
     since = _parse_date(request.args.get("since"))
-    rows = database.session().execute(queries.tasks_for(me(), kind=kind, step=step, since=since)).scalars().all()
+    found = listing.page_of(queries.tasks_for(me(), kind=kind, step=step, since=since), queries.TASK_SORTS,
+                            "created", queries.search_tasks)
     due_days = current_app.config["REMINDER_AFTER_DAYS"]
-    return render_template("tasks/index.html", tasks=rows, kinds=KINDS, steps=STEP_NAMES, kind=kind, step=step,
-                           since=request.args.get("since", ""), due=timedelta(days=due_days), now=clock.now())
+    return render_template("tasks/index.html", tasks=found.rows, page=found, q=listing.args()[2], kinds=KINDS,
+                           steps=STEP_NAMES, kind=kind, step=step, since=request.args.get("since", ""),
+                           due=timedelta(days=due_days), now=clock.now())
 
 
 def _parse_date(text: str | None):
@@ -213,8 +216,9 @@ def upload(task_id: str):
 @bp.get("/notifications")
 @login_required
 def notifications():
-    rows = database.session().execute(queries.unread_notifications(me())).scalars().all()
-    return render_template("tasks/notifications.html", notices=rows)
+    found = listing.page_of(queries.unread_notifications(me()), queries.NOTIFICATION_SORTS, "-created",
+                            queries.search_notifications)
+    return render_template("tasks/notifications.html", notices=found.rows, page=found, q=listing.args()[2])
 
 
 @bp.post("/notifications/<int:notice_id>/read")

@@ -1,0 +1,103 @@
+"""First pages at scale, through the Flask test client (the whole request path, no network):
+`python bench/measure.py --database URL --user USERNAME [--password P] [--n 40] [--explain]`.
+
+Prints p50/p95 per page and, with --explain, the plan of each list query (SQLite EXPLAIN QUERY
+PLAN, PostgreSQL EXPLAIN ANALYZE). Run bench/seed.py first; it prints the busiest officer.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select, text  # noqa: E402
+
+from webapp import create_app  # noqa: E402
+from workflows import publicity, queries  # noqa: E402
+from workflows.models import Application, HumanTask, PublicityNotice, User  # noqa: E402
+
+
+def timed(client, url: str, n: int, **kwargs) -> tuple[float, float, int]:
+    times = []
+    size = 0
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(url, **kwargs)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+        size = len(response.data)
+    times.sort()
+    return statistics.median(times), times[max(0, int(len(times) * .95) - 1)], size
+
+
+def explain(session, query, dialect: str) -> str:
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    prefix = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) "
+    rows = session.execute(text(prefix + sql)).all()
+    return "\n".join(" | ".join(str(c) for c in r) for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", default="bench-pass-2026")
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--explain", action="store_true")
+    args = parser.parse_args()
+    app = create_app({"DATABASE_URL": args.database, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench"})
+    client = app.test_client()
+    assert client.post("/login", data={"username": args.user, "password": args.password}).status_code == 302
+    token = client.post("/api/v1/tokens", json={"username": args.user, "password": args.password}).get_json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    sessions = app.extensions["grants_sessions"]
+    with sessions() as s:
+        user = s.execute(select(User).where(User.username == args.user)).scalar_one()
+        unit = next(iter(user.units_for("tto")))
+        app_ids = list(s.execute(select(Application.id).where(Application.unit_id == unit)
+                                 .order_by(Application.id).limit(args.n)).scalars())
+        total = s.execute(select(queries.func.count()).select_from(queries.tasks_for(user).subquery())).scalar_one()
+    print(f"user {args.user}: {total} ready tasks; database {args.database.split('@')[-1]}")
+    rows = [("GET /api/v1/tasks (first page)", "/api/v1/tasks", {"headers": bearer}),
+            ("GET /tasks (我的待办, first page)", "/tasks", {}),
+            ("GET /api/v1/publicity (first page)", "/api/v1/publicity", {}),
+            ("GET /publicity (board, first page)", "/publicity", {}),
+            ("GET /tasks?q=… (search by title)", "/tasks?q=芯片", {})]
+    print("| page | p50 ms | p95 ms | bytes |\n|---|---|---|---|")
+    for name, url, kwargs in rows:
+        timed(client, url, 3, **kwargs)  # warm
+        p50, p95, size = timed(client, url, args.n, **kwargs)
+        print(f"| {name} | {p50:.1f} | {p95:.1f} | {size} |")
+    times = []
+    for app_id in app_ids:
+        started = time.perf_counter()
+        assert client.get(f"/applications/{app_id}").status_code == 200
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    print(f"| GET /applications/<id> ({len(times)} different) | {statistics.median(times):.1f} | "
+          f"{times[max(0, int(len(times) * .95) - 1)]:.1f} | |")
+    if args.explain:
+        with sessions() as s:
+            user = s.get(User, user.id)
+            dialect = s.get_bind().dialect.name
+            task_q, _ = queries.sorted_by(queries.tasks_for(user), queries.TASK_SORTS, None, "created")
+            board_q, _ = queries.sorted_by(publicity.open_notices().join(
+                Application, PublicityNotice.application_id == Application.id), queries.NOTICE_SORTS, None, "ends")
+            staff_apps, _ = queries.sorted_by(select(Application).where(Application.unit_id == unit),
+                                              queries.APPLICATION_SORTS, None, "-updated")
+            for name, q in (("task list page", task_q.limit(50)),
+                            ("task list count", select(queries.func.count()).select_from(
+                                task_q.order_by(None).subquery())),
+                            ("board page", board_q.limit(50)),
+                            ("unit's applications page", staff_apps.limit(50)),
+                            ("application page: ready steps", select(HumanTask).where(
+                                HumanTask.application_id == app_ids[0], HumanTask.state == "ready"))):
+                print(f"\n-- {name} ({dialect})\n{explain(s, q, dialect)}")
+
+
+if __name__ == "__main__":
+    main()

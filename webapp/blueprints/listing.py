@@ -1,0 +1,55 @@
+"""Paginated, sortable, searchable lists: the arguments every list reads (`?q=`, `?sort=`,
+`?page=`, `?per_page=`) and the API's answer: a JSON array with `X-Total-Count` and `Link`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import jsonify, request, url_for
+from sqlalchemy import Select
+
+from workflows import queries
+
+from .. import database
+
+
+def args() -> tuple[int, str | None, str]:
+    return request.args.get("page", 1, type=int) or 1, request.args.get("sort") or None, \
+        request.args.get("q", "").strip()
+
+
+def page_of(query: Select, sorts: dict[str, tuple], default: str, search=None) -> queries.Page:
+    """Filter by `q` (when the list has a search), order by `sort`, cut out `page`."""
+    page, sort, text = args()
+    if search is not None:
+        query = search(query, text)
+    query, sort = queries.sorted_by(query, sorts, sort, default)
+    per_page = request.args.get("per_page", queries.PER_PAGE, type=int) or queries.PER_PAGE
+    return queries.paginate(database.session(), query, page, per_page, sort)
+
+
+def url_for_page(page: int, **changes: Any) -> str:
+    """This list's address with another page (and other arguments kept)."""
+    params = {k: v for k, v in request.args.items() if k != "page"}
+    params.update(changes)
+    if page > 1:
+        params["page"] = page
+    return url_for(request.endpoint, **(request.view_args or {}), **params)
+
+
+def api_response(found: queries.Page, serialize: Callable[[Any], dict[str, Any]], rows: list | None = None):
+    """The page as a JSON array; the total in X-Total-Count, neighbours in an RFC 8288 Link header."""
+    response = jsonify([serialize(r) for r in (found.rows if rows is None else rows)])
+    links = [(1, "first"), (found.pages, "last")]
+    if found.page > 1:
+        links.append((found.page - 1, "prev"))
+    if found.has_next:
+        links.append((found.page + 1, "next"))
+    response.headers["X-Total-Count"] = str(found.total)
+    response.headers["Link"] = ", ".join(f'<{url_for_page(p, per_page=found.per_page)}>; rel="{rel}"'
+                                         for p, rel in links)
+    return response
+
+
+def register(app) -> None:
+    app.jinja_env.globals.setdefault("url_for_page", url_for_page)
