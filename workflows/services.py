@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from . import clock, pki, policy, records, runtime, settings, signing
+from . import audit, clock, pki, policy, records, runtime, settings, signing
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
@@ -74,7 +74,9 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
     session.add(notice)
     session.flush()
     context = {**_base(ctx, data), "starts_at": starts_at, "ends_at": ends_at, "contact": app.unit.contact,
-               "board_url": f"{settings.get().base_url}/publicity/{notice.id}"}
+               "board_url": f"{settings.get().base_url}/publicity/{notice.id}",
+               # A signed checkpoint of the unit's audit log, printed so every copy of the notice pins the past.
+               "checkpoint": audit.checkpoint(session, app.unit_id)}
     original = session.get(type(app), app.original_id) if app.original_id else None
     # What the board shows, kept with the notice so no page deserializes a workflow.
     summary: dict[str, Any] = {"draft": context["draft"]}

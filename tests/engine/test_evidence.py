@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from tests.driver import Driver, example
 from tests.engine.test_paths import _objection
@@ -306,3 +307,28 @@ def test_a_signed_pdf_in_the_pack_must_validate_against_the_unit_ca(completed, t
     assert pack_verify._validate_pdf("x.pdf", signed, ca, need_trust=False) == []
     code, output = _verify_pack_cli(tmp_path / "signed.zip", pack, ["--unit-cert", str(tmp_path / "unit-ca.pem")])
     assert code == 0, output
+
+
+def test_every_publicity_notice_prints_a_signed_checkpoint_of_the_units_log(sessions):
+    """A printed notice pins the unit's log: its checkpoint is one the log really signed, and the
+    signature verifies with the published key."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from pypdf import PdfReader
+
+    from workflows import audit, keys, records
+    from workflows.models import AuditCheckpoint, Document, PublicityNotice
+    drive = Driver(sessions)
+    app_id = drive.to_publicity()
+    with sessions() as s:
+        notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == app_id)).scalar_one()
+        pdf = records.read(s.get(Document, notice.document_id))
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).replace("\n", "")
+        assert "审计日志检查点" in text
+        signed = [c.body for c in s.execute(select(AuditCheckpoint)).scalars()
+                  if c.body["root"] in text and c.body["signature"][:40] in text]
+        assert signed, "the printed checkpoint is one the log signed"
+        body = dict(signed[0])
+        signature = base64.b64decode(body.pop("signature"))
+        load_pem_public_key(keys.checkpoint_public_pem()).verify(signature, audit.canonical(body).encode())
