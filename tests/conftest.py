@@ -20,6 +20,7 @@ POSTGRES_URL = os.environ.get("GRANTS_TEST_POSTGRES")  # e.g. postgresql+psycopg
 # run at import, so module-scoped fixtures that run before the per-test settings sign with them too.
 SUITE_INSTANCE = Path(tempfile.mkdtemp(prefix="grants-test-instance-"))
 keys.init(SUITE_INSTANCE)
+os.environ["GRANTS_INSTANCE"] = str(SUITE_INSTANCE)  # apps made by module-scoped fixtures use it too
 TEST_SETTINGS = settings.configure(instance_dir=str(SUITE_INSTANCE))
 
 

@@ -394,12 +394,12 @@ def _registry_paths() -> dict[str, Any]:
     return {
         "/api/v1/registry": {
             "get": _op("Registry entries I may see (office, auditors, city auditor; researchers their own)", "200",
-                       _json_response("A page", _ref("RegistryPage")), ("401",), params=[
+                       _json_response("A page", _ref("RegistryPage")), ("401", "422"), params=[
                            query("q", {"type": "string"}, "Title, IP number or inventor"),
                            query("state", {"type": "string", "enum": REGISTRY_STATES}),
                            query("ip_type", {"type": "string", "enum": IP_TYPES}),
                            query("grant_kind", {"type": "string", "enum": ["ownership", "use_right"]}),
-                           query("year", {"type": "integer"}, "Year registered"),
+                           query("year", {"type": "integer", "minimum": 1980, "maximum": 2999}, "Year registered"),
                            query("unit", {"type": "string"}, "Unit code"),
                            query("sort", {"type": "string", "enum": ["registered_on", "-registered_on", "title",
                                                                      "-title", "status", "-updated_at"]}),
@@ -414,7 +414,7 @@ def _registry_paths() -> dict[str, Any]:
             params=[_param("entry_id", {"type": "integer"})])},
         "/api/v1/statistics": {"get": _op(
             "A unit's (or, for the city auditor, every unit's) figures for a year", "200",
-            _json_response("Figures", _ref("Statistics")), ("401", "403", "404"), params=[
+            _json_response("Figures", _ref("Statistics")), ("401", "403", "404", "422"), params=[
                 query("unit", {"type": "string"}, "Unit code; omitted: every unit (city auditor only)"),
-                query("year", {"type": "integer"}, "Default: this year")])},
+                query("year", {"type": "integer", "minimum": 1980, "maximum": 2999}, "Default: this year")])},
     }

@@ -19,11 +19,11 @@ from .i18n import msg
 from .models import Application, RegistryEntry, Unit, User
 
 STATUS_NAMES = {"draft": "草稿", "in_review": "审查中", "deciding": "决策中", "publicity": "公示中",
-                "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放",
+                "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "consenting": "待成员确认",
                 "completed": "已完成", "refused": "未获批准", "withdrawn": "已撤回"}
 KIND_NAMES = {"ownership": "所有权赋权", "use_right": "长期使用权赋权", "extension": "使用权延期",
               "conversion": "成果转化", "distribution": "转化收益分配"}
-NO_CONVERSIONS = "本系统尚未记录成果转化合同与收益（转化模块建设中），以下金额均为0.00元。"
+LEDGER_NOTE = "合同金额、转化收入、净收入及分配数额取自本系统各成果转化记录的合同登记与收益台账（扣除项按第三部分第（六）项第2目）。"
 
 
 def filename(unit_code: str, year: int, ext: str) -> str:
@@ -42,7 +42,7 @@ def build(session: Session, user: User | None, unit_code: str, year: int) -> dic
         statistics.check_may_view(user, unit.id)
     figures = statistics.compute(session, unit.id, int(year))
     return {"unit": {"code": unit.code, "name": unit.name}, "year": int(year), "generated_at": clock.now(),
-            "figures": figures, "tables": _tables(session, unit, int(year), figures), "note": NO_CONVERSIONS}
+            "figures": figures, "tables": _tables(session, unit, int(year), figures), "note": LEDGER_NOTE}
 
 
 def _tables(session: Session, unit: Unit, year: int, f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ def _tables(session: Session, unit: Unit, year: int, f: dict[str, Any]) -> list[
             ["发布公示", f["objections"]["notices"]], ["收到异议", f["objections"]["filed"]],
             ["异议成立", f["objections"]["upheld"]]]),
         _table("income", "七、合同金额、收益及分配（元）", ["项目", "金额"], [
-            ["合同金额", "0.00"], ["转化收入", income["received"]], ["净收入", income["net"]],
+            ["合同金额", f["contracts"]], ["转化收入", income["received"]], ["净收入", income["net"]],
             ["分配给成果完成人", income["to_inventors"]], ["分配给成果转化机构", income["to_office"]],
             ["单位留存", income["to_unit"]]]),
         _table("leader_rewards", "八、领导人员奖励公示", ["项目", "数量"], [["公示的领导人员奖励", 0]]),

@@ -187,6 +187,9 @@ def record_leaving(session: Session, entry: RegistryEntry, actor: str, on: str, 
 def search(user: User, q: str = "", state: str = "", ip_type: str = "", year: int | None = None,
            grant_kind: str = "", unit: str = "", sort: str = "-registered_on") -> Select:
     """The visible entries matching the filters (title, number or inventor in `q`), sorted."""
+    if year is not None:
+        from .statistics import check_year
+        check_year(year)
     query = visible_entries(user)
     text = q.strip().replace("%", "").replace("_", "")
     if text:
@@ -211,7 +214,10 @@ def search(user: User, q: str = "", state: str = "", ip_type: str = "", year: in
 
 def page(session: Session, query: Select, number: int, size: int) -> tuple[list[RegistryEntry], int]:
     total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    rows = session.execute(query.offset(max(number - 1, 0) * size).limit(size)).scalars().all()
+    offset = max(number - 1, 0) * size
+    if offset >= total:  # past the last page (however large the number): nothing, and no overflow
+        return [], total
+    rows = session.execute(query.offset(offset).limit(size)).scalars().all()
     return list(rows), total
 
 

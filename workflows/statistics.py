@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from . import clock
-from .errors import Forbidden
+from .errors import Forbidden, ValidationFailed
 from .i18n import msg
 from .models import (
     KINDS,
@@ -41,6 +41,7 @@ STEPS = (("draft", "填写申请", ("draft",)), ("consent", "成员确认", ("co
          ("transfer", "权属变更", ("ip_transfer",)))
 VIEWER_ROLES = ("tto", "decider", "auditor", "admin")
 ZERO = "0.00"
+MIN_YEAR, MAX_YEAR = 1980, 2999
 
 
 def check_may_view(user: User, unit_id: int | None) -> None:
@@ -53,6 +54,12 @@ def check_may_view(user: User, unit_id: int | None) -> None:
     raise Forbidden(msg("您无权查看该单位的统计"))
 
 
+def check_year(year: int) -> None:
+    """Years people ask about; anything else is a typo or a probe, refused before any query."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValidationFailed([{"field": "year", "message": msg("年份须在{low}至{high}之间", low=MIN_YEAR, high=MAX_YEAR)}])
+
+
 def year_range(year: int) -> tuple[datetime, datetime]:
     from datetime import date
     return clock.start_of_local_day(date(year, 1, 1)), clock.start_of_local_day(date(year + 1, 1, 1))
@@ -60,6 +67,7 @@ def year_range(year: int) -> tuple[datetime, datetime]:
 
 def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
     """Every figure of the dashboard and the API for one unit (None: all units) and year."""
+    check_year(year)
     start, end = year_range(year)
     return {"year": year, "unit": _unit_code(session, unit_id),
             "applications": _applications(session, unit_id, start, end),
@@ -72,8 +80,22 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
             "registry_movements": _movements(session, unit_id, year),
             "converted": _converted(session, unit_id, year),
             "income": _income(session, unit_id, year),
+            "contracts": _contracts(session, unit_id, year),
             "income_source": "conversion ledgers: receipts and deductions dated in the year; distributions "
                              "approved or paid whose period ends in the year"}
+
+
+def _contracts(session: Session, unit_id: int | None, year: int) -> str:
+    """Contract amounts of the conversions signed in the year (yuan), from their read models."""
+    rows = session.execute(select(Application.summary).where(
+        _unit(Application.unit_id, unit_id), Application.kind == "conversion", Application.status == "completed")
+    ).scalars()
+    total = Decimal("0.00")
+    for summary in rows:
+        contract = (summary or {}).get("conversion_contract") or {}
+        if str(contract.get("signed_on", "")).startswith(f"{year}-"):
+            total += Decimal(str(contract.get("amount", "0")))
+    return str(total.quantize(Decimal("0.01")))
 
 
 def _income(session: Session, unit_id: int | None, year: int) -> dict[str, str]:
