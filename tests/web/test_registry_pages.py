@@ -178,6 +178,9 @@ def test_annual_report_command(app, driver, tmp_path):
     pdf = tmp_path / "out" / f"SZDU-{YEAR}-年度单列管理报告.pdf"
     xlsx = tmp_path / "out" / f"SZDU-{YEAR}-年度单列管理报告.xlsx"
     assert pdf.read_bytes().startswith(b"%PDF") and load_workbook(xlsx).sheetnames
+    from workflows import pki, settings, signing  # signed by the unit, like its notices
+    roots = pki.trust_roots(settings.get().instance_dir, "SZDU", "深圳示范大学")
+    assert signing.problems(pdf.read_bytes(), roots, expected=1) == []
     bad = app.test_cli_runner().invoke(args=["annual-report", "--unit", "NOPE", "--year", "2026", "--out",
                                              str(tmp_path)])
     assert bad.exit_code != 0 and "未知单位" in bad.output
