@@ -38,9 +38,15 @@ def empty_url(database_url, tmp_path):
 
 
 def _instance(path):
-    (path / "keys").mkdir(parents=True)
+    (path / "keys" / "units" / "SZDU").mkdir(parents=True)
     (path / "keys" / "unit-SZDU.pub").write_text("PUBLIC KEY SZDU\n")
     (path / "keys" / "unit-SZDU.key").write_text("SECRET KEY SZDU\n")
+    # the names `grants keys init` writes: public key and unit CA certificate in, secrets out
+    (path / "keys" / "checkpoint-ed25519.pub.pem").write_text("PUBLIC CHECKPOINT KEY\n")
+    (path / "keys" / "checkpoint-ed25519.key.pem").write_text("SECRET CHECKPOINT KEY\n")
+    (path / "keys" / "flask-secret.key").write_text("SECRET\n")
+    (path / "keys" / "units" / "SZDU" / "ca.cert.pem").write_text("UNIT CA CERTIFICATE\n")
+    (path / "keys" / "units" / "SZDU" / "ca.key.pem").write_text("UNIT CA KEY\n")
     (path / "anchors" / "2026").mkdir(parents=True)
     (path / "anchors" / "2026" / "12.json").write_text('{"last_hash": "abc"}')
     return path
@@ -64,12 +70,14 @@ def test_a_completed_grant_survives_backup_and_restore(database_url, sessions, e
     drive.pass_publicity(app_id)
     drive.finish(app_id)
     assert drive.status(app_id) == "completed"
-    instance = _instance(tmp_path / "instance")
+    instance = _instance(tmp_path / "served-instance")
 
     manifest = backups.backup(database_url, instance, tmp_path / "backup")
 
     assert len(manifest["documents"]) >= 4  # decision record, notice, agreement, evidence...
-    assert {f["path"] for f in manifest["files"]} == {"instance/keys/unit-SZDU.pub", "instance/anchors/2026/12.json"}
+    assert {f["path"] for f in manifest["files"]} == {
+        "instance/keys/unit-SZDU.pub", "instance/keys/checkpoint-ed25519.pub.pem",
+        "instance/keys/units/SZDU/ca.cert.pem", "instance/anchors/2026/12.json"}
     assert not (tmp_path / "backup" / "instance" / "keys" / "unit-SZDU.key").exists()
     restored = tmp_path / "restored-instance"
     result = backups.restore(tmp_path / "backup", empty_url, restored)
@@ -93,9 +101,9 @@ def test_restore_refuses_a_non_empty_target_unless_forced(database_url, sessions
     before = _counts(database_url)
     drive.start()  # the live database moves on; restoring over it must be asked for
     with pytest.raises(backups.BackupError, match="--force"):
-        backups.restore(tmp_path / "backup", database_url, tmp_path / "instance")
+        backups.restore(tmp_path / "backup", database_url, tmp_path / "target-instance")
     assert _counts(database_url)["apps"] == before["apps"] + 1
-    result = backups.restore(tmp_path / "backup", database_url, tmp_path / "instance", force=True)
+    result = backups.restore(tmp_path / "backup", database_url, tmp_path / "target-instance", force=True)
     assert result["problems"] == []
     assert _counts(database_url) == before
     with pytest.raises(backups.BackupError, match="不是空目录"):
@@ -103,7 +111,7 @@ def test_restore_refuses_a_non_empty_target_unless_forced(database_url, sessions
 
 
 def test_a_damaged_backup_is_refused_before_anything_is_touched(sqlite_url, tmp_path):
-    backups.backup(sqlite_url, _instance(tmp_path / "instance"), tmp_path / "backup")
+    backups.backup(sqlite_url, _instance(tmp_path / "served-instance"), tmp_path / "backup")
     (tmp_path / "backup" / "instance" / "anchors" / "2026" / "12.json").write_text('{"last_hash": "forged"}')
     target = tmp_path / "target" / "grants.db"
     with pytest.raises(backups.BackupError, match="SHA-256"):
@@ -112,7 +120,7 @@ def test_a_damaged_backup_is_refused_before_anything_is_touched(sqlite_url, tmp_
 
 
 def test_secrets_only_with_secrets(sqlite_url, tmp_path):
-    manifest = backups.backup(sqlite_url, _instance(tmp_path / "instance"), tmp_path / "backup", with_secrets=True)
+    manifest = backups.backup(sqlite_url, _instance(tmp_path / "served-instance"), tmp_path / "backup", with_secrets=True)
     assert "instance/keys/unit-SZDU.key" in {f["path"] for f in manifest["files"]}
     assert manifest["with_secrets"] is True
 

@@ -80,9 +80,15 @@ def _snapshot_facts(conn: Connection) -> dict[str, Any]:
         if doc["actual"] != doc["sha256"]:
             raise _fail("文件{id}的内容与存档时的SHA-256不符，未生成备份", id=doc["id"])
         documents.append({"id": doc["id"], "sha256": doc["sha256"], "size": doc["size"]})
-    head = conn.execute(text("SELECT last_id, last_hash FROM audit_head WHERE id = 1")).one_or_none()
-    return {"documents": documents,
-            "audit": {"last_id": head.last_id if head else 0, "last_hash": head.last_hash if head else audit.GENESIS}}
+    return {"documents": documents, "audit": _audit_heads(conn)}
+
+
+def _audit_heads(conn: Connection) -> dict[str, Any]:
+    """The last event id and every log's size and Merkle root, as of this snapshot."""
+    last_id = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM audit_events")).scalar_one()
+    logs = {str(row.log_id): [row.size, row.root]
+            for row in conn.execute(text("SELECT log_id, size, root FROM audit_logs ORDER BY log_id"))}
+    return {"last_id": int(last_id), "logs": logs}
 
 
 def _has_data(url: str) -> bool:
@@ -159,12 +165,19 @@ def _run(argv: list[str]) -> None:
         raise _fail("{tool}失败：{error}", tool=argv[0], error=done.stderr.strip()[-800:])
 
 
+def _is_secret(path: Path) -> bool:
+    """Private keys and the Flask secret stay out of a backup unless asked; public keys and the
+    units' CA certificates (needed to check old signatures) always go in."""
+    name = path.name
+    return name.endswith((".key.pem", ".key")) or "secret" in name or name.endswith(".p12")
+
+
 def _instance_files(instance: Path, with_secrets: bool) -> Iterator[Path]:
     """Public key parts and anchors; secret keys only when asked for."""
     keys = instance / "keys"
     if keys.is_dir():
         for path in sorted(keys.rglob("*")):
-            if path.is_file() and (with_secrets or path.name.endswith(".pub")):
+            if path.is_file() and (with_secrets or not _is_secret(path)):
                 yield path
     anchors = instance / "anchors"
     if anchors.is_dir():
@@ -239,12 +252,11 @@ def check(url: str, manifest: dict[str, Any]) -> dict[str, Any]:
             problems = audit.verify(session)
             conn = session.connection()
             facts = {doc["id"]: doc for doc in _documents(conn)}
-            head = conn.execute(text("SELECT last_id, last_hash FROM audit_head WHERE id = 1")).one_or_none()
+            heads = _audit_heads(conn)
     finally:
         engine.dispose()
     expected = manifest["audit"]
-    if (head.last_id if head else 0, head.last_hash if head else audit.GENESIS) != (
-            expected["last_id"], expected["last_hash"]):
+    if heads != expected:
         problems.append(str(msg("恢复后的审计链末端与备份清单不符")))
     for doc in manifest["documents"]:
         found = facts.pop(doc["id"], None)
