@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import select
 
-from workflows import pki, settings, signing
+from workflows import pack_verify, pki, settings, signing
 from workflows.errors import ValidationFailed
 from workflows.models import Application, Document, Signature
 
@@ -412,3 +412,21 @@ def test_new_terms_start_a_fresh_unsigned_draft_and_the_final_carries_only_the_n
     assert [c.field for c in signing.validate(final, roots)] == ["Sig_representative", "Sig_unit"]
     assert signing.problems(final, roots, expected=2) == []
     next(sessions, None)
+
+
+def test_signing_and_validating_work_inside_a_running_event_loop():
+    """pyHanko's sync API calls asyncio.run; an async caller (or Playwright in a test) must not break it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from weasyprint import HTML
+    unit = SimpleNamespace(code="SZDU", name="深圳示范大学")
+    pdf = HTML(string="<p>事件循环中的签署</p>").write_pdf()
+
+    async def inside_a_loop():
+        signed = signing.sign_as_unit(pdf, unit, title="测试签章")
+        return signed, signing.validate(signed, pki.trust_roots(settings.get().instance_dir, unit.code, unit.name))
+    signed, checks = asyncio.run(inside_a_loop())
+    assert [c.ok for c in checks] == [True]
+    assert pack_verify._validate_pdf("x.pdf", signed, pki.certificate_pem(
+        settings.get().instance_dir, unit.code, unit.name).encode()) == []

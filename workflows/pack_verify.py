@@ -284,6 +284,18 @@ def _check_pdfs(pack: Pack, manifest: dict, unit_cert_pem: bytes | None, events:
 
 
 def _validate_pdf(name: str, content: bytes, cert_pem: bytes, need_trust: bool = True) -> list[str]:
+    """pyHanko's validation calls asyncio.run: inside a running event loop, run it in a thread."""
+    import asyncio
+    import concurrent.futures
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _validate_pdf_now(name, content, cert_pem, need_trust)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_validate_pdf_now, name, content, cert_pem, need_trust).result()
+
+
+def _validate_pdf_now(name: str, content: bytes, cert_pem: bytes, need_trust: bool = True) -> list[str]:
     """The unit's own documents must be signed under its CA; a signed upload (someone else's
     signature) must still be intact and cryptographically valid."""
     from asn1crypto import pem, x509

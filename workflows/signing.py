@@ -7,6 +7,9 @@ first time); text outside that set falls back to the full font (slower, ~0.4 s a
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import hashlib
 import io
 import os
@@ -161,6 +164,23 @@ def beijing_time(when: datetime) -> str:
     return clock.as_utc(when).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def outside_event_loop(fn):
+    """pyHanko's synchronous API calls asyncio.run, which refuses to run in a thread whose event
+    loop is already running (an async server, or a test driving Playwright): such a caller gets
+    the work done in a short-lived thread of its own instead of an error."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(fn, *args, **kwargs).result()
+    return wrapper
+
+
+
+@outside_event_loop
 def sign_pdf(pdf: bytes, identity: pki.SigningIdentity, field_name: str, signer_name: str, role: str,
              title: str = "电子签名", reason: str | None = None, when: datetime | None = None,
              timestamper=None) -> bytes:
@@ -273,6 +293,7 @@ def _check(embedded, roots) -> SignatureCheck:
     return check
 
 
+@outside_event_loop
 def validate(pdf: bytes, trust_roots) -> list[SignatureCheck]:
     """Every embedded signature, checked against `trust_roots` (certificates or PEM) only, offline."""
     from pyhanko.pdf_utils.misc import PdfReadError
