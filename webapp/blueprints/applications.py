@@ -25,7 +25,9 @@ STATUSES = {"draft": "起草中", "consenting": "待成员确认", "in_review": 
             "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "completed": "已完成",
             "refused": "未获批准", "withdrawn": "已撤回"}
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
-           "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议"}
+           "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议",
+           "document": "存档文件", "evidence_pack": "导出证据包", "record_income": "登记收入",
+           "record_deduction": "登记扣除项", "propose_distribution": "提出分配方案"}
 DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示"}
