@@ -280,13 +280,13 @@ def test_the_demo_catches_its_mail_and_uses_its_own_address(tmp_path, sqlite_tem
     port, and the mail lands in the loopback catcher."""
     import shutil
     instance = tmp_path / "instance"
-    instance.mkdir()
+    instance.mkdir(exist_ok=True)  # the per-test instance: it links the suite's keys
     shutil.copy(sqlite_template, instance / "grants.db")
     engine = db.make_engine(f"sqlite:///{instance / 'grants.db'}")
     db.in_transaction(db.session_factory(engine), demo.seed)
     engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTS_") and k != "DATABASE_URL"}
-    env.update(PYTHONPATH=str(ROOT), GRANTS_INSTANCE=str(instance), GRANTS_AUDIT_KEY="test-audit-key")
+    env.update(PYTHONPATH=str(ROOT), GRANTS_INSTANCE=str(instance))
     port = demo_mail.free_port()
     base = f"http://127.0.0.1:{port}"
     procs = Processes(tmp_path, env)

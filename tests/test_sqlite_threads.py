@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from workflows import db
+from workflows import db, keys
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,13 +41,15 @@ def test_a_connection_cannot_be_used_from_another_thread(sqlite_url):
 
 def test_sessions_in_two_threads_never_share_a_connection(sqlite_url):
     engine = db.make_engine(sqlite_url)
-    factory, seen = db.session_factory(engine), []
+    factory, seen, alive = db.session_factory(engine), [], []
 
     def use():
         for _ in range(20):
             with factory() as session:
                 session.execute(text("SELECT 1"))
-                seen.append((threading.get_ident(), id(session.connection().connection.dbapi_connection)))
+                raw = session.connection().connection.dbapi_connection
+                alive.append(raw)  # kept alive, so no later connection can reuse its id()
+                seen.append((threading.get_ident(), id(raw)))
     try:
         threads = [threading.Thread(target=use) for _ in range(2)]
         for t in threads:
@@ -65,7 +67,8 @@ def test_sessions_in_two_threads_never_share_a_connection(sqlite_url):
 def test_requests_and_the_sweep_together_for_twenty_seconds(tmp_path):
     """Bounded: 20 s of six clients and the ticker on one SQLite file, in a child process so
     that a crash is a failed assertion here, not the end of the test run."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), GRANTS_AUDIT_KEY="stress", GRANTS_INSTANCE=str(tmp_path))
+    keys.init(tmp_path)  # the ticker signs audit checkpoints
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GRANTS_INSTANCE=str(tmp_path))
     url = f"sqlite:///{tmp_path / 'stress.db'}"
     proc = subprocess.run([sys.executable, "-m", "tests.sqlite_stress", url, "20", "6"], cwd=ROOT, env=env,
                           capture_output=True, timeout=240)

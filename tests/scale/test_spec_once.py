@@ -67,7 +67,7 @@ def test_the_state_is_the_full_serialization_minus_the_spec(sessions):
 
 
 def test_migration_0003_splits_states_that_embed_their_spec(sessions, database_url):
-    """Down to 0002 puts the spec back into each state (the old format); up again splits it out."""
+    """Down before 0003_scale puts the spec back into each state (the old format); up again splits it out."""
     from pathlib import Path
 
     from alembic import command
@@ -83,7 +83,7 @@ def test_migration_0003_splits_states_that_embed_their_spec(sessions, database_u
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(workflows.__file__).parent / "migrations"))
     cfg.attributes["engine"] = engine
-    command.downgrade(cfg, "0002")
+    command.downgrade(cfg, "0003_hardweb")  # the revision before 0003_scale
     with engine.connect() as conn:
         from sqlalchemy import text
         legacy = conn.execute(text("SELECT serialized FROM workflow_states WHERE application_id = :i"),
