@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -18,7 +19,13 @@ def test_evidence_pack_access(api, user, status):
     if status == 200:
         assert response.mimetype == "application/zip"
         assert "attachment" in response.headers["Content-Disposition"]
-        assert zipfile.ZipFile(io.BytesIO(response.get_data())).testzip() is None
+        archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+        assert archive.testzip() is None
+        number = api.get(f"/applications/{app_id}", "auditor1").get_json()["number"]
+        assert json.loads(archive.read("application.json"))["number"] == number
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["number"] == number
+        assert "application.json" in {f["name"] for f in manifest["files"]}
 
 
 def test_a_downloaded_pack_verifies_offline_and_names_objectors_only_for_auditors(api):

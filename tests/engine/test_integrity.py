@@ -61,8 +61,6 @@ def test_publicity_ends_at_its_due_time_and_not_a_second_earlier(drive):
 
 def test_tick_reads_only_due_instances(drive):
     waiting = drive.to_publicity()
-    with drive.sessions() as s:
-        due = s.query(PublicityNotice).filter_by(application_id=waiting).one().ends_at
     statements = []
     from sqlalchemy import event
     engine_ = drive.sessions.kw["bind"]
@@ -74,14 +72,13 @@ def test_tick_reads_only_due_instances(drive):
         event.remove(engine_, "before_cursor_execute", listener)
     assert any("timer_due_at <=" in s for s in statements)
     assert not any("FROM workflow_states" in s and "timer_due_at" not in s for s in statements)
-    assert due > drive.app(waiting).created_at
+    assert drive.status(waiting) == "publicity"  # not due for 15 days: the tick left it alone
 
 
 @pytest.mark.postgres
 def test_two_sessions_completing_one_task_exactly_one_wins(postgres_sessions):
     factory = postgres_sessions
     drive = Driver(factory)
-    outcomes = []
     for round_ in range(3):
         app_id = drive.start()
         drive.draft_for_ip(app_id, f"ZL-{round_}")
@@ -100,8 +97,6 @@ def test_two_sessions_completing_one_task_exactly_one_wins(postgres_sessions):
             assert s.execute(select(HumanTask).where(HumanTask.application_id == app_id,
                                                      HumanTask.bpmn_id == "unit_decision")).scalars().all()
             assert audit.verify(s) == []
-        outcomes.append(results)
-    assert len(outcomes) == 3
 
 
 def _attempt(factory, task_id: str, barrier: threading.Barrier, results: list[str]) -> None:
