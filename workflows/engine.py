@@ -211,6 +211,7 @@ def save_task_draft(session: Session, actor: User, task_id: str, data: dict[str,
     row = get_task(session, task_id)
     check_may_complete(actor, row)
     data = {k: v for k, v in data.items() if k != "password"}
+    forms.check_draft(row.form, data)
     check_own_documents(session, row.application, data)
     draft = session.get(TaskDraft, (task_id, actor.id))
     if draft is None:
