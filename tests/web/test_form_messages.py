@@ -20,6 +20,8 @@ def _errors(form: str, data: dict) -> list[tuple[str, str]]:
 def test_a_non_integer_asks_for_an_integer():
     data = example("unit_decision") | {"votes_abstain": 1.5}
     assert ("votes_abstain", "弃权票：请输入整数") in _errors("unit_decision.schema.json", data)
+    terms = example("ownership_terms") | {"conversion_period_months": "十二"}
+    assert ("conversion_period_months", "转化期限（月）：请输入整数") in _errors("ownership_terms.schema.json", terms)
 
 
 def test_a_missing_yes_no_asks_to_choose_and_a_missing_checkbox_asks_to_tick():
