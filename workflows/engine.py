@@ -150,6 +150,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
         raise steps.unwrap(exc) from exc
     steps.after_complete(session, actor, app, row, payload)
     session.execute(TaskDraft.__table__.delete().where(TaskDraft.task_id == task_id))
+    notify.task_closed(session, task_id)
     _persist(session, app, wf)
     event = audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
                          application_id=app.id, step=row.bpmn_id, data=payload,
@@ -210,6 +211,7 @@ def save_task_draft(session: Session, actor: User, task_id: str, data: dict[str,
     row = get_task(session, task_id)
     check_may_complete(actor, row)
     data = {k: v for k, v in data.items() if k != "password"}
+    forms.check_draft(row.form, data)
     check_own_documents(session, row.application, data)
     draft = session.get(TaskDraft, (task_id, actor.id))
     if draft is None:
@@ -313,6 +315,7 @@ def _persist(session: Session, app: Application, wf) -> None:
     for task_id, row in open_rows.items():
         if task_id not in ready_ids:
             row.state = "cancelled"
+            notify.task_closed(session, task_id)
     for task in ready:
         if task.id not in open_rows:
             _add_task_row(session, app, task)

@@ -55,18 +55,43 @@ def _title_at(schema: dict[str, Any], path: list[Any]) -> Message:
     return Message("·".join(f"{{t{i}}}" for i in range(len(titles))), {f"t{i}": t for i, t in enumerate(titles)})
 
 
+def _node_at(schema: dict[str, Any], path: list[Any]) -> dict[str, Any]:
+    node = schema
+    for part in path:
+        node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
+    return node
+
+
+def _required(schema: dict[str, Any], path: list[Any]) -> Message:
+    """A missing yes/no is a radio at the top level and a checkbox inside a group: say which to do."""
+    title = _title_at(schema, path)
+    if _node_at(schema, path).get("type") == "boolean":
+        return msg("请选择{title}", title=title) if len(path) == 1 else msg("请勾选{title}", title=title)
+    return msg("{title}为必填项", title=title)
+
+
+def _wrong_type(schema: dict[str, Any], path: list[Any], title: Message) -> Message:
+    """Say what to type rather than that the type is wrong."""
+    expected = _node_at(schema, path).get("type")
+    if expected == "integer":
+        return msg("{title}：请输入整数", title=title)
+    if expected == "number":
+        return msg("{title}：请输入数字", title=title)
+    return msg("{title}的类型不正确", title=title)
+
+
 def _message(error, schema: dict[str, Any]) -> tuple[str, Message]:
     path = list(error.absolute_path)
     v = error.validator
     if v == "required":
         missing = error.message.split("'")[1]
         path = path + [missing]
-        return _dotted(path), msg("{title}为必填项", title=_title_at(schema, path))
+        return _dotted(path), _required(schema, path)
     if v == "additionalProperties":
         return _dotted(path), msg("{title}含有不允许的字段", title=_title_at(schema, path))
     title, value = _title_at(schema, path), error.validator_value
     texts = {
-        "type": msg("{title}的类型不正确", title=title),
+        "type": _wrong_type(schema, path, title),
         "enum": msg("{title}的取值不在允许范围内", title=title),
         "const": msg("{title}必须确认", title=title),
         "minimum": msg("{title}不得小于{value}", title=title, value=value),
@@ -92,7 +117,23 @@ def validate(filename: str, data: Any) -> None:
     schema = load_schema(filename)
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "", "message": msg("提交的数据必须是一个对象")}])
-    errors = sorted(_validator(filename).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    _raise_if_any(schema, list(_validator(filename).iter_errors(data)))
+
+
+# Limits a saved draft must keep too: an incomplete draft is fine, an over-long one would only
+# be refused at submission, long after the person typed it.
+DRAFT_LIMITS = ("maxLength", "maxItems")
+
+
+def check_draft(filename: str, data: dict[str, Any]) -> None:
+    """Raise ValidationFailed for the fields of a draft that exceed their limits."""
+    errors = [e for e in _validator(filename).iter_errors(data) if e.validator in DRAFT_LIMITS]
+    _raise_if_any(load_schema(filename), errors)
+
+
+def _raise_if_any(schema: dict[str, Any], errors: list) -> None:
+    """One line per field and message, in field order."""
+    errors = sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         seen, listed = set(), []
         for error in errors:

@@ -138,6 +138,15 @@ def _message(sender: str, mail: OutboxMail) -> EmailMessage:
     return msg
 
 
+def task_closed(session: Session, task_id: str) -> int:
+    """A done or cancelled task asks nothing of anyone any more: its notices stop counting as unread."""
+    rows = session.execute(select(Notification).where(Notification.task_id == task_id,
+                                                      Notification.read_at.is_(None))).scalars().all()
+    for row in rows:
+        row.read_at = clock.now()
+    return len(rows)
+
+
 def mark_read(session: Session, user: User, notification_id: int | None = None) -> int:
     """Mark one of the user's notices (or all of them) as read; others' notices are not found."""
     query = select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))

@@ -145,8 +145,8 @@ def check_review(review: dict[str, Any], draft: dict[str, Any]) -> None:
             p.add("decision", msg("涉及国家安全、国防安全、公共安全、经济安全、社会稳定等国家利益和重大社会公共利益，"
                                   "或涉及国家秘密的成果，不纳入赋权范围，只能不予赋权（§三(一)2）"))
         failing = [k for k, v in review.get("checks", {}).items() if not v]
-        for key in failing:
-            p.add(f"checks.{key}", msg("赋权成果应具备权属清晰、应用前景明朗、承接对象明确、转化意愿强烈等条件，未满足的不得通过（§三(一)2）"))
+        if failing:  # one message for all the unmet conditions, at the first of them
+            p.add(f"checks.{failing[0]}", msg("赋权成果应具备权属清晰、应用前景明朗、承接对象明确、转化意愿强烈等条件，未满足的不得通过（§三(一)2）"))
     elif decision == "return" and excluded != "none":
         p.add("decision", msg("属于不纳入赋权范围的情形，应不予赋权并说明理由，而不是退回修改（§三(一)2）"))
     if decision in ("return", "refuse") and not str(review.get("comments", "")).strip():

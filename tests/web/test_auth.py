@@ -83,10 +83,10 @@ def test_password_change_validates_and_applies(client):
 def test_english_switch_translates_the_navigation(client):
     login(client, "tto1")
     chinese = text_of(client.get("/tasks"))
-    assert "我的待办" in chinese and "我的申请" in chinese
+    assert "我的待办" in chinese and "全部申请" in chinese
     client.get("/locale/en?next=/tasks")
     english = text_of(client.get("/tasks"))
-    assert "My tasks" in english and "Applications" in english and "Publicity" in english
+    assert "My tasks" in english and "All applications" in english and "Publicity" in english
     assert "我的待办" not in english
     client.get("/locale/zh_CN")
     assert "我的待办" in text_of(client.get("/tasks"))

@@ -59,7 +59,7 @@ def export():
         writer.writerow([app.number, app.unit.name, KINDS.get(app.kind, app.kind), STATUSES.get(app.status, app.status),
                          _cell(app.title), _cell("；".join(app.ip_numbers or [])), app.representative.name,
                          local_time(app.created_at), local_time(app.decided_at), local_time(app.closed_at)])
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv; charset=utf-8",
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=applications.csv"})
 
 

@@ -9,7 +9,7 @@ from workflows import accounts, signin
 from workflows.errors import GrantError, ValidationFailed
 
 from .. import database
-from .ui_helpers import SignedIn, errors_by_field, me, message_of, safe_next
+from .ui_helpers import SignedIn, errors_by_field, landing, me, message_of, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint("auth", __name__)
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("tasks.index"))
+        return redirect(landing())
     if request.method == "GET":
         return render_template("auth/login.html", username="")
     username = request.form.get("username", "").strip()

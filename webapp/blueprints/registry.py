@@ -71,7 +71,7 @@ def _all_units() -> list[Unit]:
 def export(fmt: str):
     rows = [registry.export_row(e) for e in database.session().execute(_query()).scalars()]
     if fmt == "csv":
-        return Response(sheets.csv_bytes(registry.EXPORT_HEADERS, rows), mimetype="text/csv; charset=utf-8",
+        return Response(sheets.csv_bytes(registry.EXPORT_HEADERS, rows), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=registry.csv"})
     if fmt == "xlsx":
         return Response(sheets.xlsx([("成果库", registry.EXPORT_HEADERS, rows)]),
@@ -205,7 +205,7 @@ def chart_csv(key: str):
     chart = next((c for c in statistics.chart_tables(figures) if c["key"] == key), None)
     if chart is None:
         abort(404)
-    return Response(sheets.csv_bytes(chart["headers"], chart["rows"]), mimetype="text/csv; charset=utf-8",
+    return Response(sheets.csv_bytes(chart["headers"], chart["rows"]), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={key}-{year}.csv"})
 
 

@@ -155,7 +155,8 @@ def submit(task_id: str):
         app = engine.complete_task(s, me(), task_id, data)
     except ValidationFailed as exc:
         database.discard_changes()  # render on a clean session: the failed step left nothing behind
-        flash(_("提交未成功，请按提示修改标红的内容"), "error")
+        saving = request.form.get("action") == "save"
+        flash(_("草稿未保存，请按提示修改标红的内容") if saving else _("提交未成功，请按提示修改标红的内容"), "error")
         return _render_task(task, data, errors_by_field(exc), 422)
     except GrantError as exc:
         database.discard_changes()

@@ -194,8 +194,20 @@ def safe_next(target: str | None) -> str:
 @bp.get("/")
 def home():
     if current_user.is_authenticated:
-        return redirect(url_for("tasks.index"))
+        return redirect(landing())
     return redirect(url_for("auth.login"))
+
+
+# Roles that receive tasks; someone holding none of them has an always-empty 我的待办.
+TASK_ROLES = ("researcher", "tto", "decider", "signer", "admin")
+
+
+def landing() -> str:
+    """Where a signed-in person starts: auditors on 审计, city auditors on 成果库, others on 我的待办."""
+    roles = {g.role for g in me().roles}
+    if roles & set(TASK_ROLES) or not roles:
+        return url_for("tasks.index")
+    return url_for("auditor.index") if "auditor" in roles else url_for("registry.index")
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -222,7 +234,8 @@ def nav_context() -> dict[str, Any]:
     unread = len(s.execute(queries.unread_notifications(user).limit(100)).scalars().all())
     return {"nav": {"tasks": queries.task_count(s, user), "unread": unread,
                     "auditor": bool(user.units_for("auditor")), "admin": None in user.units_for("admin"),
-                    "researcher": bool(user.units_for("researcher"))}}
+                    "researcher": bool(user.units_for("researcher")),
+                    "applications": _("我的申请") if user.units_for("researcher") else _("全部申请")}}
 
 
 def translate(text: Any) -> Any:
