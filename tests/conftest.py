@@ -71,11 +71,12 @@ def postgres_template():
     admin.dispose()
 
 
-def _postgres_db(template: str) -> tuple[str, callable]:
+def _postgres_db(template: str | None) -> tuple[str, callable]:
+    """A new database (copied from `template`, or empty) and the function that drops it."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f" TEMPLATE {template}" if template else "")))
 
     def drop():
         with admin.connect() as conn:

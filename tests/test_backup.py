@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-import uuid
 
 import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import _postgres_db
 from tests.driver import Driver
 from workflows import audit, db, records
 from workflows import backup as backups
@@ -27,14 +26,9 @@ def empty_url(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored' / 'grants.db'}"
         return
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"{POSTGRES_URL}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    url, drop = _postgres_db(None)
+    yield url
+    drop()
 
 
 def _instance(path):

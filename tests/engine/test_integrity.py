@@ -440,15 +440,10 @@ def empty_database_url(request, tmp_path):
     from tests.conftest import POSTGRES_URL
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not started")
-    from sqlalchemy import create_engine
-    name = f"m_{__import__('uuid').uuid4().hex[:12]}"
-    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"{POSTGRES_URL}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    from tests.conftest import _postgres_db
+    url, drop = _postgres_db(None)
+    yield url
+    drop()
 
 
 def test_migration_0003_turns_the_hmac_chain_into_verifiable_logs(empty_database_url):
