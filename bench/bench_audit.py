@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert
 
-from workflows import audit, db, keys, settings  # noqa: E402
-from workflows.models import AuditEvent, AuditLog  # noqa: E402
-from workflows.pack_verify import frontier_append, frontier_root, leaf_hash  # noqa: E402
+from workflows import audit, db, keys, settings
+from workflows.models import AuditEvent, AuditLog
+from workflows.pack_verify import frontier_append, frontier_root, leaf_hash
 
 
 def fill(factory, events: int, log_id: int = 1) -> None:

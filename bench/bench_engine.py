@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from freezegun import freeze_time  # noqa: E402
+from freezegun import freeze_time
 
-from tests.driver import Driver, example  # noqa: E402
-from workflows import clock, db, demo, engine  # noqa: E402
-from workflows.models import PublicityNotice  # noqa: E402
+from tests.driver import Driver, example
+from workflows import clock, db, demo, engine
+from workflows.models import PublicityNotice
 
 SPIFF_ARENA_START_MS, SPIFF_ARENA_SUBMIT_MS = 70.0, 65.0
 

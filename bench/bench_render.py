@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pypdf import PdfReader  # noqa: E402
+from pypdf import PdfReader
 
-from workflows import documents, forms  # noqa: E402
+from workflows import documents, forms
 
 
 def context(final: bool) -> dict:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select
 
-from workflows import db, demo, settings  # noqa: E402
-from workflows import statistics as figures  # noqa: E402
-from workflows.models import (  # noqa: E402
+from workflows import db, demo, settings
+from workflows import statistics as figures
+from workflows.models import (
     KINDS,
     STATUSES,
     Application,

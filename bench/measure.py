@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import select, text
 
-from webapp import create_app  # noqa: E402
-from workflows import publicity, queries  # noqa: E402
-from workflows.models import Application, HumanTask, PublicityNotice, User  # noqa: E402
+from webapp import create_app
+from workflows import publicity, queries
+from workflows.models import Application, HumanTask, PublicityNotice, User
 
 
 def timed(client, url: str, n: int, **kwargs) -> tuple[float, float, int]:

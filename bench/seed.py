@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select
 
-from workflows import accounts, audit, clock, db, demo, engine, runtime, settings, specs  # noqa: E402
-from workflows.models import (  # noqa: E402
+from workflows import accounts, audit, clock, db, demo, engine, runtime, settings, specs
+from workflows.models import (
     Application,
     ApplicationMember,
     AuditEvent,

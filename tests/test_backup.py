@@ -130,7 +130,7 @@ def test_a_backup_taken_while_writes_go_on_is_consistent(database_url, sessions,
                     records.store(s, None, "test", "load.bin", os.urandom(2000), "application/octet-stream"),
                     audit.record(s, actor="writer", action="load_write")))
                 written[0] += 1
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 errors.append(exc)
                 return
 

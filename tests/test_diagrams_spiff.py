@@ -109,7 +109,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
         if result.errors:
             raise SyntaxError("; ".join(result.errors))
         names = {**self.globals, **(external_context or {}), **context}
-        return eval(result.code, names)  # noqa: S307 - restricted byte code, safe builtins only
+        return eval(result.code, names)
 
     def execute(self, script, context, external_context=None):
         result = compile_restricted_exec(script)

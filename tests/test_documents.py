@@ -196,9 +196,8 @@ def test_stored_document_bytes_are_served_unchanged_and_tampering_is_detected(se
         assert hashlib.sha256(records.read(stored)).hexdigest() == sha
         s.execute(text("UPDATE documents SET content = :c WHERE id = :i"), {"c": pdf + b"x", "i": doc_id})
         s.commit()
-    with sessions() as s:
-        with pytest.raises(TamperedDocument):
-            records.read(s.get(Document, doc_id))
+    with sessions() as s, pytest.raises(TamperedDocument):
+        records.read(s.get(Document, doc_id))
 
 
 def test_publicity_window_counts_full_calendar_days():

@@ -250,7 +250,7 @@ def test_two_servers_and_one_worker_on_one_postgresql(postgres_url, postgres_ses
             completions = Counter(s.execute(select(AuditEvent.application_id).where(
                 AuditEvent.action == "complete_task", AuditEvent.step == "consent",
                 AuditEvent.application_id.in_(racing))).scalars())
-            assert completions == {a: 3 for a in racing}
+            assert completions == dict.fromkeys(racing, 3)
             done = s.execute(select(HumanTask.state).where(HumanTask.id.in_([t for t, _ in consents]))).scalars()
             assert Counter(done) == {"completed": 12}
             assert {s.get(Application, a).status for a in racing} == {"in_review"}
@@ -259,7 +259,7 @@ def test_two_servers_and_one_worker_on_one_postgresql(postgres_url, postgres_ses
             assert reviews == len(racing)
             timers = Counter(s.execute(select(AuditEvent.application_id).where(
                 AuditEvent.action == "timer", AuditEvent.application_id.in_(timed))).scalars())
-            assert timers == {a: 1 for a in timed}
+            assert timers == dict.fromkeys(timed, 1)
             notices = s.execute(select(PublicityNotice).where(PublicityNotice.application_id.in_(timed))).scalars().all()
             assert len(notices) == 3 and all(n.outcome == "passed" and n.closed_at for n in notices)
             outbox = Counter((m.to, m.subject, m.body.strip()) for m in s.execute(select(OutboxMail)).scalars())

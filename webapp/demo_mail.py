@@ -19,7 +19,7 @@ class _Keep:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
         tmp = self.folder / f".{name}"
         tmp.write_bytes(envelope.original_content or envelope.content)

@@ -30,7 +30,7 @@ RETRY_AFTER_SECONDS = 30
 class BoundedInt(IntegerConverter):
     """`<int:…>` that only matches ids the database can hold: a larger one is simply not found."""
 
-    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 (werkzeug's name)
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_DB_INT)
         super().__init__(map, *args, **kwargs)
 

@@ -126,4 +126,4 @@ def write(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["build", "write", "to_pdf", "to_xlsx", "filename"]
+__all__ = ["build", "filename", "to_pdf", "to_xlsx", "write"]

@@ -36,8 +36,18 @@ from .pack_verify import (
     leaf_hash,
 )
 
-__all__ = ["canonical", "digest", "record", "record_submission", "checkpoint", "checkpoint_all",
-           "latest_checkpoint", "verify", "leaf_fields", "beijing"]
+__all__ = [
+    "beijing",
+    "canonical",
+    "checkpoint",
+    "checkpoint_all",
+    "digest",
+    "latest_checkpoint",
+    "leaf_fields",
+    "record",
+    "record_submission",
+    "verify",
+]
 SYSTEM_LOG = 0
 BATCH = 2000
 

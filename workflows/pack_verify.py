@@ -306,7 +306,7 @@ def _validate_pdf_now(name: str, content: bytes, cert_pem: bytes, need_trust: bo
     roots = [x509.Certificate.load(der)]
     try:
         signatures = PdfFileReader(io.BytesIO(content), strict=False).embedded_signatures
-    except Exception:  # noqa: BLE001 - any parser failure means the file is damaged
+    except Exception:
         return [f"{name}：PDF 无法解析"]
     if not signatures:
         return [f"{name}：PDF 含签名结构但无法读出签名"]
@@ -315,7 +315,7 @@ def _validate_pdf_now(name: str, content: bytes, cert_pem: bytes, need_trust: bo
         try:
             status = validate_pdf_signature(sig, ValidationContext(trust_roots=roots, allow_fetching=False))
             ok = status.intact and status.valid and (not need_trust or (status.trusted and status.bottom_line))
-        except Exception:  # noqa: BLE001 - a malformed signature is an invalid one
+        except Exception:
             ok = False
         if not ok:
             problems.append(f"{name}：签名 {sig.field_name} 无效（文件被改动，或证书不受该单位CA信任）")

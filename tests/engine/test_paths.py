@@ -184,9 +184,8 @@ def test_objection_dismissed_with_restart_posts_a_fresh_term(drive):
 def test_objection_after_the_term_is_refused(drive):
     app_id = drive.to_publicity()
     notice_id = drive.run(lambda s: s.query(PublicityNotice).filter_by(application_id=app_id).one().id)
-    with freeze_time(clock.now() + timedelta(days=17)):
-        with pytest.raises(WrongState):
-            drive.run(lambda s: publicity.file_objection(s, notice_id, example("objection"), "late"))
+    with freeze_time(clock.now() + timedelta(days=17)), pytest.raises(WrongState):
+        drive.run(lambda s: publicity.file_objection(s, notice_id, example("objection"), "late"))
 
 
 def test_signature_request_changes_returns_to_terms_and_voids_signatures(drive):

@@ -40,7 +40,7 @@ def test_the_eligibility_rule_is_said_once_when_several_conditions_fail(client, 
     driver.consent_all(app_id)
     login(client, "tto1")
     review = example("review")
-    review["checks"] = {k: False for k in review["checks"]}
+    review["checks"] = dict.fromkeys(review["checks"], False)
     fields = [f for f in form_fields(review) if not f[0].startswith("checks.")]
     response = post_form(client, f"/tasks/{driver.task_id(app_id, 'review', 'tto1')}", fields, action="submit")
     assert response.status_code == 422
