@@ -123,7 +123,7 @@ def main() -> None:
         unit_id = s.execute(select(Unit.id).where(Unit.code == "SZDU")).scalar_one()
     for label, target in (("one unit", unit_id), ("every unit (city)", None)):
         ms = sorted(timings(factory, target, args.runs))
-        p95 = ms[max(0, int(round(0.95 * len(ms))) - 1)]
+        p95 = ms[max(0, round(0.95 * len(ms)) - 1)]
         print(f"statistics.compute, {label}: median {stats.median(ms):.0f} ms, p95 {p95:.0f} ms")
 
 

@@ -288,7 +288,7 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
         text = c.sub(t["state"], m)
         batch["states"].append({"application_id": app_id, "process_version_id": version_ids[a["kind"]],
                                 "serialized": runtime.pack(text), "timer_due_at": t["timer_due_at"], "version": 1})
-        users = {u: p for u, p in zip(("researcher1", "researcher2", "researcher3"), team, strict=True)} | staff
+        users = dict(zip(("researcher1", "researcher2", "researcher3"), team, strict=True)) | staff
         for x in t["tasks"]:
             assignee = users[x["assignee"]][0] if x["assignee"] in users else None
             batch["tasks"].append({"id": task_ids[x["id"]], "application_id": app_id, "unit_id": unit["unit_id"],

@@ -115,8 +115,8 @@ def _sig_fields(pdf: bytes) -> dict[str, tuple[int, list[float]]]:
     reader = PdfReader(io.BytesIO(pdf))
     found = {}
     for index, page in enumerate(reader.pages):
-        for annot in page.get("/Annots") or []:
-            annot = annot.get_object()
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
             if annot.get("/FT") == "/Sig":
                 found[annot["/T"]] = (index, [float(v) for v in annot["/Rect"]])
     return found
@@ -158,7 +158,7 @@ USE_RIGHT_CLAUSES = ["conversion_obligations", "licence_mode", "licence_term_yea
                      "licence_fee_payment", "income_distribution", "dispute_resolution"]
 
 
-@pytest.mark.parametrize("kind, clause", [("ownership", c) for c in OWNERSHIP_CLAUSES]
+@pytest.mark.parametrize(("kind", "clause"), [("ownership", c) for c in OWNERSHIP_CLAUSES]
                          + [("use_right", c) for c in USE_RIGHT_CLAUSES])
 def test_an_empty_clause_is_never_printed(kind, clause):
     ctx = agreement(kind)
@@ -248,7 +248,7 @@ def blank(ctx: dict, path: tuple) -> None:
     holder[path[-1]] = [] if isinstance(value, list) else "  " if isinstance(value, str) else None
 
 
-@pytest.mark.parametrize("doc, clause, path", [(doc, clause, path) for doc, required in clauses.REQUIRED.items()
+@pytest.mark.parametrize(("doc", "clause", "path"), [(doc, clause, path) for doc, required in clauses.REQUIRED.items()
                                                for clause, path in required],
                          ids=lambda v: "/".join(v) if isinstance(v, tuple) else v)
 def test_each_required_clause_missing_raises_with_its_name(doc, clause, path):
@@ -259,7 +259,7 @@ def test_each_required_clause_missing_raises_with_its_name(doc, clause, path):
     assert caught.value.clause == clause
 
 
-@pytest.mark.parametrize("change, clause", [
+@pytest.mark.parametrize(("change", "clause"), [
     (lambda c: c["draft"]["achievement"].update(ip_numbers=[]), "知识产权编号"),
     (lambda c: c["draft"].pop("team_share"), "团队持有份额"),
 ])
@@ -271,7 +271,7 @@ def test_conditional_clauses_are_required(change, clause):
     assert caught.value.clause == clause
 
 
-@pytest.mark.parametrize("kind, change, clause", [
+@pytest.mark.parametrize(("kind", "change", "clause"), [
     ("ownership", lambda c: c["draft"].update(team_share=60), "团队持有份额"),  # §三(一)1: ≥ 70%
     ("ownership", lambda c: c["terms"].update(inventor_income_percent=60), "收益分配"),  # §三(六)1: ≥ 70%
     ("ownership", lambda c: c["terms"].update(tto_income_percent=2), "收益分配"),  # §三(六)1: ≥ 3%

@@ -2,6 +2,8 @@
 flushes; the request commits when the response is a success and rolls back otherwise."""
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
@@ -40,7 +42,7 @@ def discard_changes() -> None:
 def _commit_on_success(response: Response) -> Response:
     s = g.get("db_session")
     if s is not None:
-        if response.status_code < 400:
+        if response.status_code < HTTPStatus.BAD_REQUEST:
             s.commit()
         else:
             s.rollback()

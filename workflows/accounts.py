@@ -23,6 +23,7 @@ FIRST_LOCK = timedelta(minutes=1)  # doubled at each further lock of the same pa
 LOCKOUT = timedelta(minutes=15)    # … up to this; also how long the per-username ceiling locks
 USERNAME_CEILING = 100         # failures from all addresses together before the username locks
 MIN_PASSWORD_LENGTH = 10
+UNIT_CODE_LENGTH = (2, 16)   # shortest and longest unit code
 
 
 def hash_password(password: str) -> str:
@@ -166,7 +167,7 @@ def create_unit(session: Session, actor: User, code: str, name: str, contact: st
     """A new pilot unit (试点单位) with its own numbering, board and data."""
     code, name = code.strip().upper(), name.strip()
     problems = []
-    if not code.isalnum() or not 2 <= len(code) <= 16:
+    if not code.isalnum() or not UNIT_CODE_LENGTH[0] <= len(code) <= UNIT_CODE_LENGTH[1]:
         problems.append({"field": "code", "message": msg("单位代码须为2至16位字母或数字")})
     elif session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none():
         problems.append({"field": "code", "message": msg("单位代码已存在")})

@@ -23,6 +23,7 @@ STATUS_NAMES = {"draft": "草稿", "in_review": "审查中", "deciding": "决策
                 "completed": "已完成", "refused": "未获批准", "withdrawn": "已撤回"}
 KIND_NAMES = {"ownership": "所有权赋权", "use_right": "长期使用权赋权", "extension": "使用权延期",
               "conversion": "成果转化", "distribution": "转化收益分配"}
+REPORT_YEARS = range(2000, 2101)  # years an annual report may be asked for
 LEDGER_NOTE = "合同金额、转化收入、净收入及分配数额取自本系统各成果转化记录的合同登记与收益台账（扣除项按第三部分第（六）项第2目）。"
 
 
@@ -36,7 +37,7 @@ def build(session: Session, user: User | None, unit_code: str, year: int) -> dic
     unit = session.execute(select(Unit).where(Unit.code == str(unit_code))).scalar_one_or_none()
     if unit is None:
         raise ValidationFailed([{"field": "unit", "message": msg("未知单位“{unit}”", unit=unit_code)}])
-    if not 2000 <= int(year) <= 2100:
+    if int(year) not in REPORT_YEARS:
         raise ValidationFailed([{"field": "year", "message": msg("年份无效")}])
     if user is not None:
         statistics.check_may_view(user, unit.id)

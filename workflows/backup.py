@@ -158,7 +158,7 @@ def _backup_postgres(url: str, target: Path) -> dict[str, Any]:
 
 def _run(argv: list[str]) -> None:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
     except FileNotFoundError:
         raise _fail("找不到{tool}，请安装与服务器版本一致的 postgresql-client", tool=argv[0]) from None
     if done.returncode != 0:

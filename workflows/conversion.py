@@ -50,7 +50,7 @@ def on_start(session: Session, actor: User, grant: Application, conv: Applicatio
 
 def uscc_is_valid(code: str) -> bool:
     """统一社会信用代码 check character (GB 32100-2015)."""
-    if len(code) != 18 or any(c not in USCC_ALPHABET for c in code):
+    if len(code) != len(USCC_WEIGHTS) + 1 or any(c not in USCC_ALPHABET for c in code):
         return False
     total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(code[:17], USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31] == code[17]

@@ -85,7 +85,7 @@ def _message(error, schema: dict[str, Any]) -> tuple[str, Message]:
     v = error.validator
     if v == "required":
         missing = error.message.split("'")[1]
-        path = path + [missing]
+        path = [*path, missing]
         return _dotted(path), _required(schema, path)
     if v == "additionalProperties":
         return _dotted(path), msg("{title}含有不允许的字段", title=_title_at(schema, path))

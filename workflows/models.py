@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -41,7 +41,7 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
@@ -178,7 +178,7 @@ class WorkflowState(Base):
     version: Mapped[int] = mapped_column(default=1)
     application: Mapped[Application] = relationship(back_populates="state")
     process_version: Mapped[ProcessVersion] = relationship()
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__: ClassVar = {"version_id_col": version}
 
 
 class HumanTask(Base):

@@ -19,6 +19,7 @@ from typing import Any
 
 CHECKPOINT_FORMAT = "grants-checkpoint/1"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+LOGGED_DOCUMENTS_V = 2  # leaf version from which task completions and documents are logged
 LEAF_FIELDS = ("v", "log_id", "seq", "app_seq", "at", "unit_id", "application_id", "actor", "action", "step",
                "detail", "data_digest")
 MANIFEST = "manifest.json"
@@ -218,7 +219,7 @@ def _check_submissions(submissions: list[dict], events: list[dict]) -> list[str]
     problems = []
     by_app_seq = {e["leaf"].get("app_seq"): e["leaf"] for e in events}
     expected = {e["leaf"]["app_seq"] for e in events
-                if e["leaf"].get("action") == "complete_task" and e["leaf"].get("v", 1) >= 2}
+                if e["leaf"].get("action") == "complete_task" and e["leaf"].get("v", 1) >= LOGGED_DOCUMENTS_V}
     seen = set()
     for sub in submissions:
         event = by_app_seq.get(sub.get("audit_app_seq"))
@@ -243,7 +244,7 @@ def _check_documents(pack: Pack, manifest: dict, events: list[dict]) -> list[str
         if leaf.get("action") == "document":
             d = leaf.get("detail", {})
             recorded[f"documents/{d.get('document_id', 0):04d}-{d.get('filename')}"] = d.get("sha256")
-    legacy = any(e["leaf"].get("v", 1) < 2 for e in events)  # stored before documents were logged
+    legacy = any(e["leaf"].get("v", 1) < LOGGED_DOCUMENTS_V for e in events)  # stored before documents were logged
     for name in sorted(e["name"] for e in manifest.get("files", []) if e["name"].startswith("documents/")):
         if name in recorded:
             if hashlib.sha256(pack.read(name)).hexdigest() != recorded.pop(name):

@@ -20,6 +20,8 @@ from .models import Application, RegistryEntry, RegistryHistory, RegistryInvento
 
 STATES = ("registered", "granted", "converting", "converted", "left")
 STATE_NAMES = {"registered": "在库", "granted": "已赋权", "converting": "转化中", "converted": "已转化", "left": "出库"}
+TITLE_MAX = CONTRACT_MAX = 200  # characters, as the registration form says
+IP_NUMBER_MAX = 64
 GRANT_KINDS = {"ownership": "所有权", "use_right": "长期使用权"}
 IP_TYPES = {"patent": "专利权", "software_copyright": "计算机软件著作权", "ic_layout": "集成电路布图设计专有权",
             "plant_variety": "植物新品种权", "biomedical_variety": "生物医药新品种", "technical_secret": "技术秘密",
@@ -270,7 +272,7 @@ def _validated(session: Session, unit_id: int, data: dict[str, Any],
     """Every problem at once, in Chinese; the cleaned fields and the inventors' accounts."""
     errors: list[dict[str, Any]] = []
     title = str(data.get("title") or "").strip()
-    if not 1 <= len(title) <= 200:
+    if not 1 <= len(title) <= TITLE_MAX:
         errors.append({"field": "title", "message": msg("请填写成果名称（不超过200字）")})
     ip_type = str(data.get("ip_type") or "")
     if ip_type not in IP_TYPES:
@@ -278,7 +280,7 @@ def _validated(session: Session, unit_id: int, data: dict[str, Any],
     numbers = _strings(data.get("ip_numbers"))
     if ip_type not in ("technical_secret", "joint_application_right") and not numbers:
         errors.append({"field": "ip_numbers", "message": msg("请填写知识产权编号")})
-    if len(set(numbers)) != len(numbers) or any(len(n) > 64 for n in numbers):
+    if len(set(numbers)) != len(numbers) or any(len(n) > IP_NUMBER_MAX for n in numbers):
         errors.append({"field": "ip_numbers", "message": msg("知识产权编号重复或过长")})
     taken = _taken_numbers(session, unit_id, numbers, entry_id)
     if taken:
@@ -366,7 +368,7 @@ def _leave(session: Session, entry: RegistryEntry, actor: str, state: str, on: s
     contract = (contract or "").strip()
     if state == "converted" and not contract:
         errors.append({"field": "contract", "message": msg("请填写合同编号或凭证")})
-    if len(contract) > 200:
+    if len(contract) > CONTRACT_MAX:
         errors.append({"field": "contract", "message": msg("合同编号过长")})
     if errors:
         raise ValidationFailed(errors)

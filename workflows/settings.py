@@ -29,6 +29,6 @@ def get() -> Settings:
 
 def configure(**changes) -> Settings:
     """Replace settings (tests and the app factory call this)."""
-    global _current
+    global _current  # noqa: PLW0603 (the one process-wide settings object, replaced whole)
     _current = replace(_current, **changes)
     return _current

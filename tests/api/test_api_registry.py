@@ -35,7 +35,7 @@ def test_office_registers_and_readers_list(api, drive):
     assert api.ok(api.get(f"/registry/{created['id']}", "researcher1"))["inventors"][0]["username"] == "researcher1"
 
 
-@pytest.mark.parametrize("who,status", [("city1", 403), ("auditor1", 403), ("tto2", 403), ("researcher1", 403)])
+@pytest.mark.parametrize(("who", "status"), [("city1", 403), ("auditor1", 403), ("tto2", 403), ("researcher1", 403)])
 def test_only_the_office_registers(api, drive, who, status):
     assert api.post("/registry", who, ENTRY).status_code == status
     assert api.ok(api.get("/registry", "city1"))["total"] == 0

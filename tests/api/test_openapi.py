@@ -64,8 +64,8 @@ def test_public_operations_need_no_token(app, api):
     assert public == {("/api/v1/tokens", "post"), ("/api/v1/publicity", "get"),
                       ("/api/v1/publicity/{notice_id}/objections", "post"), ("/api/v1/openapi.json", "get"),
                       ("/api/v1/units/{code}/certificate", "get")}
-    for path, method in public - {("/api/v1/tokens", "post"), ("/api/v1/publicity/{notice_id}/objections", "post")}:
-        path = path.replace("{code}", "SZDU")
+    for template, method in public - {("/api/v1/tokens", "post"), ("/api/v1/publicity/{notice_id}/objections", "post")}:
+        path = template.replace("{code}", "SZDU")
         assert app.test_client().open(path, method=method.upper()).status_code == 200
 
 

@@ -34,7 +34,7 @@ def draft_fields(third_share: int) -> dict[str, object]:
 
 
 def test_ownership_grant_from_draft_to_completion(browser, live, driver, tmp_path):
-    base, app = live
+    base, _app = live
     today = clock.local_date(clock.now()).isoformat()
 
     # researcher1 drafts with three members, sees the validation error, fixes it and submits

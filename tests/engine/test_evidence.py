@@ -99,12 +99,12 @@ def test_the_pack_is_verified_by_its_own_script_with_nothing_of_ours(completed, 
     (alone / "verify_pack.py").write_bytes(zipfile.ZipFile(io.BytesIO(pack)).read("verify_pack.py"))
     (alone / "checkpoint.pub.pem").write_bytes(keys.checkpoint_public_pem())
     run = subprocess.run([sys.executable, "-I", "verify_pack.py", "pack.zip", "--checkpoint-key", "checkpoint.pub.pem"],
-                         cwd=alone, capture_output=True, text=True, timeout=120)
+                         cwd=alone, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
     assert "证据包完整" in run.stdout
     (alone / "bad.zip").write_bytes(_tampered(pack, "audit/checkpoint.json", _alter_signature))
     run = subprocess.run([sys.executable, "-I", "verify_pack.py", "bad.zip"], cwd=alone, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, check=False)
     assert run.returncode == 1 and "签名检查点的签名无效" in run.stderr
 
 

@@ -168,9 +168,10 @@ def test_leaders_rewards_are_publicized_then_decided_noticed_and_paid(drive):
     doc = evidence(drive, conv_id)
     drive.run(lambda s: income.record_income(s, drive.user(s, "tto1"), conv_id,
                                              {"received_on": today(), "amount": "900000.00", "evidence_document_id": doc}))
-    made = drive.run(lambda s: (lambda p: (p.id, p.process_id))(
-        income.propose_distribution(s, drive.user(s, "tto1"), conv_id, plan())))
-    plan_id, process_id = made
+    def propose(s):
+        proposed = income.propose_distribution(s, drive.user(s, "tto1"), conv_id, plan())
+        return proposed.id, proposed.process_id
+    plan_id, process_id = drive.run(propose)
     from workflows.models import PublicityNotice
     with drive.sessions() as s:
         notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == process_id)).scalar_one()

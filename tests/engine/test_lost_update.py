@@ -3,6 +3,7 @@ lands, the other is refused as a conflict, on SQLite as on PostgreSQL. The step 
 barrier after the instance is loaded, so both really overlap whenever the database lets them."""
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -34,10 +35,8 @@ def hold_both_steps(monkeypatch, parties: int = 2) -> None:
     barrier, real = threading.Barrier(parties), runtime.complete
 
     def complete(*args, **kwargs):
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):  # the database made the other one wait
             barrier.wait(timeout=1)
-        except threading.BrokenBarrierError:
-            pass  # the database made the other one wait: nothing overlaps
         return real(*args, **kwargs)
     monkeypatch.setattr(runtime, "complete", complete)
 
@@ -49,7 +48,8 @@ def _outcome(work) -> str:
     except Conflict:
         return "conflict"
     except OperationalError as exc:  # SQLite refusing a stale writer: answered 409 by the web app
-        assert "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+        # PT017 allowed: this classifies a racing thread's outcome, which pytest.raises cannot
+        assert "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()  # noqa: PT017
         return "conflict"
 
 

@@ -94,7 +94,7 @@ DRAFT_RULES = [
 ]
 
 
-@pytest.mark.parametrize("kind, changes, field, words", [r[1:] for r in DRAFT_RULES], ids=[r[0] for r in DRAFT_RULES])
+@pytest.mark.parametrize(("kind", "changes", "field", "words"), [r[1:] for r in DRAFT_RULES], ids=[r[0] for r in DRAFT_RULES])
 def test_draft_rules_refuse(drive, kind, changes, field, words):
     app_id = drive.start(kind)
     data = draft_with(kind, **changes)

@@ -99,7 +99,7 @@ def test_manual_conversion_straight_from_registered(drive):
     assert entry_of(drive, entry_id).status == "converted"
 
 
-@pytest.mark.parametrize("who,unit", [("tto2", "SZDU"), ("auditor1", "SZDU"), ("city1", "SZDU"),
+@pytest.mark.parametrize(("who", "unit"), [("tto2", "SZDU"), ("auditor1", "SZDU"), ("city1", "SZDU"),
                                       ("researcher1", "SZDU"), ("decider1", "SZDU")])
 def test_only_the_units_office_registers(drive, who, unit):
     with pytest.raises(Forbidden):

@@ -51,7 +51,7 @@ def test_a_legacy_state_with_its_spec_still_loads(sessions):
         again = runtime.load(legacy)
         assert [t.task_spec.bpmn_id for t in again.get_tasks(manual=True)] == \
                [t.task_spec.bpmn_id for t in wf.get_tasks(manual=True)]
-        state_only, spec, sha = runtime.split_legacy(legacy)
+        _state_only, spec, sha = runtime.split_legacy(legacy)
         assert sha == state.process_version.spec_sha256 or json.loads(spec).keys() == {"spec", "subprocess_specs"}
 
 

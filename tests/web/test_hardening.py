@@ -74,7 +74,7 @@ def objected(client, driver):
     return app_id, driver.task_id(app_id, "handle_objection")
 
 
-@pytest.mark.parametrize("who, sees", [("tto1", True), ("auditor1", True), ("researcher1", False),
+@pytest.mark.parametrize(("who", "sees"), [("tto1", True), ("auditor1", True), ("researcher1", False),
                                        ("researcher2", False), ("signer1", False), ("decider1", False)])
 def test_only_the_office_and_allowed_auditors_see_who_objected(client, objected, who, sees):
     app_id, task = objected

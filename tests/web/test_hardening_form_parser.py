@@ -56,8 +56,9 @@ def test_parsing_never_raises_and_the_validator_answers_in_words(name, form):
     try:
         forms.validate(f"{name}.schema.json", parse_form(_schema(name), form))
     except Exception as exc:
-        assert type(exc).__name__ == "ValidationFailed", repr(exc)
-        assert exc.errors and all(e.get("message") for e in exc.errors)
+        # either outcome is allowed, so pytest.raises does not fit (PT017)
+        assert type(exc).__name__ == "ValidationFailed", repr(exc)  # noqa: PT017
+        assert exc.errors and all(e.get("message") for e in exc.errors)  # noqa: PT017
 
 
 @settings(max_examples=1, database=None)

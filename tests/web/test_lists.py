@@ -88,7 +88,7 @@ def test_api_task_list_keeps_an_array_with_total_and_links(client, driver):
     body = response.get_json()
     assert isinstance(body, list) and [t["number"] for t in body] == numbers[2:4]
     assert response.headers["X-Total-Count"] == "5"
-    links = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response.headers["Link"]))
+    links = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response.headers["Link"])}
     assert set(links) == {"first", "last", "prev", "next"} and "page=3" in links["next"]
     following = client.get(links["next"], headers=headers).get_json()
     assert [t["number"] for t in following] == numbers[4:]

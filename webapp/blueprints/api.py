@@ -6,6 +6,7 @@ so a foreign page cannot make a browser act through it.
 """
 from __future__ import annotations
 
+from http import HTTPStatus
 from io import BytesIO
 from typing import Any
 
@@ -44,7 +45,7 @@ def _grant_error(exc: GrantError):
         body["errors"] = translated_errors(exc)
     response = jsonify(body)
     response.status_code = exc.status
-    if exc.status == 401:
+    if exc.status == HTTPStatus.UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
 

@@ -146,7 +146,7 @@ def _event_row(event) -> dict[str, Any]:
 
 def _names(s, usernames: set[str]) -> dict[str, str]:
     rows = s.execute(select(User.username, User.name).where(User.username.in_(usernames))).all()
-    return {"system": _("系统"), "public": _("社会公众"), **{u: n for u, n in rows}}
+    return {"system": _("系统"), "public": _("社会公众"), **dict(rows)}
 
 
 def _team(s, app, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """Sign-in, sign-out and password change."""
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -29,7 +31,7 @@ def login():
         # survive the refusal, or the lockout could never trigger.
         database.session().commit()
         flash(message_of(exc), "error")
-        return render_template("auth/login.html", username=username), 403 if exc.status == 403 else 401
+        return render_template("auth/login.html", username=username), 403 if exc.status == HTTPStatus.FORBIDDEN else 401
     login_user(SignedIn(user))
     return redirect(safe_next(request.args.get("next")))
 

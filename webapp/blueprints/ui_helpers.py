@@ -3,6 +3,7 @@ date filters, and the generic form that turns a task's JSON Schema into inputs a
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -41,6 +42,9 @@ from ..extensions import LOCALES, login_manager
 
 bp = Blueprint("ui", __name__)
 VIEWER_JS = "vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
+MAX_ID_DIGITS = 10   # a session id longer than this is forged: never an int() of a huge string
+TEXTAREA_FROM = 200  # a string field allowing more characters than this gets a textarea
+EXAMPLE_MAX = 60     # longer example values are not shown as a hint
 
 
 # --- who is signed in -------------------------------------------------------------------
@@ -66,7 +70,7 @@ class SignedIn(UserMixin):
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedIn | None:
     ident = user_id.partition(":")[0]
-    user = database.session().get(User, int(ident)) if ident.isdigit() and len(ident) < 10 else None
+    user = database.session().get(User, int(ident)) if ident.isdigit() and len(ident) < MAX_ID_DIGITS else None
     if user is None or not signin.matches(user, user_id):
         return None
     return SignedIn(user)
@@ -117,10 +121,8 @@ def handle_bad_data(exc: DBAPIError):
 def _rollback_quietly() -> None:
     s = g.get("db_session")
     if s is not None:
-        try:
+        with suppress(DBAPIError):
             s.rollback()
-        except DBAPIError:
-            pass
 
 
 def handle_grant_error(exc: GrantError):
@@ -275,7 +277,7 @@ def is_attachment_list(node: dict[str, Any]) -> bool:
     return node.get("type") == "array" and "document_id" in node.get("items", {}).get("properties", {})
 
 
-def widget(name: str, node: dict[str, Any], required: bool, top: bool) -> str:
+def widget(name: str, node: dict[str, Any], required: bool, top: bool) -> str:  # noqa: PLR0911 (one return per widget)
     """Which input a schema node becomes; the template switches on this."""
     kind = node.get("type")
     if "const" in node:
@@ -301,7 +303,7 @@ def widget(name: str, node: dict[str, Any], required: bool, top: bool) -> str:
         return "password"
     if node.get("format") == "date":
         return "date"
-    return "textarea" if node.get("maxLength", 0) > 200 else "text"
+    return "textarea" if node.get("maxLength", 0) > TEXTAREA_FROM else "text"
 
 
 def parse_form(schema: dict[str, Any], form) -> dict[str, Any]:
@@ -314,7 +316,7 @@ def parse_form(schema: dict[str, Any], form) -> dict[str, Any]:
 _MISSING = object()
 
 
-def _parse(node: dict[str, Any], form, name: str, required: bool = False, top: bool = False) -> Any:
+def _parse(node: dict[str, Any], form, name: str, required: bool = False, top: bool = False) -> Any:  # noqa: PLR0911 (one return per node type)
     kind = node.get("type")
     if "const" in node:
         return True if form.get(name) else _MISSING
@@ -357,7 +359,7 @@ def _parse_array(node: dict[str, Any], form, name: str) -> Any:
     items = node.get("items", {})
     if items.get("type") == "object":
         pattern = re.compile(re.escape(name) + r"\.(\d+)\.")
-        rows = sorted({int(m.group(1)) for key in form.keys() if (m := pattern.match(key))})
+        rows = sorted({int(m.group(1)) for key in form if (m := pattern.match(key))})
         parsed = [_parse_object(items, form, f"{name}.{i}.") for i in rows]
         return [row for row in parsed if row]
     if "enum" in items:
@@ -381,7 +383,7 @@ def example_at(schema: dict[str, Any], path: str) -> str:
             value = value[int(part)]
         else:
             return ""
-    return _("例如：%(v)s", v=value) if isinstance(value, str) and value and len(value) <= 60 else ""
+    return _("例如：%(v)s", v=value) if isinstance(value, str) and value and len(value) <= EXAMPLE_MAX else ""
 
 
 def register(app: Flask) -> None:

@@ -75,7 +75,7 @@ REQUIRED = {
         (msg("对外许可实施"), ("terms", "sublicensing_allowed")),
         (msg("争议解决"), ("terms", "dispute_resolution")),
     ],
-    "supplementary": _PARTIES + [
+    "supplementary": [*_PARTIES,
         (msg("原协议编号"), ("original_number",)),
         (msg("协议履行情况"), ("request", "agreement_performance")),
         (msg("成果转化进展"), ("request", "conversion_progress")),

@@ -42,7 +42,7 @@ def enum_label(schema: str, field: str, code) -> str:
 
 def cn_number(n: int) -> str:
     """1 -> 一, 10 -> 十, 21 -> 二十一 (clause numbers 第一条 … 第九十九条)."""
-    if n < 10:
+    if n < len(_DIGITS):
         return _DIGITS[n]
     tens, ones = divmod(n, 10)
     return ("" if tens == 1 else _DIGITS[tens]) + "十" + (_DIGITS[ones] if ones else "")

@@ -38,7 +38,7 @@ _stylesheet = None
 
 
 def _css() -> CSS:
-    global _stylesheet
+    global _stylesheet  # noqa: PLW0603 (parsed once per process, on first use)
     if _stylesheet is None:
         _stylesheet = CSS(filename=str(TEMPLATES_DIR / "documents.css"),
                           url_fetcher=RestrictedURLFetcher(), font_config=_font_config)
