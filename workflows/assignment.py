@@ -43,7 +43,7 @@ def check_may_complete(user: User, task: HumanTask) -> None:
         return
     check_may_claim(user, task)
     if task.assignee_id not in (None, user.id):
-        raise Forbidden(msg("该任务已由{name}认领", name=task.assignee.name))
+        raise Forbidden(msg("该任务已由{name}认领", name=task.assignee.name if task.assignee else ""))
 
 
 def check_may_claim(user: User, task: HumanTask) -> None:

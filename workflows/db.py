@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -41,7 +43,10 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+T = TypeVar("T")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.isolation_level = None  # we send BEGIN ourselves (see _sqlite_begin)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -50,7 +55,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn) -> None:
+def _sqlite_begin(conn: Connection) -> None:
     """IMMEDIATE takes the write lock up front: two writers queue instead of both reading the
     same snapshot and one losing its update (or its audit row id) at commit."""
     mode = "IMMEDIATE" if conn.get_execution_options().get("grants_write") else "DEFERRED"
@@ -80,7 +85,7 @@ def create_schema(engine: Engine) -> None:
     command.upgrade(cfg, "head")
 
 
-def in_transaction(factory: sessionmaker[Session], action):
+def in_transaction(factory: sessionmaker[Session], action: Callable[[Session], T]) -> T:
     """Run `action(session)` as one unit of work: commit on success, roll back on any error.
     Commands and the timer sweep use it; web requests commit in webapp/database.py."""
     with factory() as session:

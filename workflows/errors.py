@@ -1,4 +1,5 @@
 """Errors the engine raises; each carries a message in the user's language (Chinese)."""
+from typing import Any
 
 
 class GrantError(Exception):
@@ -36,7 +37,7 @@ class ValidationFailed(GrantError):
 
     status = 422
 
-    def __init__(self, errors: list[dict]):
+    def __init__(self, errors: list[dict[str, Any]]):
         self.errors = errors
         super().__init__("；".join(f"{e['message']}" for e in errors))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -20,16 +21,20 @@ def load_schema(filename: str) -> dict[str, Any]:
     path = (FORMS_DIR / filename).resolve()
     if path.parent != FORMS_DIR or not path.is_file():
         raise FileNotFoundError(filename)
-    return json.loads(path.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
 
 
-def _decimal_multiple_of(validator, divisor, instance, schema):
+def _decimal_multiple_of(validator: Draft202012Validator, divisor: float, instance: object,
+                         schema: dict[str, Any]) -> Iterator[ValidationError]:
     """Shares like 33.33 are exact multiples of 0.01 in decimal, though not in binary floats."""
     if validator.is_type(instance, "number") and Decimal(str(instance)) % Decimal(str(divisor)) != 0:
         yield ValidationError(f"{instance!r} is not a multiple of {divisor}")
 
 
-DecimalValidator = validators.extend(Draft202012Validator, {"multipleOf": _decimal_multiple_of})
+# validators.extend is untyped in types-jsonschema; it returns a Draft202012Validator subclass
+DecimalValidator: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"multipleOf": _decimal_multiple_of})
 
 
 @cache
@@ -80,9 +85,9 @@ def _wrong_type(schema: dict[str, Any], path: list[Any], title: Message) -> Mess
     return msg("{title}的类型不正确", title=title)
 
 
-def _message(error, schema: dict[str, Any]) -> tuple[str, Message]:
+def _message(error: ValidationError, schema: dict[str, Any]) -> tuple[str, Message]:
     path = list(error.absolute_path)
-    v = error.validator
+    v = str(error.validator)  # the keyword ("required", "minLength"...)
     if v == "required":
         missing = error.message.split("'")[1]
         path = [*path, missing]
@@ -131,7 +136,7 @@ def check_draft(filename: str, data: dict[str, Any]) -> None:
     _raise_if_any(load_schema(filename), errors)
 
 
-def _raise_if_any(schema: dict[str, Any], errors: list) -> None:
+def _raise_if_any(schema: dict[str, Any], errors: list[ValidationError]) -> None:
     """One line per field and message, in field order."""
     errors = sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
     if errors:

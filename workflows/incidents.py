@@ -7,9 +7,9 @@ backs off (1, 2, 4 … minutes, at most a day). The other instances fire as if n
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -50,7 +50,7 @@ def resolve(session: Session, application_id: int, kind: str = "timer") -> None:
         incident.resolved_at = incident.updated_at = clock.now()
 
 
-def held_back(now):
+def held_back(now: datetime) -> Select[int]:
     """Applications whose failed step waits for its retry time: the sweep skips them."""
     return select(Incident.application_id).where(Incident.resolved_at.is_(None), Incident.next_retry_at > now)
 

@@ -21,22 +21,23 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC, always hands back aware datetimes (SQLite forgets the zone)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else clock.as_utc(value)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else clock.as_utc(value)
 
 
@@ -178,7 +179,7 @@ class WorkflowState(Base):
     version: Mapped[int] = mapped_column(default=1)
     application: Mapped[Application] = relationship(back_populates="state")
     process_version: Mapped[ProcessVersion] = relationship()
-    __mapper_args__: ClassVar = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (declared by SQLAlchemy's base)
 
 
 class HumanTask(Base):

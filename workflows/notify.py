@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import smtplib
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from functools import partial
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import clock, db, i18n, settings
@@ -51,7 +53,7 @@ def remind_overdue(session: Session) -> int:
         HumanTask.state == "ready", HumanTask.created_at <= cutoff,
         (HumanTask.reminded_at.is_(None)) | (HumanTask.reminded_at <= cutoff))).scalars().all()
     for task in rows:
-        users = [task.assignee] if task.assignee else []
+        users: Sequence[User] = [task.assignee] if task.assignee else []
         if not users:
             from .models import RoleGrant
             users = session.execute(select(User).join(RoleGrant).where(
@@ -84,7 +86,7 @@ def deliver_outbox(sessions: sessionmaker[Session], limit: int = 50) -> int:
         with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=10) as smtp:
             for mail in batch:
                 smtp.send_message(_message(cfg.mail_sender, mail))
-                db.in_transaction(sessions, lambda s, m=mail: _mark_sent(s, claimer, m.id))
+                db.in_transaction(sessions, partial(_mark_sent, claimer=claimer, mail_id=mail.id))
                 sent += 1
     except (OSError, smtplib.SMTPException) as exc:
         error = str(exc)
@@ -95,7 +97,7 @@ def deliver_outbox(sessions: sessionmaker[Session], limit: int = 50) -> int:
 CLAIM_LEASE = timedelta(minutes=5)
 
 
-def due_mail(now):
+def due_mail(now: datetime) -> Select[int]:
     """Unsent mail whose time has come, read through the index of unsent rows only."""
     return (select(OutboxMail.id).where(OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at <= now,
                                         OutboxMail.attempts < MAX_ATTEMPTS,

@@ -81,7 +81,7 @@ def check_draft(kind: str, draft: dict[str, Any], representative: str,
 
 
 def _check_team(members: list[dict[str, Any]], representative: str, known: Mapping[str, str], p: Problems) -> None:
-    usernames = [m.get("username") for m in members]
+    usernames: list[str] = [m.get("username", "") for m in members]
     if representative not in usernames:
         p.add("members", msg("指定代表必须是团队成员，请将申请人列入团队成员（§三(一)3）"))
     if len(set(usernames)) != len(usernames):

@@ -17,7 +17,7 @@ from .models import Objection, PublicityNotice
 MAX_PER_CLIENT_PER_DAY = 5
 
 
-def open_notices(unit_id: int | None = None) -> Select:
+def open_notices(unit_id: int | None = None) -> Select[PublicityNotice]:
     now = clock.now()
     query = (select(PublicityNotice).where(PublicityNotice.closed_at.is_(None), PublicityNotice.starts_at <= now,
                                            PublicityNotice.ends_at > now).order_by(PublicityNotice.ends_at))

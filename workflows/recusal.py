@@ -32,7 +32,7 @@ def stranded_roles(session: Session, unit_id: int, usernames: Iterable[str]) -> 
 
 def warnings(session: Session, app: Application, draft: dict[str, Any] | None) -> list[Message]:
     """Warnings for the draft form: the typed members, and the representative who is always one."""
-    usernames = {m.get("username") for m in (draft or {}).get("members", []) if isinstance(m, dict)}
+    usernames: set[str] = {m.get("username", "") for m in (draft or {}).get("members", []) if isinstance(m, dict)}
     usernames.add(app.representative.username)
     return [msg("{names}是本单位仅有的{role}，作为团队成员须回避，申请到该环节将无人处理；"
                 "请联系管理员为团队以外的人员授予“{role}”角色", role=ROLE_NAMES[role],

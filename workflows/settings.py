@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ def get() -> Settings:
     return _current
 
 
-def configure(**changes) -> Settings:
+def configure(**changes: Any) -> Settings:
     """Replace settings (tests and the app factory call this)."""
     global _current  # noqa: PLW0603 (the one process-wide settings object, replaced whole)
     _current = replace(_current, **changes)

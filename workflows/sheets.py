@@ -20,7 +20,7 @@ def xlsx(tables: list[Table]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     book = Workbook()
-    book.remove(book.active)
+    book.remove(book.worksheets[0])  # the empty sheet a new workbook starts with
     for title, headers, rows in tables:
         sheet = book.create_sheet(_sheet_name(title, book.sheetnames))
         sheet.append(headers)

@@ -27,7 +27,7 @@ class ProcessSpec:
     sha256: str
 
 
-def _validator():
+def _validator() -> Any:  # SpiffWorkflow is untyped: its lxml schema validator
     from SpiffWorkflow.spiff.parser import VALIDATOR
     return VALIDATOR
 
