@@ -144,7 +144,7 @@ def propose_distribution(session: Session, actor: User, conversion_id: int, data
     return plan
 
 
-def _check_totals(net: Decimal, received: Decimal, deducted: Decimal, amounts: dict[str, Decimal]) -> list[dict]:
+def _check_totals(net: Decimal, received: Decimal, deducted: Decimal, amounts: dict[str, Decimal]) -> list[dict[str, Any]]:
     problems = []
     if amounts["net_income"] != net:
         problems.append({"field": "net_income", "message": msg(

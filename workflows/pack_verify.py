@@ -173,7 +173,7 @@ def verify(data: bytes, unit_cert_pem: bytes | None = None, checkpoint_key_pem: 
     return problems
 
 
-def _check_manifest(pack: Pack, manifest: dict) -> list[str]:
+def _check_manifest(pack: Pack, manifest: dict[str, Any]) -> list[str]:
     listed = {entry["name"]: entry for entry in manifest.get("files", [])}
     present = set(pack.zip.namelist()) - {MANIFEST}
     problems = [f"清单中没有的文件：{name}" for name in sorted(present - listed.keys())]
@@ -185,7 +185,7 @@ def _check_manifest(pack: Pack, manifest: dict) -> list[str]:
     return problems
 
 
-def _check_checkpoint(pack: Pack, checkpoint: dict, checkpoint_key_pem: bytes | None) -> list[str]:
+def _check_checkpoint(pack: Pack, checkpoint: dict[str, Any], checkpoint_key_pem: bytes | None) -> list[str]:
     try:
         key = load_public_key(checkpoint_key_pem or pack.read("audit/checkpoint_public_key.pem"))
     except (KeyError, ValueError, TypeError):
@@ -195,7 +195,7 @@ def _check_checkpoint(pack: Pack, checkpoint: dict, checkpoint_key_pem: bytes | 
     return []
 
 
-def _check_events(events: list[dict], checkpoint: dict, application_id: Any) -> list[str]:
+def _check_events(events: list[dict[str, Any]], checkpoint: dict[str, Any], application_id: Any) -> list[str]:
     """Each event recomputed and linked to the signed tree head; the application's events complete."""
     problems, size, root = [], checkpoint["size"], checkpoint["root"]
     for expected, event in enumerate(events, start=1):
@@ -214,7 +214,7 @@ def _check_events(events: list[dict], checkpoint: dict, application_id: Any) -> 
     return problems
 
 
-def _check_submissions(submissions: list[dict], events: list[dict]) -> list[str]:
+def _check_submissions(submissions: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[str]:
     """Every form submission equals the digest its audit event recorded, and none is missing."""
     problems = []
     by_app_seq = {e["leaf"].get("app_seq"): e["leaf"] for e in events}
@@ -236,7 +236,7 @@ def _check_submissions(submissions: list[dict], events: list[dict]) -> list[str]
     return problems
 
 
-def _check_documents(pack: Pack, manifest: dict, events: list[dict]) -> list[str]:
+def _check_documents(pack: Pack, manifest: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
     """Each document equals the SHA-256 its audit event recorded when it was stored."""
     problems, recorded = [], {}
     for event in events:
@@ -259,7 +259,7 @@ def _check_documents(pack: Pack, manifest: dict, events: list[dict]) -> list[str
 UPLOADED_KINDS = ("attachment", "income_evidence")  # files people brought, signed by others if at all
 
 
-def _check_pdfs(pack: Pack, manifest: dict, unit_cert_pem: bytes | None, events: list[dict]) -> list[str]:
+def _check_pdfs(pack: Pack, manifest: dict[str, Any], unit_cert_pem: bytes | None, events: list[dict[str, Any]]) -> list[str]:
     """PDFs without signatures are only hash-checked; a signed PDF the unit made must validate and
     be trusted by the unit's CA. Whether a file was uploaded is read from its signed audit event."""
     problems = []

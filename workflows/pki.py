@@ -39,7 +39,7 @@ class SigningIdentity:
     chain: tuple[x509.Certificate, ...]
 
 
-def unit_dir(instance_dir: str | os.PathLike, unit_code: str) -> Path:
+def unit_dir(instance_dir: str | os.PathLike[str], unit_code: str) -> Path:
     if not _CODE.match(unit_code or ""):
         raise ValidationFailed([{"field": "unit", "message": msg("单位代码“{code}”不合法", code=unit_code)}])
     return Path(instance_dir) / "keys" / "units" / unit_code
@@ -81,7 +81,7 @@ def _not_before() -> datetime:
     return min(clock.now(), datetime.now(UTC)) - timedelta(hours=1)
 
 
-def ensure_unit_ca(instance_dir: str | os.PathLike, unit_code: str, unit_name: str) -> x509.Certificate:
+def ensure_unit_ca(instance_dir: str | os.PathLike[str], unit_code: str, unit_name: str) -> x509.Certificate:
     """The unit's CA certificate, created with its key the first time (idempotent)."""
     folder = unit_dir(instance_dir, unit_code)
     cert_path, key_path = folder / "ca.cert.pem", folder / "ca.key.pem"
@@ -127,7 +127,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def issue(instance_dir: str | os.PathLike, unit_code: str, unit_name: str, common_name: str,
+def issue(instance_dir: str | os.PathLike[str], unit_code: str, unit_name: str, common_name: str,
           role_title: str | None = None, username: str | None = None) -> SigningIdentity:
     """A fresh key and certificate for one signing act, naming `common_name` (a person or the unit).
 
@@ -163,7 +163,7 @@ def issue(instance_dir: str | os.PathLike, unit_code: str, unit_name: str, commo
     return SigningIdentity(key, cert, (ca_cert, *parents))
 
 
-def trust_roots(instance_dir: str | os.PathLike, unit_code: str, unit_name: str = "") -> list[x509.Certificate]:
+def trust_roots(instance_dir: str | os.PathLike[str], unit_code: str, unit_name: str = "") -> list[x509.Certificate]:
     """The certificates a verifier should trust for this unit's signatures (what the API publishes)."""
     folder = unit_dir(instance_dir, unit_code)
     imported = _imported(folder)
@@ -172,11 +172,11 @@ def trust_roots(instance_dir: str | os.PathLike, unit_code: str, unit_name: str 
     return [ensure_unit_ca(instance_dir, unit_code, unit_name)]
 
 
-def certificate_pem(instance_dir: str | os.PathLike, unit_code: str, unit_name: str = "") -> str:
+def certificate_pem(instance_dir: str | os.PathLike[str], unit_code: str, unit_name: str = "") -> str:
     return "".join(_pem_cert(c).decode() for c in trust_roots(instance_dir, unit_code, unit_name))
 
 
-def import_pkcs12(instance_dir: str | os.PathLike, unit_code: str, data: bytes, password: str | None) -> x509.Certificate:
+def import_pkcs12(instance_dir: str | os.PathLike[str], unit_code: str, data: bytes, password: str | None) -> x509.Certificate:
     """Store a PKCS#12 (key + certificate + chain) so the unit signs with it from now on."""
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode() if password else None)

@@ -125,7 +125,7 @@ def mark_left(session: Session, actor: User, entry_id: int, state: str, on: str,
 
 # --- called by other modules (grants, conversions) ----------------------------------------
 
-def record_grant(session: Session, app: Application, achievement: dict[str, Any], members: list[dict],
+def record_grant(session: Session, app: Application, achievement: dict[str, Any], members: list[dict[str, Any]],
                  actor: str) -> RegistryEntry:
     """A completed grant: the office's entry for the same IP numbers (or a new one) becomes 已赋权."""
     target_id = app.original_id or app.id

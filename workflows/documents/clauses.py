@@ -3,6 +3,7 @@ to print a document with an empty or policy-breaking clause."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from ..i18n import msg
 
@@ -112,8 +113,8 @@ REQUIRED = {
 }
 
 
-def lookup(ctx: dict, path: tuple):
-    value = ctx
+def lookup(ctx: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = ctx
     for key in path:
         if not isinstance(value, dict):
             return None
@@ -121,7 +122,7 @@ def lookup(ctx: dict, path: tuple):
     return value
 
 
-def is_empty(value) -> bool:
+def is_empty(value: object) -> bool:
     """None, blank strings and empty lists/dicts are empty; 0 and False are real values."""
     if value is None:
         return True
@@ -132,14 +133,14 @@ def is_empty(value) -> bool:
     return False
 
 
-def require(ctx: dict, doc: str) -> None:
+def require(ctx: dict[str, Any], doc: str) -> None:
     """Raise MissingClause for the first required clause of `doc` that is missing or empty."""
     for clause, path in REQUIRED[doc]:
         if is_empty(lookup(ctx, path)):
             raise MissingClause(clause)
 
 
-def check_members(members: list) -> None:
+def check_members(members: list[dict[str, Any]]) -> None:
     """Every member has a name and share, and the team's internal shares add up to 100%."""
     total = Decimal(0)
     for member in members:
@@ -150,13 +151,13 @@ def check_members(members: list) -> None:
         raise InvalidClause(msg("团队成员及内部分配"), msg("内部分配比例合计为{total}%，应为100%", total=total))
 
 
-def check_ip_numbers(draft: dict) -> None:
+def check_ip_numbers(draft: dict[str, Any]) -> None:
     achievement = draft["achievement"]
     if achievement["ip_type"] not in NO_NUMBER_IP_TYPES and is_empty(achievement.get("ip_numbers")):
         raise MissingClause(msg("知识产权编号"))
 
 
-def check_income(terms: dict) -> None:
+def check_income(terms: dict[str, Any]) -> None:
     """§三(六)1: ≥70% of net income to the inventors, ≥3% to the tech-transfer office."""
     inventors = Decimal(str(terms["inventor_income_percent"]))
     office = Decimal(str(terms["tto_income_percent"]))
@@ -168,7 +169,7 @@ def check_income(terms: dict) -> None:
         raise InvalidClause(msg("收益分配"), msg("各方比例合计超过100%"))
 
 
-def check_ownership_share(draft: dict) -> None:
+def check_ownership_share(draft: dict[str, Any]) -> None:
     """§三(一)1: co-ownership by shares leaves the team at least 70%."""
     if draft["ownership_mode"] != "shares":
         return
@@ -179,13 +180,13 @@ def check_ownership_share(draft: dict) -> None:
         raise InvalidClause(msg("团队持有份额"), msg("按份共有的，团队持有份额不得低于70%"))
 
 
-def check_licence_term(terms: dict) -> None:
+def check_licence_term(terms: dict[str, Any]) -> None:
     """§三(二)1: a long-term use right runs for no less than ten years."""
     if terms["licence_term_years"] < 10:
         raise InvalidClause(msg("许可期限"), msg("长期使用权期限不得低于十年"))
 
 
-def check_signatures(ctx: dict) -> None:
+def check_signatures(ctx: dict[str, Any]) -> None:
     """A final agreement carries both parties' signatures, each on the current draft."""
     if is_empty(ctx.get("draft_sha256")):
         raise MissingClause(msg("协议草稿SHA-256"))

@@ -6,6 +6,7 @@ sure that even a stray <img src> or CSS url() can neither read server files nor 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from weasyprint.urls import URLFetcher
@@ -28,14 +29,14 @@ def allowed_path(url: str) -> Path:
     return path
 
 
-class RestrictedURLFetcher(URLFetcher):
+class RestrictedURLFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint is untyped (Any base)
     """Allows data: URLs and files under templates/; refuses everything else (http, https,
     ftp, other files). Refusals raise, so WeasyPrint logs a warning and leaves the resource out."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(timeout=1, allowed_protocols=("file", "data"), allow_redirects=False)
 
-    def fetch(self, url, headers=None):
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> Any:  # WeasyPrint's URLFetcherResponse
         if url.lower().startswith("data:"):
             return super().fetch(url, headers)
         path = allowed_path(url)

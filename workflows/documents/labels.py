@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 FORMS_DIR = Path(__file__).resolve().parents[2] / "forms"
@@ -22,7 +23,7 @@ def _enum_maps(schema: str) -> dict[str, dict[str, str]]:
     """Property name -> {code: Chinese name}, collected from every enum in one form."""
     found: dict[str, dict[str, str]] = {}
 
-    def walk(node, name):
+    def walk(node: Any, name: str) -> None:
         if isinstance(node, dict):
             if "enum" in node and "enumNames" in node:
                 found.setdefault(name, dict(zip(node["enum"], node["enumNames"], strict=False)))
@@ -35,7 +36,7 @@ def _enum_maps(schema: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def enum_label(schema: str, field: str, code) -> str:
+def enum_label(schema: str, field: str, code: Any) -> str:  # any JSON value from a form
     """Chinese name of `code` for `field` in form `schema`; unknown codes are shown as-is."""
     return _enum_maps(schema).get(field, {}).get(code, str(code))
 
@@ -51,7 +52,7 @@ def cn_number(n: int) -> str:
 class ClauseCounter:
     """Hands out 第一条、第二条… in template order, so inserting a clause renumbers the rest."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.n = 0
 
     def next(self) -> str:
@@ -66,7 +67,7 @@ def to_local(value: datetime) -> datetime:
     return value.astimezone(SHANGHAI)
 
 
-def parse_date(value) -> date:
+def parse_date(value: date | str) -> date:
     if isinstance(value, datetime):
         return to_local(value).date()
     if isinstance(value, date):
@@ -74,7 +75,7 @@ def parse_date(value) -> date:
     return date.fromisoformat(str(value))
 
 
-def fmt_date(value) -> str:
+def fmt_date(value: date | str) -> str:
     """2026年11月22日 (no zero padding, as in formal Chinese documents)."""
     d = parse_date(value)
     return f"{d.year}年{d.month}月{d.day}日"
@@ -98,18 +99,18 @@ def last_local_day(end: datetime) -> date:
     return (local - timedelta(microseconds=1)).date()
 
 
-def _decimal(value) -> Decimal:
+def _decimal(value: Decimal | float | str) -> Decimal:
     return Decimal(str(value))
 
 
-def fmt_percent(value) -> str:
+def fmt_percent(value: Decimal | float | str) -> str:
     """80 -> 80%, 33.3 -> 33.3%, 12.345 -> 12.35% (forms allow two decimals)."""
     q = _decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP)
     text = format(q, "f").rstrip("0").rstrip(".")
     return f"{text}%"
 
 
-def fmt_money(value) -> str:
+def fmt_money(value: Decimal | float | str) -> str:
     """1234567.5 -> 1,234,567.50元."""
     q = _decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP)
     return f"{q:,.2f}元"
@@ -122,7 +123,8 @@ _BIG_UNITS = ["", "万", "亿", "万"]
 
 def _upper_integer(n: int) -> str:
     digits = str(n)
-    out, zero_pending = [], False
+    out: list[str] = []
+    zero_pending = False
     for i, ch in enumerate(digits):
         pos = len(digits) - 1 - i
         if ch == "0":
@@ -137,7 +139,7 @@ def _upper_integer(n: int) -> str:
     return "".join(out)
 
 
-def fmt_money_upper(value) -> str:
+def fmt_money_upper(value: Decimal | float | str) -> str:
     """Amount in Chinese capitals (人民币大写), as contracts state prices twice."""
     q = _decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP)
     yuan, cents = divmod(int(q * 100), 100)
@@ -162,6 +164,6 @@ KIND_NAMES = {
 ROLE_NAMES = {"representative": "乙方指定代表", "unit": "甲方授权签字人"}
 
 
-def iso(value) -> str:
+def iso(value: object) -> str:
     """ISO text for PDF metadata."""
     return to_local(value).isoformat() if isinstance(value, datetime) else str(value)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from weasyprint import CSS, HTML
@@ -10,6 +11,9 @@ from weasyprint.text.fonts import FontConfiguration
 from ..i18n import msg
 from . import clauses, labels
 from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
+
+if TYPE_CHECKING:  # signing imports documents at run time: only the checker sees this
+    from ..signing import SigBox
 
 PDF_A_VARIANT = "pdf/a-3b"
 
@@ -45,18 +49,18 @@ def _css() -> CSS:
     return _stylesheet
 
 
-def render_html(template: str, ctx: dict) -> str:
+def render_html(template: str, ctx: dict[str, Any]) -> str:
     """The HTML a document is made from (handy for debugging a layout)."""
     return _env.get_template(template).render(**ctx, clause_no=labels.ClauseCounter())
 
 
-def _drop_producer(document, pdf) -> None:
+def _drop_producer(document: Any, pdf: Any) -> None:  # WeasyPrint's Document and pydyf.PDF
     """pyHanko rewrites the XMP Producer when it signs; without an Info Producer the two stay
     equal, as PDF/A requires."""
     pdf.info.pop("Producer", None)
 
 
-def _signature_boxes(document) -> list:
+def _signature_boxes(document: Any) -> list[SigBox]:
     """Each reserved `.sigbox` (id "sig-<role>") as page index + rectangle in PDF points."""
     from ..signing import SigBox
     found: dict[str, SigBox] = {}
@@ -72,13 +76,13 @@ def _signature_boxes(document) -> list:
     return list(found.values())
 
 
-def _pdf(template: str, ctx: dict, final: bool = False) -> bytes:
+def _pdf(template: str, ctx: dict[str, Any], final: bool = False) -> bytes:
     """The PDF, with empty signature fields where the template reserved a `.sigbox`."""
     html = HTML(string=render_html(template, ctx), base_url=TEMPLATES_DIR.as_uri() + "/",
                 url_fetcher=RestrictedURLFetcher())
     options = {"pdf_variant": PDF_A_VARIANT} if final else {}
     document = html.render(stylesheets=[_css()], font_config=_font_config, **options)
-    pdf = document.write_pdf(finisher=_drop_producer, **options)
+    pdf: bytes = document.write_pdf(finisher=_drop_producer, **options)
     boxes = _signature_boxes(document)
     if not boxes:
         return pdf
@@ -86,7 +90,7 @@ def _pdf(template: str, ctx: dict, final: bool = False) -> bytes:
     return prepare_fields(pdf, boxes)
 
 
-def _licence_end(start, years: int) -> date:
+def _licence_end(start: date | str, years: int) -> date:
     """Last day of a licence of `years` from `start` (2027-01-01 + 10 y -> 2036-12-31)."""
     start = labels.parse_date(start)
     try:
@@ -96,7 +100,7 @@ def _licence_end(start, years: int) -> date:
     return anniversary - timedelta(days=1)
 
 
-def render_agreement(ctx: dict) -> bytes:
+def render_agreement(ctx: dict[str, Any]) -> bytes:
     """赋权协议 (kind "ownership") or 长期使用权许可协议 (kind "use_right").
 
     With ctx["esign"] the PDF is PDF/A-3b with empty signature fields for both parties (the
@@ -127,7 +131,7 @@ def render_agreement(ctx: dict) -> bytes:
                            "draft_sha256": ctx.get("draft_sha256", "")}, final or esign)
 
 
-def render_supplementary_agreement(ctx: dict) -> bytes:
+def render_supplementary_agreement(ctx: dict[str, Any]) -> bytes:
     """长期使用权延期补充协议 (§三(二)2): extends the term of an existing use-right grant."""
     clauses.require(ctx, "supplementary")
     final, esign = bool(ctx.get("final")), bool(ctx.get("esign"))
@@ -139,7 +143,7 @@ def render_supplementary_agreement(ctx: dict) -> bytes:
         "draft_sha256": ctx.get("draft_sha256", "")}, final or esign)
 
 
-def render_publicity_notice(ctx: dict) -> bytes:
+def render_publicity_notice(ctx: dict[str, Any]) -> bytes:
     """公示 notice (§三(一)3, §三(二)1; price §三(五)1; leaders' rewards §三(六)3)."""
     clauses.require(ctx, "publicity")
     draft = ctx["draft"]
@@ -167,7 +171,7 @@ MODE_NAMES = {"transfer": "转让", "licence": "许可", "equity": "作价投资
 LICENCE_NAMES = {"exclusive": "独占许可", "sole": "排他许可", "ordinary": "普通许可"}
 
 
-def render_price_notice(ctx: dict) -> bytes:
+def render_price_notice(ctx: dict[str, Any]) -> bytes:
     """协议定价公示 (§三(五)1): the achievement's name and proposed price, for at least 15 days."""
     clauses.require(ctx, "publicity")
     plan = ctx.get("plan") or {}
@@ -175,14 +179,14 @@ def render_price_notice(ctx: dict) -> bytes:
         if clauses.is_empty(plan.get(key)):
             raise clauses.MissingClause(clause)
     return _pdf("price_publicity.html", {
-        **ctx, "mode_name": MODE_NAMES[plan["mode"]], "licence_name": LICENCE_NAMES.get(plan.get("licence_type"), ""),
+        **ctx, "mode_name": MODE_NAMES[plan["mode"]], "licence_name": LICENCE_NAMES.get(plan.get("licence_type", ""), ""),
         "start_day": labels.to_local(ctx["starts_at"]).date(), "last_day": labels.last_local_day(ctx["ends_at"])})
 
 
 REWARD_MODE_NAMES = {"cash": "现金", "equity": "股权", "contribution_share": "出资比例"}
 
 
-def render_leader_notice(ctx: dict) -> bytes:
+def render_leader_notice(ctx: dict[str, Any]) -> bytes:
     """领导人员奖励公示 (§三(六)3): contribution, reward mode and share of each leader."""
     return _pdf("leader_publicity.html", {
         **ctx, "title": ctx["draft"].get("achievement", {}).get("title") or ctx.get("title", ""),
@@ -190,13 +194,13 @@ def render_leader_notice(ctx: dict) -> bytes:
         "last_day": labels.last_local_day(ctx["ends_at"])})
 
 
-def render_distribution_notice(ctx: dict) -> bytes:
+def render_distribution_notice(ctx: dict[str, Any]) -> bytes:
     """收益分配公告: each person, amount and mode of a plan the unit decided (§三(六))."""
     return _pdf("distribution_notice.html", {**ctx, "mode_names": REWARD_MODE_NAMES,
                                              "title": ctx.get("title", "")})
 
 
-def render_decision_record(ctx: dict) -> bytes:
+def render_decision_record(ctx: dict[str, Any]) -> bytes:
     """单位集体决策记录: the evidence for diligence exemption (§三(七)) — who, when, how, votes."""
     clauses.require(ctx, "decision")
     return _pdf("decision.html", {"review": None, "representative": None, **ctx})
