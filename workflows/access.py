@@ -1,7 +1,10 @@
 """Who may see what: team members see their applications; unit staff and auditors their unit's."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
 
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
@@ -23,7 +26,7 @@ def can_view(user: User, app: Application) -> bool:
     return None in units or app.unit_id in units or user.id in app.member_ids()
 
 
-def get_visible(session, user: User, application_id: int) -> Application:
+def get_visible(session: Session, user: User, application_id: int) -> Application:
     app = session.get(Application, application_id)
     if app is None or not can_view(user, app):
         # Not yours looks the same as not there: ids of other teams' work leak nothing.
@@ -31,7 +34,7 @@ def get_visible(session, user: User, application_id: int) -> Application:
     return app
 
 
-def visible_applications(user: User) -> Select:
+def visible_applications(user: User) -> Select[Application]:
     """A query for every application the user may read."""
     units = staff_unit_ids(user)
     query = select(Application)
@@ -66,10 +69,10 @@ def check_may_download_evidence(user: User, app: Application) -> None:
         raise Forbidden(msg("只有审计人员、成果转化部门经办人和团队成员可以下载证据包"))
 
 
-def get_visible_document(session, user: User, document_id: int) -> Document:
+def get_visible_document(session: Session, user: User, document_id: int) -> Document:
     """A stored document of an application the user may see; any other id looks absent."""
     doc = session.get(Document, document_id)
-    if doc is None or doc.application_id is None or not can_view(user, session.get(Application, doc.application_id)):
+    if doc is None or doc.application_id is None or not can_view(user, session.get_one(Application, doc.application_id)):
         raise NotFound(msg("文件不存在或您无权查看"))
     return doc
 
@@ -87,7 +90,7 @@ def may_see_objectors(user: User, app: Application) -> bool:
     return bool(app.unit.auditors_see_objectors) and user.has_role("auditor", app.unit_id)
 
 
-def own_document(session, app: Application, document_id) -> Document | None:
+def own_document(session: Session, app: Application, document_id: object) -> Document | None:
     """The document if it belongs to this application; any other id names nothing."""
     if not isinstance(document_id, int) or isinstance(document_id, bool) or not 0 < document_id < 2**31:
         return None
@@ -95,9 +98,10 @@ def own_document(session, app: Application, document_id) -> Document | None:
     return doc if doc is not None and doc.application_id == app.id else None
 
 
-def document_ids(data) -> list:
+def document_ids(data: Any) -> list[Any]:
     """Every value under a key ending in `document_id`, at any depth of a form's data."""
-    found, stack = [], [data]
+    found: list[Any] = []
+    stack = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
@@ -111,7 +115,7 @@ def document_ids(data) -> list:
     return found
 
 
-def check_own_documents(session, app: Application, data) -> None:
+def check_own_documents(session: Session, app: Application, data: Any) -> None:
     """A saved draft may only name this application's documents (else others' filenames leak)."""
     if any(own_document(session, app, i) is None for i in document_ids(data) if i not in (None, "")):
         raise ValidationFailed([{"field": "attachments", "message": msg("附件不存在或不属于本申请")}])

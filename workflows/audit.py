@@ -17,13 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import clock, keys, settings
-from .models import Application, AuditCheckpoint, AuditEvent, AuditLog, FormSubmission, User
+from .models import Application, AuditCheckpoint, AuditEvent, AuditLog, FormSubmission, HumanTask, User
 from .pack_verify import (
     CHECKPOINT_FORMAT,
     EMPTY_ROOT,
@@ -107,7 +108,7 @@ def record(session: Session, *, actor: str, action: str, unit_id: int | None = N
     return event
 
 
-def record_submission(session: Session, event: AuditEvent, task, user: User, payload: Any) -> FormSubmission:
+def record_submission(session: Session, event: AuditEvent, task: HumanTask, user: User, payload: Any) -> FormSubmission:
     """Keep the submitted form itself, with the digest its audit event covers."""
     stored = json.loads(canonical(payload if payload is not None else {}))
     revision = 1 + (session.execute(select(func.count(FormSubmission.id)).where(
@@ -208,7 +209,8 @@ def latest_checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
     return dict(row.body) if row is not None else None
 
 
-def application_proofs(session: Session, app: Application, checkpoint_body: dict[str, Any]):
+def application_proofs(session: Session, app: Application, checkpoint_body: dict[str, Any]
+                       ) -> tuple[list[AuditEvent], dict[int, list[str]], str]:
     """The application's events and an inclusion proof for each, against `checkpoint_body`."""
     log_id, size = checkpoint_body["log_id"], checkpoint_body["size"]
     events = list(session.execute(select(AuditEvent).where(AuditEvent.application_id == app.id,
@@ -219,7 +221,7 @@ def application_proofs(session: Session, app: Application, checkpoint_body: dict
     return events, proofs, root
 
 
-def _stream(session: Session, log_id: int, *columns) -> Iterator[Any]:
+def _stream(session: Session, log_id: int, *columns: InstrumentedAttribute[Any]) -> Iterator[Any]:
     """A log's rows in seq order, in keyset batches (bounded memory at any size)."""
     after = -1
     while True:
@@ -246,7 +248,7 @@ def _anchor_checkpoints() -> Iterator[dict[str, Any]]:
                 yield {"_bad_line": number}
 
 
-def _signed_heads(session: Session, public_key, problems: list[str]) -> dict[int, dict[int, str]]:
+def _signed_heads(session: Session, public_key: Ed25519PublicKey, problems: list[str]) -> dict[int, dict[int, str]]:
     """{log: {size: root}} of every checkpoint whose signature verifies (database and anchor file)."""
     heads: dict[int, dict[int, str]] = {}
 
@@ -287,7 +289,10 @@ def verify(session: Session, public_key_pem: bytes | None = None, notes: list[st
 
 
 def _verify_log(session: Session, log_id: int, signed: dict[int, str], notes: list[str]) -> list[str]:
-    problems, frontier, size, app_seqs = [], [], 0, {}
+    problems: list[str] = []
+    frontier: list[list[Any]] = []
+    app_seqs: dict[int, int] = {}
+    size = 0
     columns = (AuditEvent.leaf_version, AuditEvent.log_id, AuditEvent.app_seq, AuditEvent.at, AuditEvent.unit_id,
                AuditEvent.application_id, AuditEvent.actor, AuditEvent.action, AuditEvent.step, AuditEvent.detail,
                AuditEvent.data_digest)

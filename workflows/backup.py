@@ -12,7 +12,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class BackupError(GrantError):
     """A backup or restore that cannot be done or does not check out; nothing was changed."""
 
 
-def _fail(template: str, **params) -> BackupError:
+def _fail(template: str, **params: object) -> BackupError:
     return BackupError(msg(template, **params))
 
 
@@ -65,7 +65,7 @@ def _sqlite_path(url: str) -> Path:
 # -- what is in the database ---------------------------------------------------------------
 def _documents(conn: Connection) -> Iterator[dict[str, Any]]:
     """Every stored document with the SHA-256 of its bytes as read now, one row at a time."""
-    ids = conn.execute(text("SELECT id FROM documents ORDER BY id")).scalars().all()
+    ids: Sequence[int] = conn.execute(text("SELECT id FROM documents ORDER BY id")).scalars().all()
     for doc_id in ids:
         row = conn.execute(text("SELECT sha256, content FROM documents WHERE id = :id"), {"id": doc_id}).one()
         content = bytes(row.content)
@@ -85,7 +85,7 @@ def _snapshot_facts(conn: Connection) -> dict[str, Any]:
 
 def _audit_heads(conn: Connection) -> dict[str, Any]:
     """The last event id and every log's size and Merkle root, as of this snapshot."""
-    last_id = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM audit_events")).scalar_one()
+    last_id: int = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM audit_events")).scalar_one()
     logs = {str(row.log_id): [row.size, row.root]
             for row in conn.execute(text("SELECT log_id, size, root FROM audit_logs ORDER BY log_id"))}
     return {"last_id": int(last_id), "logs": logs}
@@ -146,7 +146,7 @@ def _backup_postgres(url: str, target: Path) -> dict[str, Any]:
     engine = create_engine(url, isolation_level="REPEATABLE READ")
     try:
         with engine.connect() as conn:
-            snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+            snapshot: str = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
                   f"--file={target / PG_FILE}", f"--dbname={_libpq(url)}"])
             facts = _snapshot_facts(conn)
@@ -200,7 +200,7 @@ def read_manifest(source: str | Path) -> dict[str, Any]:
     """The manifest, after checking every file it names against its SHA-256."""
     source = Path(source)
     try:
-        manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise _fail("{path}中没有可读的备份清单 manifest.json", path=str(source)) from None
     if manifest.get("format") != FORMAT:

@@ -12,7 +12,7 @@ UNITS = [
     ("SZDU", "深圳示范大学", "深圳示范大学科研院成果转化办公室，电话 0755-00000001，邮箱 tto@szdu.example.edu.cn"),
     ("SZDI", "深圳示范研究院", "深圳示范研究院成果转化部，电话 0755-00000002，邮箱 tto@szdi.example.org.cn"),
 ]
-USERS = [
+USERS: list[tuple[str, str, list[tuple[str, str | None]]]] = [  # username, name, (role, unit code)
     ("researcher1", "李明", [("researcher", "SZDU")]),
     ("researcher2", "王芳", [("researcher", "SZDU")]),
     ("researcher3", "张伟", [("researcher", "SZDU")]),

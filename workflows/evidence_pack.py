@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import access, audit, keys, pki, queries, records, settings
-from .models import Application, AuditEvent, FormSubmission, User
+from .models import Application, AuditEvent, FormSubmission, Objection, User
 
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)  # fixed entry times: the same content gives the same bytes
 MANIFEST = "manifest.json"
@@ -57,10 +57,12 @@ README = """尽职免责证据包（职务科技成果赋权）
 def evidence_pack(session: Session, app: Application, user: User) -> tuple[str, bytes]:
     """Record the export, sign the unit's log, and build the ZIP (the caller commits)."""
     access.check_may_download_evidence(user, app)
-    count = session.execute(select(func.count(AuditEvent.id)).where(AuditEvent.application_id == app.id)).scalar()
+    count = session.execute(select(func.count(AuditEvent.id)).where(AuditEvent.application_id == app.id)).scalar_one()
     audit.record(session, actor=user.username, action="evidence_pack", unit_id=app.unit_id, application_id=app.id,
                  detail={"events": count + 1, "number": app.number})
     checkpoint = audit.checkpoint(session, app.unit_id)
+    if checkpoint is None:  # cannot happen: audit.record above created the unit's log
+        raise RuntimeError(f"no audit log for unit {app.unit_id}")
     contents = {f"documents/{doc.id:04d}-{doc.filename}": records.read(doc) for doc in queries.documents(session, app)}
     submissions = _submissions(session, app)
     contents.update({
@@ -136,7 +138,7 @@ def _publicity(session: Session, app: Application, user: User) -> dict[str, Any]
     identities = access.may_see_objectors(user, app)
     objections = queries.objections(session, app)
 
-    def objection(o) -> dict[str, Any]:
+    def objection(o: Objection) -> dict[str, Any]:
         row = {"receipt": o.receipt, "filed_at": audit.beijing(o.filed_at), "reason": o.reason, "status": o.status,
                "decision": o.decision, "reasoning": o.reasoning,
                "handled_at": audit.beijing(o.handled_at) if o.handled_at else None}

@@ -165,7 +165,7 @@ def _check_totals(net: Decimal, received: Decimal, deducted: Decimal, amounts: d
     return problems
 
 
-def _share(session: Session, conv: Application, i: int, data: dict[str, Any], problems: list) -> DistributionShare:
+def _share(session: Session, conv: Application, i: int, data: dict[str, Any], problems: list[dict[str, Any]]) -> DistributionShare:
     """One reward: leaders' rules (§三(六)3) and no double reward for the grant's team (§三(六)2)."""
     field = f"shares.{i}"
     user = None
@@ -194,7 +194,7 @@ def _share(session: Session, conv: Application, i: int, data: dict[str, Any], pr
 
 
 def _grant_team(session: Session, conv: Application) -> set[int]:
-    return session.get(Application, conv.original_id).member_ids()
+    return session.get_one(Application, conv.original_id).member_ids()
 
 
 def plan_of(session: Session, process: Application) -> Distribution:

@@ -15,7 +15,10 @@ import json
 import sys
 import zipfile
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the checker only: at run time cryptography loads when a signature is checked
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 CHECKPOINT_FORMAT = "grants-checkpoint/1"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
@@ -45,7 +48,7 @@ def node_hash(left: str, right: str) -> str:
     return hashlib.sha256(b"\x01" + bytes.fromhex(left) + bytes.fromhex(right)).hexdigest()
 
 
-def frontier_append(frontier: list[list], leaf: str) -> list[list]:
+def frontier_append(frontier: list[list[Any]], leaf: str) -> list[list[Any]]:
     """Add a leaf to the compact frontier [[height, hash], ...] (O(log n) perfect subtree roots)."""
     frontier.append([0, leaf])
     while len(frontier) > 1 and frontier[-1][0] == frontier[-2][0]:
@@ -55,11 +58,11 @@ def frontier_append(frontier: list[list], leaf: str) -> list[list]:
     return frontier
 
 
-def frontier_root(frontier: list[list]) -> str:
+def frontier_root(frontier: list[list[Any]]) -> str:
     """The RFC 6962 tree head of the leaves the frontier summarizes."""
     if not frontier:
         return EMPTY_ROOT
-    root = frontier[-1][1]
+    root: str = frontier[-1][1]
     for _height, subtree in reversed(frontier[:-1]):
         root = node_hash(subtree, root)
     return root
@@ -118,12 +121,16 @@ def key_id(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
-def load_public_key(pem: bytes):
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
-    return load_pem_public_key(pem)
+    key = load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")  # checkpoints are signed with Ed25519 only
+    return key
 
 
-def checkpoint_signature_ok(checkpoint: dict[str, Any], public_key) -> bool:
+def checkpoint_signature_ok(checkpoint: dict[str, Any], public_key: Ed25519PublicKey) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization as ser
     raw = public_key.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
@@ -335,7 +342,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         with open(path, "rb") as f:
             return f.read()
     try:
-        problems = verify(read(args.pack), read(args.unit_cert), read(args.checkpoint_key))
+        problems = verify(read(args.pack) or b"", read(args.unit_cert), read(args.checkpoint_key))
     except OSError as exc:
         problems = [f"无法读取文件：{exc}"]
     for problem in problems:

@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -34,7 +35,7 @@ _CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 @dataclass(frozen=True)
 class SigningIdentity:
     """What pyHanko needs to sign: a private key, its certificate and the chain up to the root."""
-    key: object
+    key: CertificateIssuerPrivateKeyTypes
     cert: x509.Certificate
     chain: tuple[x509.Certificate, ...]
 
@@ -57,7 +58,7 @@ def _write_secret(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _pem_key(key) -> bytes:
+def _pem_key(key: CertificateIssuerPrivateKeyTypes) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -106,15 +107,22 @@ def ensure_unit_ca(instance_dir: str | os.PathLike[str], unit_code: str, unit_na
     return cert
 
 
-def _load_ca(folder: Path):
-    key = serialization.load_pem_private_key((folder / "ca.key.pem").read_bytes(), password=None)
+def _load_key(path: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: not an EC or RSA private key")  # we only write and import those
+    return key
+
+
+def _load_ca(folder: Path) -> tuple[CertificateIssuerPrivateKeyTypes, x509.Certificate]:
+    key = _load_key(folder / "ca.key.pem")
     return key, x509.load_pem_x509_certificate((folder / "ca.cert.pem").read_bytes())
 
 
 def _imported(folder: Path) -> SigningIdentity | None:
     if not (folder / "imported.cert.pem").exists():
         return None
-    key = serialization.load_pem_private_key((folder / "imported.key.pem").read_bytes(), password=None)
+    key = _load_key(folder / "imported.key.pem")
     chain_path = folder / "imported.chain.pem"
     chain = tuple(x509.load_pem_x509_certificates(chain_path.read_bytes())) if chain_path.exists() else ()
     return SigningIdentity(key, x509.load_pem_x509_certificate((folder / "imported.cert.pem").read_bytes()), chain)

@@ -59,7 +59,7 @@ def reader_units(user: User) -> set[int | None]:
     return units
 
 
-def visible_entries(user: User) -> Select:
+def visible_entries(user: User) -> Select[RegistryEntry]:
     """Staff read their units' entries, the city auditor all, a researcher only their own."""
     units = reader_units(user)
     query = select(RegistryEntry)
@@ -187,7 +187,7 @@ def record_leaving(session: Session, entry: RegistryEntry, actor: str, on: str, 
 # --- reading ----------------------------------------------------------------------------------
 
 def search(user: User, q: str = "", state: str = "", ip_type: str = "", year: int | None = None,
-           grant_kind: str = "", unit: str = "", sort: str = "-registered_on") -> Select:
+           grant_kind: str = "", unit: str = "", sort: str = "-registered_on") -> Select[RegistryEntry]:
     """The visible entries matching the filters (title, number or inventor in `q`), sorted."""
     if year is not None:
         from .statistics import check_year
@@ -214,7 +214,7 @@ def search(user: User, q: str = "", state: str = "", ip_type: str = "", year: in
     return query.order_by(column.desc() if sort.startswith("-") else column.asc(), RegistryEntry.id.desc())
 
 
-def page(session: Session, query: Select, number: int, size: int) -> tuple[list[RegistryEntry], int]:
+def page(session: Session, query: Select[RegistryEntry], number: int, size: int) -> tuple[list[RegistryEntry], int]:
     total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     offset = max(number - 1, 0) * size
     if offset >= total:  # past the last page (however large the number): nothing, and no overflow
@@ -299,7 +299,7 @@ def _validated(session: Session, unit_id: int, data: dict[str, Any],
         errors.append({"field": "inventors", "message": msg("请至少填写一名成果完成人（系统账户）")})
     elif missing:
         errors.append({"field": "inventors", "message": msg("没有这些账户：{names}", names="、".join(missing))})
-    if errors:
+    if errors or day is None:  # day is None only with an error above
         raise ValidationFailed(errors)
     users.sort(key=lambda u: usernames.index(u.username))
     return ({"title": title, "ip_type": ip_type, "ip_numbers": numbers, "numbers_text": " ".join(numbers),
@@ -370,7 +370,7 @@ def _leave(session: Session, entry: RegistryEntry, actor: str, state: str, on: s
         errors.append({"field": "contract", "message": msg("请填写合同编号或凭证")})
     if len(contract) > CONTRACT_MAX:
         errors.append({"field": "contract", "message": msg("合同编号过长")})
-    if errors:
+    if errors or day is None:  # day is None only with an error above
         raise ValidationFailed(errors)
     _apply(session, entry, actor, state, {"status": state, "left_on": day, "left_year": int(day[:4]),
                                           "left_mode": mode, "left_contract": contract},
