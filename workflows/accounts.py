@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import CursorResult, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -58,13 +60,13 @@ def authenticate(session: Session, username: str, password: str, client: str = "
     _refuse_if_locked(_count_attempt(session, pair, now), now)
     _refuse_if_locked(_count_attempt(session, whole, now), now)
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    known = user is not None and user.active
-    if _verify(user.password_hash if known else _dummy_hash(), password) and known and password:
+    known = user if user is not None and user.active else None
+    if _verify(known.password_hash if known else _dummy_hash(), password) and known and password:
         session.execute(update(LoginThrottle).where(LoginThrottle.key.in_((pair, whole)))
                         .values(failures=0, lockouts=0, locked_until=None, updated_at=now))
-        user.failed_logins, user.locked_until = 0, None
-        check_password_sign_in(session, user)
-        return user
+        known.failed_logins, known.locked_until = 0, None
+        check_password_sign_in(session, known)
+        return known
     _lock_if_exceeded(session, pair, MAX_FAILED_LOGINS, now, progressive=True)
     _lock_if_exceeded(session, whole, USERNAME_CEILING, now, progressive=False)
     raise GrantError(msg("用户名或密码错误"))
@@ -77,13 +79,12 @@ def _throttle_keys(username: str, client: str) -> tuple[str, str]:
     return digest(f"pair\0{username}\0{client}"), digest(f"user\0{username}")
 
 
-def _count_attempt(session: Session, key: str, now) -> tuple[int, datetime | None]:
+def _count_attempt(session: Session, key: str, now: datetime) -> tuple[int, datetime | None]:
     """failures += 1 in one statement (a lock that has run out starts the count afresh);
     returns the new count and the lock, as the database saw them."""
-    table = LoginThrottle.__table__
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(table).values(key=key, failures=0, lockouts=0, updated_at=now)
+    session.execute(insert(LoginThrottle).values(key=key, failures=0, lockouts=0, updated_at=now)
                     .on_conflict_do_nothing(index_elements=["key"]))
     expired = LoginThrottle.locked_until.is_not(None) & (LoginThrottle.locked_until <= now)
     row = session.execute(
@@ -95,15 +96,15 @@ def _count_attempt(session: Session, key: str, now) -> tuple[int, datetime | Non
     return row.failures, clock.as_utc(row.locked_until) if row.locked_until else None
 
 
-def _refuse_if_locked(counted: tuple[int, datetime | None], now) -> None:
+def _refuse_if_locked(counted: tuple[int, datetime | None], now: datetime) -> None:
     _failures, locked_until = counted
     if locked_until is not None and locked_until > now:
         raise Forbidden(msg("登录失败次数过多，已暂时锁定，请{minutes}分钟后再试",
                             minutes=max(1, math.ceil((locked_until - now).total_seconds() / 60))))
 
 
-def _lock_if_exceeded(session: Session, key: str, limit: int, now, progressive: bool) -> None:
-    row = session.get(LoginThrottle, key, populate_existing=True)
+def _lock_if_exceeded(session: Session, key: str, limit: int, now: datetime, progressive: bool) -> None:
+    row = session.get_one(LoginThrottle, key, populate_existing=True)  # _count_attempt made it
     if row.failures < limit:
         return
     length = min(LOCKOUT, FIRST_LOCK * 2 ** min(row.lockouts, 8)) if progressive else LOCKOUT
@@ -115,10 +116,11 @@ def prune_throttles(session: Session) -> int:
     """Forget counters idle for a day whose lock has run out: strangers' guesses must not
     fill the table for ever."""
     now = clock.now()
-    result = session.execute(LoginThrottle.__table__.delete().where(
+    result = session.execute(delete(LoginThrottle).where(
         LoginThrottle.updated_at < now - timedelta(days=1),
-        (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now)))
-    return result.rowcount or 0
+        (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now))
+        .execution_options(synchronize_session=False))
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 def change_password(user: User, old: str, new: str) -> None:
@@ -130,7 +132,7 @@ def change_password(user: User, old: str, new: str) -> None:
 
 
 def create_user(session: Session, username: str, name: str, password: str, email: str = "",
-                roles: list[tuple[str, str | None]] = (), actor: User | None = None) -> User:
+                roles: Sequence[tuple[str, str | None]] = (), actor: User | None = None) -> User:
     """Create a user with (role, unit code or None) grants; refuses duplicates and unknown roles."""
     if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise ValidationFailed([{"field": "username", "message": msg("用户名只能包含字母、数字、下划线、点和连字符")}])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import forms, runtime
 from .models import (
@@ -24,6 +24,8 @@ from .models import (
     TaskDraft,
     User,
 )
+
+Row = TypeVar("Row")  # what a query selects; the search filters keep it
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -48,16 +50,17 @@ class Page:
         return self.page < self.pages
 
 
-def paginate(session: Session, query: Select, page: int = 1, per_page: int = PER_PAGE, sort: str = "") -> Page:
+def paginate(session: Session, query: Select[Any], page: int = 1, per_page: int = PER_PAGE, sort: str = "") -> Page:
     """Indexed offset pagination: one COUNT over the filtered rows and one query for the page."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     page = min(max(page, 1), max(1, -(-total // per_page)))
-    rows = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars())
+    rows: list[Any] = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars())
     return Page(rows, total, page, per_page, sort)
 
 
-def sorted_by(query: Select, sorts: dict[str, tuple], key: str | None, default: str) -> tuple[Select, str]:
+def sorted_by(query: Select[Row], sorts: dict[str, tuple[InstrumentedAttribute[Any], ...]], key: str | None,
+              default: str) -> tuple[Select[Row], str]:
     """Order by one of the allowed sorts (`name` ascending, `-name` descending); unknown → default."""
     key = key if key and key.lstrip("-") in sorts else default
     columns = sorts[key.lstrip("-")]
@@ -69,7 +72,7 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "").replace("%", "").replace("_", "").strip() + "%"
 
 
-def application_matches(text: str):
+def application_matches(text: str) -> ColumnElement[bool]:
     """Number, title, a team member (name or username) or the current step's name."""
     like = _like(text)
     people = select(User.id).where(or_(User.name.ilike(like), User.username.ilike(like)))
@@ -92,29 +95,29 @@ NOTICE_SORTS = {"ends": (PublicityNotice.ends_at, PublicityNotice.id),
 NOTIFICATION_SORTS = {"created": (Notification.id,)}
 
 
-def search_tasks(query: Select, text: str | None) -> Select:
+def search_tasks(query: Select[Row], text: str | None) -> Select[Row]:
     if not text or not text.strip():
         return query
     return query.where(or_(application_matches(text), HumanTask.name.ilike(_like(text))))
 
 
-def search_applications(query: Select, text: str | None) -> Select:
+def search_applications(query: Select[Row], text: str | None) -> Select[Row]:
     return query.where(application_matches(text)) if text and text.strip() else query
 
 
-def search_notices(query: Select, text: str | None) -> Select:
+def search_notices(query: Select[Row], text: str | None) -> Select[Row]:
     if not text or not text.strip():
         return query
     like = _like(text)  # the query joins Application (board_query)
     return query.where(or_(Application.number.ilike(like), Application.title.ilike(like)))
 
 
-def search_notifications(query: Select, text: str | None) -> Select:
+def search_notifications(query: Select[Row], text: str | None) -> Select[Row]:
     return query.where(Notification.message.ilike(_like(text))) if text and text.strip() else query
 
 
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
-              since: datetime | None = None) -> Select:
+              since: datetime | None = None) -> Select[HumanTask]:
     """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first."""
     queue_filters = [HumanTask.role == g.role if g.unit_id is None
                      else and_(HumanTask.role == g.role, HumanTask.unit_id == g.unit_id)
@@ -171,7 +174,7 @@ def working_title(session: Session, user: User, app: Application) -> str:
     """The title as filed, or as this person saved it in a draft not yet submitted (finding 7)."""
     if app.title:
         return app.title
-    saved = session.execute(select(TaskDraft.data).join(HumanTask, TaskDraft.task_id == HumanTask.id).where(
+    saved: ScalarResult[Any] = session.execute(select(TaskDraft.data).join(HumanTask, TaskDraft.task_id == HumanTask.id).where(
         HumanTask.application_id == app.id, HumanTask.state == "ready", TaskDraft.user_id == user.id)).scalars()
     for data in saved:
         title = (data.get("achievement") or {}).get("title") if isinstance(data, dict) else None
@@ -239,7 +242,7 @@ def step_trail(session: Session, app: Application) -> dict[str, list[str]]:
             "current": sorted({b for b, s in rows if s == "ready"})}
 
 
-def unread_notifications(user: User) -> Select:
+def unread_notifications(user: User) -> Select[Notification]:
     return (select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
             .order_by(Notification.id.desc()))
 
