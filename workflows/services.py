@@ -3,7 +3,8 @@ transaction: documents, the publicity board and the achievement registry."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -12,13 +13,16 @@ from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
 
+if TYPE_CHECKING:  # engine imports this module for OPERATIONS
+    from .engine import ServiceContext
 
-def _documents():
+
+def _documents() -> ModuleType:
     from . import documents  # WeasyPrint loads only when a document is made
     return documents
 
 
-def _base(ctx, data: dict[str, Any]) -> dict[str, Any]:
+def _base(ctx: ServiceContext, data: dict[str, Any]) -> dict[str, Any]:
     app = ctx.application
     return {"number": app.number, "kind": app.kind, "unit": {"name": app.unit.name, "code": app.unit.code},
             "title": app.title,
@@ -26,21 +30,24 @@ def _base(ctx, data: dict[str, Any]) -> dict[str, Any]:
             "representative": {"username": app.representative.username, "name": app.representative.name}}
 
 
-def _original_draft(ctx) -> dict[str, Any]:
+def _original_draft(ctx: ServiceContext) -> dict[str, Any]:
     """An extension has no draft of its own: its documents name the achievement of the grant."""
     app = ctx.application
     if app.original_id is None:
         return {}
     from .queries import application_data
-    return application_data(ctx.session.get(type(app), app.original_id)).get("draft", {})
+    draft: dict[str, Any] = application_data(ctx.session.get_one(type(app), app.original_id)).get("draft", {})
+    return draft
 
 
-def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def record_decision(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Renders the unit decision record (尽职免责 evidence: who decided what, when, how)."""
     app = ctx.application
     step = "extension_decision" if app.kind == "extension" else "unit_decision"
     decision = data.get(step, {})
     actor = ctx.actor
+    if actor is None:  # the decision step is always completed by a person
+        raise RuntimeError("record_decision without the person who decided")
     pdf = _documents().render_decision_record({
         **_base(ctx, data), "review": data.get("review") or data.get("extension_review", {}), "decision": decision,
         "recorded_by": {"username": actor.username, "name": actor.name}, "recorded_at": clock.now()})
@@ -54,7 +61,7 @@ def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
 NOTICE_KINDS = {"conversion": "price", "distribution": "leader_reward"}
 
 
-def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def open_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Posts the notice for at least 15 full calendar days; the timer fires when the term is over.
     Leaders' rewards (§三(六)3) run the unit's own term: the policy names none."""
     app, session = ctx.application, ctx.session
@@ -77,7 +84,7 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
                "board_url": f"{settings.get().base_url}/publicity/{notice.id}",
                # A signed checkpoint of the unit's audit log, printed so every copy of the notice pins the past.
                "checkpoint": audit.checkpoint(session, app.unit_id)}
-    original = session.get(type(app), app.original_id) if app.original_id else None
+    original = session.get_one(type(app), app.original_id) if app.original_id else app  # read by the conversion notices only
     # What the board shows, kept with the notice so no page deserializes a workflow.
     summary: dict[str, Any] = {"draft": context["draft"]}
     if kind == "price":
@@ -86,9 +93,9 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
         pdf = _documents().render_price_notice({**context, "plan": plan, "original_number": original.number,
                                                 "grant_kind": original.kind})
     elif kind == "leader_reward":
-        plan = session.get(Distribution, data["distribution_id"])  # its process id is set after this first step
+        plan = session.get_one(Distribution, data["distribution_id"])  # its process id is set after this first step
         leaders = [sh for sh in plan.shares if sh.leader_post != "none"]
-        grant = session.get(type(app), original.original_id)
+        grant = session.get_one(type(app), original.original_id)
         summary.update(draft=(grant.summary or {}).get("draft") or {}, grant_kind=grant.kind,
                        to_people=str(plan.to_people),
                        rewards=[{"name": sh.name, "leader_post": sh.leader_post, "contribution": sh.contribution,
@@ -108,14 +115,14 @@ def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[st
             "last_day": last_day.isoformat(), "document_id": notice.document_id}
 
 
-def close_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def close_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     notice = ctx.session.get(PublicityNotice, (data.get("publicity_window") or {}).get("notice_id"))
     if notice is not None and notice.closed_at is None:
         notice.closed_at, notice.outcome = clock.now(), "passed"
     return {"closed": True}
 
 
-def render_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def render_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Draft agreement from the agreed terms; new terms void every earlier signature."""
     app, session = ctx.application, ctx.session
     terms_key = "supplementary_terms" if app.kind == "extension" else "agreement_terms"
@@ -128,7 +135,7 @@ def render_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[
     return {"document_id": doc.id, "sha256": doc.sha256}
 
 
-def finalize_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def finalize_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Both signatures on the same draft → the signed PDF itself is the final agreement.
 
     Re-rendering would break the PAdES signatures, so the final document is the bytes the
@@ -137,6 +144,8 @@ def finalize_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dic
     from .steps import latest_document, signed_so_far
     app, session = ctx.application, ctx.session
     draft = latest_document(session, app, "agreement_draft")
+    if draft is None:
+        raise WrongState(msg("协议尚未由双方签署"))
     signatures = session.execute(select(Signature).where(
         Signature.application_id == app.id, Signature.valid.is_(True), Signature.document_id == draft.id)
         .order_by(Signature.signed_at, Signature.id)).scalars().all()
@@ -154,23 +163,25 @@ def finalize_agreement(ctx, data: dict[str, Any], params: dict[str, Any]) -> dic
     return {"document_id": doc.id, "sha256": doc.sha256}
 
 
-def _render(ctx, data: dict[str, Any], final: bool, **extra) -> bytes:
+def _render(ctx: ServiceContext, data: dict[str, Any], final: bool, **extra: object) -> bytes:
     documents = _documents()
     app = ctx.application
     context = {**_base(ctx, data), "generated_at": clock.now(), "final": final, "signatures": [], **extra}
     try:
         if app.kind == "extension":
-            original = ctx.session.get(type(app), app.original_id)
+            original = ctx.session.get_one(type(app), app.original_id)
             context.update(original_number=original.number, request=data.get("extension_request", {}),
                            terms=data.get("supplementary_terms", {}))
-            return documents.render_supplementary_agreement(context)
+            pdf: bytes = documents.render_supplementary_agreement(context)
+            return pdf
         context["terms"] = data.get("agreement_terms", {})
-        return documents.render_agreement(context)
+        pdf = documents.render_agreement(context)
+        return pdf
     except documents.DocumentError as exc:
         raise ValidationFailed([{"field": "terms", "message": msg("不能生成协议：{reason}", reason=getattr(exc, "message", str(exc)))}]) from exc
 
 
-def update_registry(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def update_registry(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The granted achievement enters (or moves in) the unit's registry as 已赋权 (§三(三)4)."""
     from . import registry
     app = ctx.application
@@ -180,15 +191,15 @@ def update_registry(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
     return {"registry_id": entry.id, "status": entry.status}
 
 
-def record_distribution(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def record_distribution(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The unit decided the plan: approved → the distribution notice (each person, amount, mode)."""
     app, session = ctx.application, ctx.session
-    plan, decision = session.get(Distribution, data["distribution_id"]), data.get("distribution_decision") or {}
+    plan, decision = session.get_one(Distribution, data["distribution_id"]), data.get("distribution_decision") or {}
     if decision.get("result") != "approve":
         plan.status = "refused"
         return {"approved": False}
     plan.status = "approved"
-    conv = session.get(type(app), app.original_id)
+    conv = session.get_one(type(app), app.original_id)
     pdf = _documents().render_distribution_notice({
         **_base(ctx, data), "plan": plan, "decision": decision, "conversion_number": conv.number,
         "decided_at": clock.now()})
@@ -196,7 +207,7 @@ def record_distribution(ctx, data: dict[str, Any], params: dict[str, Any]) -> di
     return {"approved": True, "document_id": doc.id}
 
 
-def record_conversion(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def record_conversion(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The contract is in (§三(三)4): a licence leaves the achievement 已转化; a transfer or an equity
     investment takes it out of the registry (出库)."""
     from . import registry
@@ -215,7 +226,7 @@ def record_conversion(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict
     return {"registry_id": entry.id, "status": entry.status, "contract_number": contract.get("contract_number")}
 
 
-OPERATIONS = {
+OPERATIONS: dict[str, runtime.Operation] = {
     "record_decision": record_decision,
     "open_publicity": open_publicity,
     "close_publicity": close_publicity,
