@@ -7,12 +7,13 @@ conversions' ledgers (workflows/income.py).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarResult, and_, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import clock
 from .errors import Forbidden, ValidationFailed
@@ -87,7 +88,7 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
 
 def _contracts(session: Session, unit_id: int | None, year: int) -> str:
     """Contract amounts of the conversions signed in the year (yuan), from their read models."""
-    rows = session.execute(select(Application.summary).where(
+    rows: ScalarResult[dict[str, Any] | None] = session.execute(select(Application.summary).where(
         _unit(Application.unit_id, unit_id), Application.kind == "conversion", Application.status == "completed")
     ).scalars()
     total = Decimal("0.00")
@@ -102,8 +103,9 @@ def _income(session: Session, unit_id: int | None, year: int) -> dict[str, str]:
     """Yuan as decimal strings: what came in, net of §三(六)2 deductions, and how it was divided."""
     first, last = f"{year}-01-01", f"{year}-12-31"
 
-    def total(column, date_column, *extra) -> Decimal:
-        value = session.execute(select(func.coalesce(func.sum(column), 0)).join(
+    def total(column: InstrumentedAttribute[Decimal], date_column: InstrumentedAttribute[str],
+              *extra: ColumnElement[bool]) -> Decimal:
+        value: Decimal | int = session.execute(select(func.coalesce(func.sum(column), 0)).join(
             Application, Application.id == column.class_.conversion_id).where(
             _unit(Application.unit_id, unit_id), date_column >= first, date_column <= last, *extra)).scalar_one()
         return Decimal(value).quantize(Decimal("0.01"))
@@ -117,20 +119,21 @@ def _income(session: Session, unit_id: int | None, year: int) -> dict[str, str]:
 
 
 def _unit_code(session: Session, unit_id: int | None) -> str | None:
-    return None if unit_id is None else session.get(Unit, unit_id).code
+    return None if unit_id is None else session.get_one(Unit, unit_id).code
 
 
-def _unit(column, unit_id: int | None):
+def _unit(column: InstrumentedAttribute[int], unit_id: int | None) -> ColumnElement[bool]:
     """Every unit is asked as IN (all units), so the unit-leading indexes serve the city view too."""
     return column.in_(select(Unit.id).scalar_subquery()) if unit_id is None else column == unit_id
 
 
-def _apps_in(unit_id: int | None, start: datetime, end: datetime):
+def _apps_in(unit_id: int | None, start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(_unit(Application.unit_id, unit_id), Application.created_at >= start, Application.created_at < end)
 
 
-def _by(session: Session, column, keys, condition) -> dict[str, int]:
-    counts = dict(session.execute(select(column, func.count()).where(condition).group_by(column)).all())
+def _by(session: Session, column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], keys: Iterable[str],
+        condition: ColumnElement[bool]) -> dict[str, int]:
+    counts: dict[str | None, int] = dict(session.execute(select(column, func.count()).where(condition).group_by(column)).all())
     return {k: int(counts.get(k, 0)) for k in keys}
 
 
@@ -156,7 +159,8 @@ def _grants_per_month(session: Session, unit_id: int | None, year: int) -> list[
     return [int(v or 0) for v in row]
 
 
-def _duration(session: Session, begin, finish):
+def _duration(session: Session, begin: InstrumentedAttribute[datetime],
+              finish: InstrumentedAttribute[datetime | None]) -> ColumnElement[float | Decimal]:
     """Days between two timestamps, as a SQL expression of this database."""
     if session.get_bind().dialect.name == "sqlite":
         return func.julianday(finish) - func.julianday(begin)
@@ -180,7 +184,7 @@ def _steps(session: Session, unit_id: int | None, start: datetime, end: datetime
     return rows
 
 
-def _percentiles(days, where):
+def _percentiles(days: ColumnElement[float | Decimal], where: ColumnElement[bool]) -> Callable[[Session], dict[str, Any]]:
     """Count, median and p90 (nearest rank) in one sorted pass: a window numbers the sorted
     durations; ceil(p·n) is integer arithmetic, (n + 1) // 2 and (9n + 9) // 10, on both databases."""
     ranked = select(days.label("d"), func.row_number().over(order_by=days).label("rn"),
@@ -190,7 +194,7 @@ def _percentiles(days, where):
         (ranked.c.rn == median_rank) | (ranked.c.rn == p90_rank))
 
     def run(session: Session) -> dict[str, Any]:
-        found = session.execute(query).all()
+        found: Sequence[Any] = session.execute(query).all()
         if not found:
             return {"count": 0, "median_days": None, "p90_days": None}
         at = {rn: round(float(d), 2) for d, rn, _n, _m, _p in found}
@@ -218,7 +222,9 @@ def _registry_states(session: Session, unit_id: int | None) -> dict[str, int]:
 def _movements(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
     """What moved in the registry in the year: registered, granted by kind, converted / left by mode."""
     unit = _unit(RegistryEntry.unit_id, unit_id)
-    count = lambda *w: int(session.execute(select(func.count()).select_from(RegistryEntry).where(unit, *w)).scalar_one())  # noqa: E731
+
+    def count(*where: ColumnElement[bool]) -> int:
+        return int(session.execute(select(func.count()).select_from(RegistryEntry).where(unit, *where)).scalar_one())
     return {"registered": count(RegistryEntry.registered_year == year),
             "granted": _by(session, RegistryEntry.grant_kind, ("ownership", "use_right"),
                            and_(unit, RegistryEntry.granted_year == year)),
