@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -68,6 +69,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
     """Open a new application (or an extension of a completed use right) with its first task."""
     if kind not in PROCESS_FOR_KIND:
         raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
+    original: Application | None
     if kind == "conversion":
         original = conversion.check_origin(session, actor, unit, original_number)
     elif kind == "distribution":
@@ -78,13 +80,13 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
     spec = specs.current(PROCESS_FOR_KIND[kind])
     version = specs.deployed_version(session, spec)
     app = Application(unit=unit, number=_next_number(session, unit), kind=kind, status="draft",
-                      representative=original.representative if kind in ("conversion", "distribution") else actor,
+                      representative=original.representative if original and kind in ("conversion", "distribution") else actor,
                       original_id=original.id if original else None, title=original.title if original else "")
-    if kind in ("conversion", "distribution"):  # the grant's team follows its conversions
+    if original and kind in ("conversion", "distribution"):  # the grant's team follows its conversions
         app.members = [ApplicationMember(user_id=m.user_id) for m in original.members]
     session.add(app)
     session.flush()
-    if kind == "conversion":
+    if original and kind == "conversion":
         conversion.on_start(session, actor, original, app)
     seed = {"kind": kind, "unit_code": unit.code, "application_number": app.number,
             "representative": actor.username}
@@ -111,7 +113,7 @@ def _next_number(session: Session, unit: Unit) -> str:
     return f"{unit.code}-{year}-{counter.last:04d}"
 
 
-def _load(session: Session, app: Application):
+def _load(session: Session, app: Application) -> BpmnWorkflow:
     """Lock the instance row (PostgreSQL) and deserialize; the version column catches the rest.
     The loaded row is pinned on `app.state`: the session's identity map is weak, and if the row
     were dropped `_persist` would reload it at a concurrent winner's version and the version
@@ -149,7 +151,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     except WorkflowException as exc:
         raise steps.unwrap(exc) from exc
     steps.after_complete(session, actor, app, row, payload)
-    session.execute(TaskDraft.__table__.delete().where(TaskDraft.task_id == task_id))
+    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id).execution_options(synchronize_session=False))
     notify.task_closed(session, task_id)
     _persist(session, app, wf)
     event = audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
@@ -169,7 +171,7 @@ def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
         raise Conflict(msg("该任务已被处理"))
     check_may_claim(actor, row)
     if row.assignee_id not in (None, actor.id):
-        raise Conflict(msg("该任务已由{name}认领", name=row.assignee.name))
+        raise Conflict(msg("该任务已由{name}认领", name=row.assignee.name if row.assignee else ""))
     row.assignee = actor
     audit.record(session, actor=actor.username, action="claim", unit_id=row.unit_id,
                  application_id=row.application_id, step=row.bpmn_id)
@@ -281,7 +283,7 @@ def _fire(session: Session, state: WorkflowState) -> int:
     if state.timer_due_at == before:
         return 0
     audit.record(session, actor="system", action="timer", unit_id=app.unit_id, application_id=app.id,
-                 detail={"due_at": before.isoformat()})
+                 detail={"due_at": before.isoformat() if before else None})
     return 1
 
 
@@ -306,7 +308,7 @@ def retry_incident(session: Session, actor: User, incident_id: int) -> Incident:
     return incident
 
 
-def _persist(session: Session, app: Application, wf) -> None:
+def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
     """Write state, the projection of ready human tasks and the derived status together."""
     ready = runtime.ready_human_tasks(wf)
     open_rows = {t.id: t for t in session.execute(
@@ -352,7 +354,7 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
         notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
 
 
-def _status(wf, ready: list[runtime.ReadyTask]) -> str:
+def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask]) -> str:
     if wf.is_completed():
         return {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}.get(
             wf.data.get("outcome"), "completed")

@@ -12,12 +12,14 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock
@@ -27,14 +29,15 @@ SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFI
 Operation = Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
-class ServiceScriptEngine(PythonScriptEngine):
+class ServiceScriptEngine(PythonScriptEngine):  # type: ignore[misc]  # SpiffWorkflow is untyped (Any base)
     """Runs BPMN service tasks as calls into `workflows/` within the current transaction."""
 
     def __init__(self, operations: dict[str, Operation], context: Any):
         super().__init__(environment=TaskDataEnvironment())
         self.operations, self.context = operations, context
 
-    def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
+    def call_service(self, task: Task, operation_name: str = "", operation_params: dict[str, Any] | None = None,
+                     **kwargs: Any) -> str:
         try:
             operation = self.operations[operation_name.rsplit("/", 1)[-1]]
         except KeyError:
@@ -53,7 +56,7 @@ class ReadyTask:
     data: dict[str, Any]
 
 
-def new_workflow(spec, subprocess_specs, data: dict[str, Any]) -> BpmnWorkflow:
+def new_workflow(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], data: dict[str, Any]) -> BpmnWorkflow:
     wf = BpmnWorkflow(spec, subprocess_specs)
     start = wf.get_tasks(state=TaskState.READY)[0]
     start.data.update(data)
@@ -93,7 +96,7 @@ def state_json(serialized: str) -> str:
     return serialized
 
 
-def dump_spec(spec, subprocess_specs) -> tuple[str, str]:
+def dump_spec(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> tuple[str, str]:
     """The serialized spec of a process version (with its called processes) and its SHA-256."""
     dct = _to_dict(BpmnWorkflow(spec, subprocess_specs))
     text = json.dumps({"spec": dct["spec"], "subprocess_specs": dct["subprocess_specs"]},
@@ -130,7 +133,7 @@ def _state_dict(wf: BpmnWorkflow) -> dict[str, Any]:
     conv = _WORKFLOW_CONVERTER
     SERIALIZER.registry._encoder_mode = True
     try:
-        dct = WorkflowConverter.to_dict(conv, wf)
+        dct: dict[str, Any] = WorkflowConverter.to_dict(conv, wf)
         dct["subprocesses"] = conv.mapping_to_dict(wf.subprocesses)
         dct["bpmn_events"] = conv.registry.convert(wf.bpmn_events)
     finally:
@@ -143,7 +146,7 @@ def _state_dict(wf: BpmnWorkflow) -> dict[str, Any]:
 def _to_dict(wf: BpmnWorkflow) -> dict[str, Any]:
     SERIALIZER.registry._encoder_mode = True
     try:
-        dct = SERIALIZER.to_dict(wf)
+        dct: dict[str, Any] = SERIALIZER.to_dict(wf)
     finally:
         SERIALIZER.registry._encoder_mode = False
     dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
@@ -174,7 +177,8 @@ def summary(wf: BpmnWorkflow) -> dict[str, Any]:
 
 def summary_of(data: dict[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy for a summary column (dates and ids become strings)."""
-    return json.loads(json.dumps(data, ensure_ascii=False, default=str))
+    copy: dict[str, Any] = json.loads(json.dumps(data, ensure_ascii=False, default=str))
+    return copy
 
 
 def advance(wf: BpmnWorkflow, engine: ServiceScriptEngine) -> None:
@@ -194,7 +198,7 @@ def ready_human_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
     return result
 
 
-def find_ready(wf: BpmnWorkflow, task_id: str):
+def find_ready(wf: BpmnWorkflow, task_id: str) -> Task | None:
     from uuid import UUID
     task = wf.get_task_from_id(UUID(task_id))
     if task is None or task.state != TaskState.READY or not task.task_spec.manual:
@@ -202,7 +206,7 @@ def find_ready(wf: BpmnWorkflow, task_id: str):
     return task
 
 
-def complete(wf: BpmnWorkflow, task, payload: dict[str, Any], engine: ServiceScriptEngine) -> None:
+def complete(wf: BpmnWorkflow, task: Task, payload: dict[str, Any], engine: ServiceScriptEngine) -> None:
     """Store the payload under the task's BPMN id (the contract in docs/PROCESS.md) and run on."""
     wf.script_engine = engine
     task.data[task.task_spec.bpmn_id] = payload
@@ -233,7 +237,7 @@ def next_timer_due(wf: BpmnWorkflow) -> datetime | None:
     return min(due) if due else None
 
 
-def _has_timer(definition) -> bool:
+def _has_timer(definition: object) -> bool:
     if definition is None:
         return False
     if isinstance(definition, TimerEventDefinition):

@@ -98,10 +98,11 @@ def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
             RegistryEntry.unit_id == app.unit_id, RegistryEntry.application_id != app.id,
             RegistryEntry.status != "registered")).scalars():
         claimed.update(entry.ip_numbers or [])
+    numbers: list[str]  # the column is NOT NULL
     for numbers in session.execute(select(Application.ip_numbers).where(
             Application.unit_id == app.unit_id, Application.id != app.id, Application.kind != "extension",
             Application.status.notin_(("refused", "withdrawn")))).scalars():
-        claimed.update(numbers or [])
+        claimed.update(numbers)
     return claimed
 
 
@@ -168,8 +169,8 @@ def _objection_payload(session: Session, row: HumanTask, data: dict[str, Any]) -
     objection = session.get(Objection, row.context.get("objection_id"))
     notice = session.get(PublicityNotice, objection.notice_id) if objection else None
     term_over = notice is not None and notice.closed_at is not None
-    outcome = _late_outcome(notice.outcome, data["decision"]) if term_over else None
-    return {**data, "term_over": term_over, "outcome": PUBLICITY_OUTCOME.get(outcome)}
+    outcome = _late_outcome(notice.outcome, data["decision"]) if term_over and notice else None
+    return {**data, "term_over": term_over, "outcome": PUBLICITY_OUTCOME.get(outcome or "")}
 
 
 def _late_outcome(current: str | None, decision: str) -> str:
@@ -194,7 +195,7 @@ def _record_objection_handling(session: Session, actor: User, row: HumanTask, pa
     objection.status = "upheld" if payload["decision"] == "uphold" else "dismissed"
     objection.decision, objection.reasoning = payload["decision"], payload["reasoning"]
     objection.handled_by_id, objection.handled_at = actor.id, clock.now()
-    notice = session.get(PublicityNotice, objection.notice_id)
+    notice = session.get_one(PublicityNotice, objection.notice_id)
     if payload.get("term_over"):
         notice.outcome = _late_outcome(notice.outcome, payload["decision"])
     elif payload["decision"] in ("uphold", "dismiss_restart") and notice.closed_at is None:
@@ -233,7 +234,7 @@ def decision_of(payload: dict[str, Any]) -> Any:
 
 def unwrap(exc: Exception) -> Exception:
     """A refusal raised inside a service task reaches the person as itself, not as a crash."""
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, GrantError):
             return seen
