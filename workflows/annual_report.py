@@ -107,12 +107,11 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
 
 def to_pdf(report: dict[str, Any]) -> bytes:
     """The report as PDF/A, signed with the unit's certificate (PAdES) like its notices."""
-    from types import SimpleNamespace
-
     from . import signing
     from .documents import render
     pdf = render._pdf("annual_report.html", {**report, "number": f"{report['unit']['code']}-{report['year']}"})
-    return signing.sign_as_unit(pdf, SimpleNamespace(**report["unit"]), title="年度报告电子签章")
+    return signing.sign_as_unit(pdf, signing.UnitName(report["unit"]["code"], report["unit"]["name"]),
+                                title="年度报告电子签章")
 
 
 def write(report: dict[str, Any], out_dir: str | Path) -> list[Path]:

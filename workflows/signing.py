@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import hashlib
 import io
 import os
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeAlias, TypeVar
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -25,6 +28,20 @@ from cryptography.hazmat.primitives import serialization
 
 from . import clock, pki, settings
 from .i18n import msg
+
+if TYPE_CHECKING:  # pyHanko and fontTools load only when a PDF is signed or checked
+    from fontTools.ttLib import TTFont
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+    from pyhanko.pdf_utils.writer import BasePdfFileWriter
+    from pyhanko.pdf_utils.xref import ObjectStream
+    from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+
+    from .models import Unit
+
+P = ParamSpec("P")
+R = TypeVar("R")
+TrustRoot: TypeAlias = bytes | str | x509.Certificate | asn1_x509.Certificate  # PEM, or a parsed certificate
 
 CJK_TTC = Path(os.environ.get("GRANTS_CJK_TTC", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"))
 SC_FAMILY = "Noto Sans CJK SC"
@@ -54,7 +71,7 @@ def _base_charset() -> set[int]:
     return chars
 
 
-def _sc_font():
+def _sc_font() -> TTFont:
     from fontTools.ttLib import TTCollection
     collection = TTCollection(str(CJK_TTC))
     for font in collection.fonts:
@@ -63,14 +80,14 @@ def _sc_font():
     raise RuntimeError(f"{SC_FAMILY} not in {CJK_TTC}")
 
 
-def _atomic_save(font, path: Path) -> None:
+def _atomic_save(font: TTFont, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     font.save(str(tmp))
     os.replace(tmp, path)
 
 
-_fonts: dict[str, tuple[Path, frozenset[int] | None]] = {}
+_fonts: dict[str, tuple[Path, frozenset[int]]] = {}
 
 
 def stamp_font(text: str = "") -> Path:
@@ -92,8 +109,8 @@ def stamp_font(text: str = "") -> Path:
             subsetter.subset(font)
             _atomic_save(font, path)
         _fonts["subset"] = (path, frozenset(charset))
-    path, charset = _fonts["subset"]
-    if all(ord(c) in charset or c == "\n" for c in text):
+    path, covered = _fonts["subset"]
+    if all(ord(c) in covered or c == "\n" for c in text):
         return path
     full = _cache_dir() / f"NotoSansCJKsc-{_source_key()}-full.otf"
     if not full.exists():
@@ -104,16 +121,17 @@ def stamp_font(text: str = "") -> Path:
 _font_bytes: dict[str, bytes] = {}
 
 
-def _font_factory(path: Path, size: int):
+def _font_factory(path: Path, size: int) -> GlyphAccumulatorFactory:
     """pyHanko's GlyphAccumulatorFactory, fed from bytes read once (it would leave its file open)."""
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 
     class InMemoryFontFactory(GlyphAccumulatorFactory):
-        def create_font_engine(self, writer, obj_stream=None):
+        def create_font_engine(self, writer: BasePdfFileWriter, obj_stream: ObjectStream | None = None
+                               ) -> GlyphAccumulator:
             if str(path) not in _font_bytes:
                 _font_bytes[str(path)] = path.read_bytes()
             if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
-                obj_stream = writer.prepare_object_stream()
+                obj_stream = writer.prepare_object_stream()  # type: ignore[no-untyped-call]  # unannotated in pyHanko
             return GlyphAccumulator(writer=writer, font_handle=io.BytesIO(_font_bytes[str(path)]),
                                     font_size=self.font_size, obj_stream=obj_stream)
 
@@ -121,6 +139,13 @@ def _font_factory(path: Path, size: int):
 
 
 # ---- signing -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnitName:
+    """The two facts about a unit a signature names, when no Unit row is at hand (annual reports)."""
+    code: str
+    name: str
+
 
 @dataclass(frozen=True)
 class SigBox:
@@ -136,13 +161,16 @@ def prepare_fields(pdf: bytes, boxes: list[SigBox]) -> bytes:
     from pyhanko.sign import fields
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     for box in boxes:
-        fields.append_signature_field(writer, fields.SigFieldSpec(box.field, on_page=box.page, box=box.box))
+        # pyHanko's hint says int, but a PDF rectangle takes reals and it writes them as given
+        spec = fields.SigFieldSpec(box.field, on_page=box.page, box=box.box)  # type: ignore[arg-type]
+        fields.append_signature_field(writer, spec)
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]  # pyHanko leaves write() unannotated
     return out.getvalue()
 
 
-def _asn1(identity: pki.SigningIdentity):
+def _asn1(identity: pki.SigningIdentity
+          ) -> tuple[asn1_x509.Certificate, asn1_keys.PrivateKeyInfo, list[asn1_x509.Certificate]]:
     der = serialization.Encoding.DER
     cert = asn1_x509.Certificate.load(identity.cert.public_bytes(der))
     key = asn1_keys.PrivateKeyInfo.load(identity.key.private_bytes(
@@ -151,7 +179,7 @@ def _asn1(identity: pki.SigningIdentity):
     return cert, key, chain
 
 
-def default_timestamper():
+def default_timestamper() -> HTTPTimeStamper | None:
     """An RFC 3161 client when GRANTS_TSA_URL is configured, else None."""
     url = settings.get().tsa_url
     if not url:
@@ -164,12 +192,12 @@ def beijing_time(when: datetime) -> str:
     return clock.as_utc(when).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def outside_event_loop(fn):
+def outside_event_loop(fn: Callable[P, R]) -> Callable[P, R]:
     """pyHanko's synchronous API calls asyncio.run, which refuses to run in a thread whose event
     loop is already running (an async server, or a test driving Playwright): such a caller gets
     the work done in a short-lived thread of its own instead of an error."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -183,7 +211,7 @@ def outside_event_loop(fn):
 @outside_event_loop
 def sign_pdf(pdf: bytes, identity: pki.SigningIdentity, field_name: str, signer_name: str, role: str,
              title: str = "电子签名", reason: str | None = None, when: datetime | None = None,
-             timestamper=None) -> bytes:
+             timestamper: TimeStamper | None = None) -> bytes:
     """`pdf` plus one incremental update carrying a PAdES signature in `field_name`.
 
     A field missing from the PDF is created on the last page. `timestamper` overrides the
@@ -201,7 +229,7 @@ def sign_pdf(pdf: bytes, identity: pki.SigningIdentity, field_name: str, signer_
                                  text_box_style=text.TextBoxStyle(font=_font_factory(font, 9)))
     cert, key, chain = _asn1(identity)
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
-                                  cert_registry=SimpleCertificateStore.from_certs(chain))
+                                  cert_registry=SimpleCertificateStore.from_certs(chain))  # type: ignore[no-untyped-call]
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     existing = {name for name, _, _ in fields.enumerate_sig_fields(writer.prev, filled_status=None)}
     if field_name not in existing:
@@ -216,14 +244,14 @@ def sign_pdf(pdf: bytes, identity: pki.SigningIdentity, field_name: str, signer_
     return out.getvalue()
 
 
-def sign_as(pdf: bytes, unit, field_name: str, signer_name: str, role: str, title: str,
+def sign_as(pdf: bytes, unit: Unit | UnitName, field_name: str, signer_name: str, role: str, title: str,
             username: str | None = None) -> bytes:
     """Sign with a certificate naming `signer_name`, issued by the unit's CA (created on first use)."""
     identity = pki.issue(settings.get().instance_dir, unit.code, unit.name, signer_name, role, username)
     return sign_pdf(pdf, identity, field_name, signer_name, role, title=title)
 
 
-def sign_as_unit(pdf: bytes, unit, title: str) -> bytes:
+def sign_as_unit(pdf: bytes, unit: Unit | UnitName, title: str) -> bytes:
     """Decision records and notices: signed by the unit itself, in the field the template reserved."""
     return sign_as(pdf, unit, "Sig_unit", unit.name, "单位", title)
 
@@ -242,15 +270,15 @@ class SignatureCheck:
     coverage: str = ""
     modification: str = ""
     timestamped: bool = False
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.bottom_line and not self.problems
 
 
-def _roots(trust_roots) -> list:
-    out = []
+def _roots(trust_roots: Iterable[TrustRoot]) -> list[asn1_x509.Certificate]:
+    out: list[asn1_x509.Certificate] = []
     for root in trust_roots:
         if isinstance(root, bytes | str):
             pems = root.encode() if isinstance(root, str) else root
@@ -263,7 +291,7 @@ def _roots(trust_roots) -> list:
     return out
 
 
-def _check(embedded, roots) -> SignatureCheck:
+def _check(embedded: EmbeddedPdfSignature, roots: list[asn1_x509.Certificate]) -> SignatureCheck:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
     check = SignatureCheck(field=embedded.field_name)
@@ -288,13 +316,13 @@ def _check(embedded, roots) -> SignatureCheck:
         check.problems.append(msg("签名“{field}”的证书不是由所给的单位证书签发的", field=check.field))
     if status.intact and status.valid and status.trusted and not status.bottom_line:
         check.problems.append(msg("签名“{field}”之后文件被做了不允许的修改", field=check.field))
-    if check.timestamped and not status.timestamp_validity.trusted:
+    if status.timestamp_validity is not None and not status.timestamp_validity.trusted:
         check.problems.append(msg("签名“{field}”的时间戳无法核验", field=check.field))
     return check
 
 
 @outside_event_loop
-def validate(pdf: bytes, trust_roots) -> list[SignatureCheck]:
+def validate(pdf: bytes, trust_roots: Iterable[TrustRoot]) -> list[SignatureCheck]:
     """Every embedded signature, checked against `trust_roots` (certificates or PEM) only, offline."""
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -306,7 +334,7 @@ def validate(pdf: bytes, trust_roots) -> list[SignatureCheck]:
     return [_check(sig, roots) for sig in signatures]
 
 
-def problems(pdf: bytes, trust_roots, expected: int = 1) -> list[str]:
+def problems(pdf: bytes, trust_roots: Iterable[TrustRoot], expected: int = 1) -> list[str]:
     """Chinese reasons why the PDF's signatures do not hold up; [] when all `expected` are good."""
     checks = validate(pdf, trust_roots)
     found = [p for c in checks for p in c.problems]
