@@ -29,9 +29,7 @@ if [ -d "$CHECKER_SRC" ]; then
   fi
 fi
 
-"$VENV/bin/ruff" check workflows webapp tests bench
-PYTHONPATH="$ROOT" "$VENV/bin/lint-imports"   # .importlinter: workflows/ never imports flask or webapp
-"$VENV/bin/mypy"                              # setup.cfg [mypy]: strict on workflows/
+GRANTS_VENV="$VENV" bash scripts/check.sh   # ruff, import-linter (no flask in workflows/), mypy --strict
 # Coverage of workflows/ with branches (setup.cfg [coverage:*]); the whole suite (no arguments)
 # fails under 90 %, a run of some tests only reports.
 COVERAGE=(--cov=workflows --cov-report=term-missing:skip-covered)
