@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps
+from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WITHDRAWABLE
 from .access import check_own_documents, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
@@ -31,23 +32,8 @@ from .models import (
 )
 from .services import OPERATIONS
 
-PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
-                    "extension": "use_right_extension", "conversion": "conversion",
-                    "distribution": "distribution"}
-STEP_STATUS = {
-    "draft": "draft", "consent": "consenting", "extension_request": "draft",
-    "review": "in_review", "extension_review": "in_review",
-    "unit_decision": "deciding", "extension_decision": "deciding",
-    "handle_objection": "publicity",
-    "agreement_terms": "agreement", "supplementary_terms": "agreement",
-    "sign_representative": "signing", "sign_unit": "signing",
-    "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
-    "conversion_plan": "draft", "conversion_contract": "agreement",
-    "distribution_decision": "deciding", "distribution_payments": "paying",
-}
-STATUS_ORDER = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
-                "paying")
-WITHDRAWABLE = ("draft", "consenting", "in_review", "deciding")
+# What a finished process's `outcome` variable makes of the application.
+OUTCOME_STATUS = {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}
 
 
 @dataclass
@@ -321,7 +307,7 @@ def _persist(session: Session, app: Application, wf) -> None:
             _add_task_row(session, app, task)
     app.status = _status(wf, ready)
     app.updated_at = clock.now()
-    if app.status in ("completed", "refused", "withdrawn") and app.closed_at is None:
+    if app.status in CLOSED_STATUSES and app.closed_at is None:
         app.closed_at = app.updated_at
     app.state.serialized = runtime.dump(wf)
     app.summary = runtime.summary(wf)
@@ -354,9 +340,8 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
 
 def _status(wf, ready: list[runtime.ReadyTask]) -> str:
     if wf.is_completed():
-        return {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}.get(
-            wf.data.get("outcome"), "completed")
-    statuses = {STEP_STATUS.get(t.bpmn_id, "publicity") for t in ready}
+        return OUTCOME_STATUS.get(wf.data.get("outcome"), "completed")
+    statuses = {STEP_STATUS.get(t.bpmn_id, WAITING_STATUS) for t in ready}
     if not statuses:
-        return "publicity"  # nothing for a person to do: the notice is up, waiting out its term
-    return max(statuses, key=STATUS_ORDER.index)
+        return WAITING_STATUS  # nothing for a person to do: the notice is up, waiting out its term
+    return max(statuses, key=OPEN_STATUSES.index)

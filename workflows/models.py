@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -25,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
+from .catalogue import CLOSED_STATUSES, GRANTABLE_ROLES, KIND_CODES, STATUS_CODES, checks_of
 
 
 class UTCDateTime(TypeDecorator):
@@ -44,12 +46,13 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
-KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
-STATUSES = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
-            "paying",
-            "completed", "refused", "withdrawn")
-CLOSED_STATUSES = ("completed", "refused", "withdrawn")
+ROLES, KINDS, STATUSES = GRANTABLE_ROLES, KIND_CODES, STATUS_CODES  # the catalogue defines them
+__all__ = ["CLOSED_STATUSES", "KINDS", "ROLES", "STATUSES"]
+
+
+def _checks(table: str) -> tuple[CheckConstraint, ...]:
+    """The table's CHECK constraints: its coded columns hold only what the catalogue lists."""
+    return tuple(CheckConstraint(sql, name=name) for name, sql in checks_of(table))
 
 
 class Unit(Base):
@@ -97,7 +100,7 @@ class RoleGrant(Base):
     """A role a user holds in a unit; unit_id NULL means every unit (a city-level auditor)."""
 
     __tablename__ = "role_grants"
-    __table_args__ = (UniqueConstraint("user_id", "unit_id", "role"),)
+    __table_args__ = (UniqueConstraint("user_id", "unit_id", "role"), *_checks("role_grants"))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -134,7 +137,7 @@ class Application(Base):
     __table_args__ = (Index("ix_apps_unit_updated", "unit_id", "updated_at"),
                       Index("ix_apps_unit_created", "unit_id", "created_at"),
                       Index("ix_apps_updated", "updated_at"), Index("ix_apps_created", "created_at"),
-                      Index("ix_apps_representative", "representative_id"))
+                      Index("ix_apps_representative", "representative_id"), *_checks("applications"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -187,7 +190,7 @@ class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role", "created_at"),
                       Index("ix_tasks_assignee", "state", "assignee_id", "created_at"),
-                      Index("ix_tasks_role_created", "state", "role", "created_at"))
+                      Index("ix_tasks_role_created", "state", "role", "created_at"), *_checks("human_tasks"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -235,6 +238,7 @@ class Document(Base):
 
 class Signature(Base):
     __tablename__ = "signatures"
+    __table_args__ = _checks("signatures")
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
@@ -249,7 +253,7 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
-    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"),)
+    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"), *_checks("publicity_notices"))
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -292,7 +296,7 @@ class RegistryEntry(Base):
 
     __tablename__ = "registry_entries"
     __table_args__ = (Index("ix_registry_unit_status", "unit_id", "status"),
-                      Index("ix_registry_unit_year", "unit_id", "registered_year"))
+                      Index("ix_registry_unit_year", "unit_id", "registered_year"), *_checks("registry_entries"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
