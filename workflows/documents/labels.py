@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..catalogue import KIND_LABELS, SIGNERS
+
 FORMS_DIR = Path(__file__).resolve().parents[2] / "forms"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _DIGITS = "零一二三四五六七八九"
@@ -154,12 +156,8 @@ def fmt_money_upper(value) -> str:
     return text
 
 
-KIND_NAMES = {
-    "ownership": "赋予所有权",
-    "use_right": "赋予长期使用权",
-    "extension": "延长长期使用权",
-}
-ROLE_NAMES = {"representative": "乙方指定代表", "unit": "甲方授权签字人"}
+KIND_NAMES = KIND_LABELS  # printed as they are: documents are Chinese, never translated
+ROLE_NAMES = {party: name for party, (_step, _label, _title, name) in SIGNERS.items()}
 
 
 def iso(value) -> str:
