@@ -5,16 +5,14 @@ Enum names come from the forms' own `enumNames`, so a document never shows a cod
 """
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .. import forms
 from ..catalogue import KIND_LABELS, SIGNERS
 
-FORMS_DIR = Path(__file__).resolve().parents[2] / "forms"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _DIGITS = "零一二三四五六七八九"
 
@@ -33,7 +31,7 @@ def _enum_maps(schema: str) -> dict[str, dict[str, str]]:
             if "items" in node:
                 walk(node["items"], name)
 
-    walk(json.loads((FORMS_DIR / f"{schema}.schema.json").read_text("utf-8")), "")
+    walk(forms.load_schema(f"{schema}.schema.json"), "")
     return found
 
 
