@@ -3,6 +3,7 @@ service task of bpmn/*.bpmn has one entry with the diagram's lane role and form,
 is in a diagram, and every status, kind, role and step has an English label."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,17 @@ def test_the_database_refuses_a_code_the_catalogue_does_not_know(sessions, value
         s.execute(table.__table__.delete())
         with pytest.raises(IntegrityError, match="ck_|CHECK constraint"):
             s.execute(insert(table).values(**{**row, **values}))
+
+
+FLOOR_TEXT = re.compile(r"(不低于|不少于|不得低于|不得少于)\s*([0-9]+|十)\s*(%|％|日|年|天)")
+
+
+def test_policy_floors_are_numbers_only_in_the_catalogue():
+    """Code, page and document templates and forms name the floors through workflows/catalogue.py
+    (FLOORS in templates), so changing a floor is one edit."""
+    root = BPMN.parent
+    places = [*root.glob("workflows/**/*.py"), *root.glob("workflows/documents/templates/*.html"),
+              *root.glob("webapp/**/*.py"), *root.glob("webapp/templates/**/*.html"), *root.glob("forms/**/*.json")]
+    found = [f"{p.relative_to(root)}: {m.group(0)}" for p in places if p.name != "catalogue.py"
+             for m in FLOOR_TEXT.finditer(p.read_text(encoding="utf-8"))]
+    assert found == []

@@ -18,6 +18,8 @@ MIN_USE_RIGHT_YEARS = 10              # §三(二)1: long-term use right
 MIN_PUBLICITY_DAYS = 15               # §三(一)3, §三(二)1, §三(五)1: calendar days on the board
 MIN_INVENTOR_INCOME = Decimal(70)     # §三(六)1: net income to inventors and key contributors
 MIN_TTO_INCOME = Decimal(3)           # §三(六)1: net income to the tech-transfer office
+FLOORS = {"team_share": MIN_TEAM_SHARE, "use_right_years": MIN_USE_RIGHT_YEARS, "publicity_days": MIN_PUBLICITY_DAYS,
+          "inventor_income": MIN_INVENTOR_INCOME, "tto_income": MIN_TTO_INCOME}  # for pages and documents
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
-from .catalogue import CLOSED_STATUSES, GRANTABLE_ROLES, KIND_CODES, STATUS_CODES, checks_of
+from .catalogue import CLOSED_STATUSES, GRANTABLE_ROLES, KIND_CODES, MIN_PUBLICITY_DAYS, STATUS_CODES, checks_of
 
 
 class UTCDateTime(TypeDecorator):
@@ -67,7 +67,8 @@ class Unit(Base):
     # for the same achievement unless the unit allows it.
     reward_after_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
-    leader_publicity_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    leader_publicity_days: Mapped[int] = mapped_column(Integer, default=MIN_PUBLICITY_DAYS,
+                                                       server_default=str(MIN_PUBLICITY_DAYS))
     # Who objected is told to the office handling it; the unit decides whether its auditors see it.
     auditors_see_objectors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 

@@ -53,7 +53,7 @@ def record_decision(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[s
 
 
 def open_publicity(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Posts the notice for at least 15 full calendar days; the timer fires when the term is over.
+    """Posts the notice for at least the policy's full calendar days; the timer fires when the term is over.
     Leaders' rewards (§三(六)3) run the unit's own term: the policy names none."""
     app, session = ctx.application, ctx.session
     kind = KIND[app.kind].notice
