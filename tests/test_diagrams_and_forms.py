@@ -9,6 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from workflows import assignment, forms, specs
+from workflows.errors import ValidationFailed
 
 FORM_FILES = sorted(p.name for p in forms.FORMS_DIR.glob("*.schema.json"))
 
@@ -56,3 +57,18 @@ def test_diagrams_open_cleanly_in_bpmn_js(tmp_path):
                             cwd=checker, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(report.read_text())
+
+
+@pytest.mark.parametrize("filename", ["ownership_draft.schema.json", "use_right_draft.schema.json"])
+def test_the_grant_drafts_share_their_common_parts_from_forms_defs(filename):
+    """The team, achievement, eligibility … are written once (forms/defs/grant_draft.json); the
+    validator, the renderer and the documents get them written out by forms.load_schema."""
+    raw = json.loads((forms.FORMS_DIR / filename).read_text(encoding="utf-8"))
+    assert raw["properties"]["members"] == {"$ref": "defs/grant_draft.json#/$defs/members"}
+    schema = forms.load_schema(filename)
+    assert "defs/" not in json.dumps(schema) and schema["properties"]["members"]["type"] == "array"
+    draft = dict(schema["examples"][0])
+    draft["members"] = [{**draft["members"][0], "share": "many"}]
+    with pytest.raises(ValidationFailed) as refused:
+        forms.validate(filename, draft)
+    assert [e["field"] for e in refused.value.errors] == ["members.0.share"]

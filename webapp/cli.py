@@ -15,10 +15,13 @@ from sqlalchemy import inspect, select
 from workflows import accounts, audit, db, demo, engine, keys, notify, pack_verify, pki, settings
 from workflows import backup as backups
 from workflows import settings as engine_settings
+from workflows.access import SystemActor
 from workflows.errors import GrantError
 from workflows.models import Unit
 
 from . import demo_mail, deploy
+
+CLI = SystemActor("cli")  # the `grants` commands act as this named system actor (audit: system:cli)
 
 
 def _run_in_transaction(action):
@@ -148,7 +151,7 @@ def verify_pack(pack: str, unit_cert: str | None, checkpoint_key: str | None) ->
 def create_user(username: str, name: str, password: str, email: str, roles: tuple[str, ...]) -> None:
     """Create a user with roles."""
     grants = [(r.split(":", 1)[0], r.split(":", 1)[1] if ":" in r else None) for r in roles]
-    _run_in_transaction(lambda s: accounts.create_user(s, username, name, password, email, grants))
+    _run_in_transaction(lambda s: accounts.create_user(s, username, name, password, email, grants, actor=CLI))
     click.echo(f"已创建用户 {username}")
 
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows import queries
+from workflows import catalogue, queries
 
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
-KINDS = ["ownership", "use_right", "extension", "conversion", "distribution"]
-STATUSES = ["draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
-            "completed", "refused", "withdrawn"]
+KINDS, STATUSES = list(catalogue.KIND_CODES), list(catalogue.STATUS_CODES)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -74,7 +72,7 @@ SCHEMAS: dict[str, Any] = {
                   "created_at"],
                  id={"type": "string"}, application_id={"type": "integer"}, number={"type": "string"},
                  bpmn_id={"type": "string"}, name={"type": "string"}, lane={"type": "string"},
-                 role={"type": "string", "enum": ["representative", "member", "tto", "decider", "signer"]},
+                 role={"type": "string", "enum": list(catalogue.TASK_ROLES)},
                  assignee=_nullable({"type": "string"}),
                  state={"type": "string", "enum": ["ready", "completed", "cancelled"]}, created_at=DATETIME),
     "TaskDetail": {"allOf": [_ref("Task"), _obj(
@@ -330,7 +328,7 @@ def document() -> dict[str, Any]:
 
 # --- the registry and the statistics (webapp/blueprints/api_registry.py) -------------------------
 
-REGISTRY_STATES = ["registered", "granted", "converting", "converted", "left"]
+REGISTRY_STATES = list(catalogue.REGISTRY_STATES)
 IP_TYPES = ["patent", "software_copyright", "ic_layout", "plant_variety", "biomedical_variety", "technical_secret",
             "joint_application_right"]
 MODES = ["transfer", "licence", "equity", "abandoned", "other"]
@@ -344,8 +342,8 @@ REGISTRY_SCHEMAS: dict[str, Any] = {
         id={"type": "integer"}, unit={"type": "string"}, title={"type": "string"},
         ip_type={"type": "string", "enum": IP_TYPES}, ip_numbers={"type": "array", "items": {"type": "string"}},
         funding_source={"type": "string", "enum": ["fiscal", "commissioned", "other"]}, registered_on=DAY,
-        status={"type": "string", "enum": REGISTRY_STATES, "description": "在库 / 已赋权 / 转化中 / 已转化 / 出库"},
-        grant_kind=_nullable({"type": "string", "enum": ["ownership", "use_right"]}), granted_on=_nullable(DAY),
+        status={"type": "string", "enum": REGISTRY_STATES, "description": " / ".join(catalogue.REGISTRY_STATES.values())},
+        grant_kind=_nullable({"type": "string", "enum": list(catalogue.GRANT_KINDS)}), granted_on=_nullable(DAY),
         left_on=_nullable(DAY), left_mode=_nullable({"type": "string", "enum": MODES}),
         left_contract=_nullable({"type": "string"}), venue_registered_on=_nullable(DAY),
         fund_pushed_on=_nullable(DAY), application_id=_nullable({"type": "integer"}),
@@ -398,7 +396,7 @@ def _registry_paths() -> dict[str, Any]:
                            query("q", {"type": "string"}, "Title, IP number or inventor"),
                            query("state", {"type": "string", "enum": REGISTRY_STATES}),
                            query("ip_type", {"type": "string", "enum": IP_TYPES}),
-                           query("grant_kind", {"type": "string", "enum": ["ownership", "use_right"]}),
+                           query("grant_kind", {"type": "string", "enum": list(catalogue.GRANT_KINDS)}),
                            query("year", {"type": "integer", "minimum": 1980, "maximum": 2999}, "Year registered"),
                            query("unit", {"type": "string"}, "Unit code"),
                            query("sort", {"type": "string", "enum": ["registered_on", "-registered_on", "title",

@@ -6,11 +6,46 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from .catalogue import GRANTABLE_ROLES, READ_ONLY_ROLES
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import CLOSED_STATUSES, Application, ApplicationMember, Document, User
 
 STAFF_ROLES = ("tto", "decider", "signer", "auditor", "admin", "city_auditor")
+WRITER_ROLES = tuple(r for r in GRANTABLE_ROLES if r not in READ_ONLY_ROLES)
+
+
+class SystemActor:
+    """A command run on the server itself (the `grants` CLI, demo seeding): whoever can run it
+    administers the machine, so it acts as an administrator of every unit, and only that. It is
+    named in the audit log as `system:<name>`; it holds no unit role, so it completes no task."""
+
+    id = None
+    roles: tuple = ()
+
+    def __init__(self, name: str):
+        self.username = self.name = f"system:{name}"
+
+    def has_role(self, role: str, unit_id: int | None = None) -> bool:
+        return role == "admin"
+
+    def units_for(self, role: str) -> set[int | None]:
+        return {None} if role == "admin" else set()
+
+
+def require_admin(actor, message: str | None = None) -> None:
+    """Administrators whose role spans every unit (or a system command); checked here, not only by
+    the admin pages, so a CLI or another front end cannot skip it."""
+    if actor is None or None not in actor.units_for("admin"):
+        raise Forbidden(message or msg("只有系统管理员可以执行此操作"))
+
+
+def check_may_write(user: User) -> None:
+    """Auditors read and never write: someone whose only roles are read-only changes nothing,
+    whichever front end asks."""
+    roles = {grant.role for grant in user.roles}
+    if roles and roles <= set(READ_ONLY_ROLES):
+        raise Forbidden(msg("审计人员只能查看，不能执行任何操作"))
 
 
 def staff_unit_ids(user: User) -> set[int | None]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit, clock
+from .access import SystemActor, require_admin
 from .errors import Forbidden, GrantError, ValidationFailed
 from .i18n import msg
 from .models import ROLES, LoginThrottle, RoleGrant, Unit, User
@@ -132,8 +133,10 @@ def change_password(user: User, old: str, new: str) -> None:
 
 
 def create_user(session: Session, username: str, name: str, password: str, email: str = "",
-                roles: Sequence[tuple[str, str | None]] = (), actor: User | None = None) -> User:
-    """Create a user with (role, unit code or None) grants; refuses duplicates and unknown roles."""
+                roles: Sequence[tuple[str, str | None]] = (), *, actor: User | SystemActor) -> User:
+    """An administrator creates a user with (role, unit code or None) grants; refuses duplicates
+    and unknown roles."""
+    require_admin(actor)
     if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise ValidationFailed([{"field": "username", "message": msg("用户名只能包含字母、数字、下划线、点和连字符")}])
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
@@ -145,14 +148,25 @@ def create_user(session: Session, username: str, name: str, password: str, email
     user = User(username=username, name=name, email=email, password_hash=hash_password(password))
     session.add(user)
     for role, unit_code in roles:
-        grant_role(session, user, role, unit_code)
+        _grant(session, user, role, unit_code)
     session.flush()
-    audit.record(session, actor=actor.username if actor else "system", action="create_user",
+    audit.record(session, actor=actor.username, action="create_user",
                  detail={"user": username, "roles": [list(r) for r in roles]})
     return user
 
 
-def grant_role(session: Session, user: User, role: str, unit_code: str | None) -> RoleGrant:
+def grant_role(session: Session, user: User, role: str, unit_code: str | None, *,
+               actor: User | SystemActor) -> RoleGrant:
+    """An administrator grants a role in a unit (None: every unit); recorded in the audit log."""
+    require_admin(actor)
+    grant = _grant(session, user, role, unit_code)
+    session.flush()
+    audit.record(session, actor=actor.username, action="grant_role", unit_id=grant.unit_id,
+                 detail={"user": user.username, "role": role, "unit": unit_code})
+    return grant
+
+
+def _grant(session: Session, user: User, role: str, unit_code: str | None) -> RoleGrant:
     if role not in ROLES:
         raise ValidationFailed([{"field": "role", "message": msg("未知角色“{role}”", role=role)}])
     unit = None
@@ -166,7 +180,8 @@ def grant_role(session: Session, user: User, role: str, unit_code: str | None) -
 
 
 def create_unit(session: Session, actor: User, code: str, name: str, contact: str = "") -> Unit:
-    """A new pilot unit (试点单位) with its own numbering, board and data."""
+    """An administrator adds a pilot unit (试点单位) with its own numbering, board and data."""
+    require_admin(actor)
     code, name = code.strip().upper(), name.strip()
     problems = []
     if not code.isalnum() or not UNIT_CODE_LENGTH[0] <= len(code) <= UNIT_CODE_LENGTH[1]:
@@ -185,7 +200,8 @@ def create_unit(session: Session, actor: User, code: str, name: str, contact: st
 
 
 def set_active(session: Session, actor: User, user: User, active: bool) -> None:
-    """Deactivated users cannot sign in; their records and past actions stay."""
+    """An administrator (de)activates a user: they cannot sign in; their records and actions stay."""
+    require_admin(actor)
     if user.id == actor.id:
         raise Forbidden(msg("不能停用自己的账户"))
     user.active = active

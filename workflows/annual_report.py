@@ -14,15 +14,12 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from . import clock, registry, sheets, statistics
+from .catalogue import KIND_LABELS, STATUS_LABELS
 from .errors import ValidationFailed
 from .i18n import msg
 from .models import Application, RegistryEntry, Unit, User
 
-STATUS_NAMES = {"draft": "草稿", "in_review": "审查中", "deciding": "决策中", "publicity": "公示中",
-                "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "consenting": "待成员确认",
-                "completed": "已完成", "refused": "未获批准", "withdrawn": "已撤回"}
-KIND_NAMES = {"ownership": "所有权赋权", "use_right": "长期使用权赋权", "extension": "使用权延期",
-              "conversion": "成果转化", "distribution": "转化收益分配"}
+STATUS_NAMES, KIND_NAMES = STATUS_LABELS, KIND_LABELS
 REPORT_YEARS = range(2000, 2101)  # years an annual report may be asked for
 LEDGER_NOTE = "合同金额、转化收入、净收入及分配数额取自本系统各成果转化记录的合同登记与收益台账（扣除项按第三部分第（六）项第2目）。"
 

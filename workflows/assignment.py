@@ -3,21 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .catalogue import LANE_ROLES, PERSONAL_ROLES
+from .catalogue import ROLE_LABELS as ROLE_NAMES
 from .errors import Forbidden
 from .i18n import msg
 from .models import Application, HumanTask, User
 
-LANE_ROLES = {
-    "团队代表": "representative",
-    "成果完成人": "member",
-    "成果转化服务机构": "tto",
-    "单位决策机构": "decider",
-    "单位授权签字人": "signer",
-}
-PERSONAL_ROLES = ("representative", "member")
-ROLE_NAMES = {"researcher": msg("科研人员"), "representative": msg("团队代表"), "member": msg("成果完成人"),
-              "tto": msg("成果转化部门经办人"), "decider": msg("单位决策人"), "signer": msg("单位授权签字人"),
-              "auditor": msg("审计人员"), "admin": msg("管理员")}
+__all__ = ["LANE_ROLES", "PERSONAL_ROLES", "ROLE_NAMES"]
 
 
 def role_for_lane(lane: str) -> str:

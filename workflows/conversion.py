@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock
+from .catalogue import GRANT_KINDS
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import Application, RegistryEntry, Unit, User
 
-GRANT_KINDS = ("ownership", "use_right")
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 

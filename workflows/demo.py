@@ -5,6 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import accounts
+from .access import SystemActor
 from .models import Unit, User
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -37,6 +38,6 @@ def seed(session: Session) -> list[str]:
     for username, name, roles in USERS:
         if session.execute(select(User).where(User.username == username)).scalar_one_or_none() is None:
             accounts.create_user(session, username, name, DEMO_PASSWORD, email=f"{username}@example.org",
-                                 roles=list(roles))
+                                 roles=list(roles), actor=SystemActor("demo"))
             created.append(username)
     return created

@@ -14,8 +14,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps
-from .access import check_own_documents, require_role
+from .access import check_may_write, check_own_documents, require_admin, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
+from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WITHDRAWABLE
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -32,23 +33,8 @@ from .models import (
 )
 from .services import OPERATIONS
 
-PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
-                    "extension": "use_right_extension", "conversion": "conversion",
-                    "distribution": "distribution"}
-STEP_STATUS = {
-    "draft": "draft", "consent": "consenting", "extension_request": "draft",
-    "review": "in_review", "extension_review": "in_review",
-    "unit_decision": "deciding", "extension_decision": "deciding",
-    "handle_objection": "publicity",
-    "agreement_terms": "agreement", "supplementary_terms": "agreement",
-    "sign_representative": "signing", "sign_unit": "signing",
-    "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
-    "conversion_plan": "draft", "conversion_contract": "agreement",
-    "distribution_decision": "deciding", "distribution_payments": "paying",
-}
-STATUS_ORDER = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
-                "paying")
-WITHDRAWABLE = ("draft", "consenting", "in_review", "deciding")
+# What a finished process's `outcome` variable makes of the application.
+OUTCOME_STATUS = {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}
 
 
 @dataclass
@@ -67,6 +53,7 @@ def _engine(session: Session, app: Application, actor: User | None) -> runtime.S
 def start_application(session: Session, actor: User, unit: Unit, kind: str,
                       original_number: str | None = None, extra: dict[str, Any] | None = None) -> Application:
     """Open a new application (or an extension of a completed use right) with its first task."""
+    check_may_write(actor)
     if kind not in PROCESS_FOR_KIND:
         raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
     original: Application | None
@@ -134,6 +121,7 @@ def get_task(session: Session, task_id: str) -> HumanTask:
 
 def complete_task(session: Session, actor: User, task_id: str, data: Any) -> Application:
     """Validate the form and the policy for this step, then run the process on."""
+    check_may_write(actor)
     row = get_task(session, task_id)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理，请刷新页面"))
@@ -162,6 +150,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
 
 
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
+    check_may_write(actor)
     row = get_task(session, task_id)
     # Two claims at once queue on the row (PostgreSQL; SQLite writers queue anyway): the second
     # sees the first one's claim instead of overwriting it.
@@ -192,6 +181,7 @@ def release_task(session: Session, actor: User, task_id: str) -> HumanTask:
 
 def reassign_task(session: Session, actor: User, task_id: str, to_username: str) -> HumanTask:
     """A tech-transfer officer hands a queue task to a colleague holding the task's role."""
+    check_may_write(actor)
     row = get_task(session, task_id)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理"))
@@ -210,6 +200,7 @@ def reassign_task(session: Session, actor: User, task_id: str, to_username: str)
 
 
 def save_task_draft(session: Session, actor: User, task_id: str, data: dict[str, Any]) -> None:
+    check_may_write(actor)
     row = get_task(session, task_id)
     check_may_complete(actor, row)
     data = {k: v for k, v in data.items() if k != "password"}
@@ -224,6 +215,7 @@ def save_task_draft(session: Session, actor: User, task_id: str, data: dict[str,
 
 def withdraw(session: Session, actor: User, application_id: int) -> Application:
     """The representative withdraws (撤回) until the unit has decided; the record stays."""
+    check_may_write(actor)
     app = session.get(Application, application_id)
     if app is None:
         raise NotFound(msg("申请不存在"))
@@ -289,8 +281,7 @@ def _fire(session: Session, state: WorkflowState) -> int:
 
 def retry_incident(session: Session, actor: User, incident_id: int) -> Incident:
     """An administrator retries a failed step now; a new failure is counted on the incident."""
-    if None not in actor.units_for("admin"):
-        raise Forbidden(msg("只有系统管理员可以处理故障"))
+    require_admin(actor, msg("只有系统管理员可以处理故障"))
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound(msg("故障记录不存在"))
@@ -323,7 +314,7 @@ def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
             _add_task_row(session, app, task)
     app.status = _status(wf, ready)
     app.updated_at = clock.now()
-    if app.status in ("completed", "refused", "withdrawn") and app.closed_at is None:
+    if app.status in CLOSED_STATUSES and app.closed_at is None:
         app.closed_at = app.updated_at
     app.state.serialized = runtime.dump(wf)
     app.summary = runtime.summary(wf)
@@ -356,9 +347,8 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
 
 def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask]) -> str:
     if wf.is_completed():
-        return {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}.get(
-            wf.data.get("outcome"), "completed")
-    statuses = {STEP_STATUS.get(t.bpmn_id, "publicity") for t in ready}
+        return OUTCOME_STATUS.get(wf.data.get("outcome"), "completed")
+    statuses = {STEP_STATUS.get(t.bpmn_id, WAITING_STATUS) for t in ready}
     if not statuses:
-        return "publicity"  # nothing for a person to do: the notice is up, waiting out its term
-    return max(statuses, key=STATUS_ORDER.index)
+        return WAITING_STATUS  # nothing for a person to do: the notice is up, waiting out its term
+    return max(statuses, key=OPEN_STATUSES.index)

@@ -14,15 +14,44 @@ from .errors import ValidationFailed
 from .i18n import Message, msg
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
+DEFS_DIR = FORMS_DIR / "defs"   # parts several forms share, e.g. defs/grant_draft.json#/$defs/members
 
 
 @cache
 def load_schema(filename: str) -> dict[str, Any]:
+    """A form's schema with its shared parts (`$ref` into forms/defs/) written out in place, so
+    the validator, the form renderer and the documents all read one complete schema."""
     path = (FORMS_DIR / filename).resolve()
     if path.parent != FORMS_DIR or not path.is_file():
         raise FileNotFoundError(filename)
-    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = _inline(json.loads(path.read_text(encoding="utf-8")))
     return schema
+
+
+@cache
+def _shared(filename: str) -> dict[str, Any]:
+    path = (FORMS_DIR / filename).resolve()
+    if path.parent != DEFS_DIR or not path.is_file():
+        raise FileNotFoundError(filename)
+    shared: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return shared
+
+
+def _inline(node: Any) -> Any:
+    """Replace {"$ref": "defs/FILE.json#/$defs/NAME", ...} by that part (keywords beside the
+    $ref win); references inside one form (#/$defs/...) stay for the validator to follow."""
+    if isinstance(node, list):
+        return [_inline(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("defs/"):
+        filename, _sep, pointer = ref.partition("#")
+        target: Any = _shared(filename)
+        for part in pointer.strip("/").split("/") if pointer.strip("/") else []:
+            target = target[part]
+        return _inline({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+    return {key: _inline(value) for key, value in node.items()}
 
 
 def _decimal_multiple_of(validator: Draft202012Validator, divisor: float, instance: object,

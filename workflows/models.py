@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -26,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
+from .catalogue import CLOSED_STATUSES, GRANTABLE_ROLES, KIND_CODES, MIN_PUBLICITY_DAYS, STATUS_CODES, checks_of
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,12 +47,13 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
-KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
-STATUSES = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
-            "paying",
-            "completed", "refused", "withdrawn")
-CLOSED_STATUSES = ("completed", "refused", "withdrawn")
+ROLES, KINDS, STATUSES = GRANTABLE_ROLES, KIND_CODES, STATUS_CODES  # the catalogue defines them
+__all__ = ["CLOSED_STATUSES", "KINDS", "ROLES", "STATUSES"]
+
+
+def _checks(table: str) -> tuple[CheckConstraint, ...]:
+    """The table's CHECK constraints: its coded columns hold only what the catalogue lists."""
+    return tuple(CheckConstraint(sql, name=name) for name, sql in checks_of(table))
 
 
 class Unit(Base):
@@ -65,7 +68,8 @@ class Unit(Base):
     # for the same achievement unless the unit allows it.
     reward_after_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
-    leader_publicity_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    leader_publicity_days: Mapped[int] = mapped_column(Integer, default=MIN_PUBLICITY_DAYS,
+                                                       server_default=str(MIN_PUBLICITY_DAYS))
     # Who objected is told to the office handling it; the unit decides whether its auditors see it.
     auditors_see_objectors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
@@ -98,7 +102,7 @@ class RoleGrant(Base):
     """A role a user holds in a unit; unit_id NULL means every unit (a city-level auditor)."""
 
     __tablename__ = "role_grants"
-    __table_args__ = (UniqueConstraint("user_id", "unit_id", "role"),)
+    __table_args__ = (UniqueConstraint("user_id", "unit_id", "role"), *_checks("role_grants"))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -135,7 +139,7 @@ class Application(Base):
     __table_args__ = (Index("ix_apps_unit_updated", "unit_id", "updated_at"),
                       Index("ix_apps_unit_created", "unit_id", "created_at"),
                       Index("ix_apps_updated", "updated_at"), Index("ix_apps_created", "created_at"),
-                      Index("ix_apps_representative", "representative_id"))
+                      Index("ix_apps_representative", "representative_id"), *_checks("applications"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -188,7 +192,7 @@ class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role", "created_at"),
                       Index("ix_tasks_assignee", "state", "assignee_id", "created_at"),
-                      Index("ix_tasks_role_created", "state", "role", "created_at"))
+                      Index("ix_tasks_role_created", "state", "role", "created_at"), *_checks("human_tasks"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -236,6 +240,7 @@ class Document(Base):
 
 class Signature(Base):
     __tablename__ = "signatures"
+    __table_args__ = _checks("signatures")
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
@@ -250,7 +255,7 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
-    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"),)
+    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"), *_checks("publicity_notices"))
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -293,7 +298,7 @@ class RegistryEntry(Base):
 
     __tablename__ = "registry_entries"
     __table_args__ = (Index("ix_registry_unit_status", "unit_id", "status"),
-                      Index("ix_registry_unit_year", "unit_id", "registered_year"))
+                      Index("ix_registry_unit_year", "unit_id", "registered_year"), *_checks("registry_entries"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -9,14 +9,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from .catalogue import MIN_INVENTOR_INCOME, MIN_PUBLICITY_DAYS, MIN_TEAM_SHARE, MIN_TTO_INCOME, MIN_USE_RIGHT_YEARS
 from .errors import ValidationFailed
 from .i18n import msg
 
-MIN_TEAM_SHARE = Decimal(70)          # §三(一)1
-MIN_USE_RIGHT_YEARS = 10              # §三(二)1
-MIN_PUBLICITY_DAYS = 15               # §三(一)3, §三(二)1, §三(五)1
-MIN_INVENTOR_INCOME = Decimal(70)     # §三(六)1
-MIN_TTO_INCOME = Decimal(3)           # §三(六)1
+__all__ = ["MIN_INVENTOR_INCOME", "MIN_PUBLICITY_DAYS", "MIN_TEAM_SHARE", "MIN_TTO_INCOME", "MIN_USE_RIGHT_YEARS"]
 EQUITY_MODES = ("equity", "contribution_share")
 GRANTABLE_FUNDING = ("fiscal", "commissioned")  # §三(一)1
 UNFILED_IP_TYPE = "joint_application_right"
@@ -76,7 +73,7 @@ def check_draft(kind: str, draft: dict[str, Any], representative: str,
     if draft.get("prior_reward_received"):
         p.add("prior_reward_received", msg("本成果已获得转化奖励，不得再申请赋权：同一成果不重复激励（§三(六)2）"))
     if draft.get("pricing_method") == "agreement" and draft.get("proposed_price") is None:
-        p.add("proposed_price", msg("协议定价的，应填写拟交易价格，并随公示不少于15日（§三(五)1）"))
+        p.add("proposed_price", msg("协议定价的，应填写拟交易价格，并随公示不少于{days}日（§三(五)1）", days=MIN_PUBLICITY_DAYS))
     p.raise_if_any()
 
 

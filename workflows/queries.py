@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, sel
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import forms, runtime
+from .catalogue import KINDS_ALL, step_form
 from .models import (
     Application,
     ApplicationMember,
@@ -183,9 +184,7 @@ def working_title(session: Session, user: User, app: Application) -> str:
     return ""
 
 
-TERMS_FORMS = {"ownership": ("agreement_terms", "ownership_terms.schema.json"),
-               "use_right": ("agreement_terms", "use_right_terms.schema.json"),
-               "extension": ("supplementary_terms", "supplementary_terms.schema.json")}
+TERMS_FORMS = {k.code: (k.terms_step, step_form(k.terms_step, k.code)) for k in KINDS_ALL if k.terms_step}
 
 
 def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
@@ -195,7 +194,7 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
         return {}
     terms_key, terms_form = TERMS_FORMS[app.kind]
     found = {}
-    for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", "ip_transfer.schema.json"))):
+    for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", step_form("ip_transfer", "")))):
         value = data.get(form[0])
         if isinstance(value, dict) and value:
             found[key] = (forms.load_schema(form[1]), value)

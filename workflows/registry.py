@@ -14,15 +14,15 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import access, audit, clock
+from .catalogue import GRANT_KIND_SHORT, REGISTRY_STATES
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import Application, RegistryEntry, RegistryHistory, RegistryInventor, Unit, User
 
-STATES = ("registered", "granted", "converting", "converted", "left")
-STATE_NAMES = {"registered": "在库", "granted": "已赋权", "converting": "转化中", "converted": "已转化", "left": "出库"}
+STATE_NAMES, GRANT_KINDS = REGISTRY_STATES, GRANT_KIND_SHORT
+STATES = tuple(STATE_NAMES)
 TITLE_MAX = CONTRACT_MAX = 200  # characters, as the registration form says
 IP_NUMBER_MAX = 64
-GRANT_KINDS = {"ownership": "所有权", "use_right": "长期使用权"}
 IP_TYPES = {"patent": "专利权", "software_copyright": "计算机软件著作权", "ic_layout": "集成电路布图设计专有权",
             "plant_variety": "植物新品种权", "biomedical_variety": "生物医药新品种", "technical_secret": "技术秘密",
             "joint_application_right": "知识产权共同申请权"}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from . import audit, clock, pki, policy, records, runtime, settings, signing
+from .catalogue import KIND
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
@@ -58,14 +59,11 @@ def record_decision(ctx: ServiceContext, data: dict[str, Any], params: dict[str,
     return {"document_id": doc.id}
 
 
-NOTICE_KINDS = {"conversion": "price", "distribution": "leader_reward"}
-
-
 def open_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Posts the notice for at least 15 full calendar days; the timer fires when the term is over.
+    """Posts the notice for at least the policy's full calendar days; the timer fires when the term is over.
     Leaders' rewards (§三(六)3) run the unit's own term: the policy names none."""
     app, session = ctx.application, ctx.session
-    kind = NOTICE_KINDS.get(app.kind, "grant")
+    kind = KIND[app.kind].notice
     if kind == "leader_reward":
         days = app.unit.leader_publicity_days
         if days < 1:

@@ -5,10 +5,12 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .catalogue import MIN_PUBLICITY_DAYS
+
 
 @dataclass(frozen=True)
 class Settings:
-    publicity_days: int = 15
+    publicity_days: int = MIN_PUBLICITY_DAYS  # a unit may post longer, never shorter
     base_url: str = "http://127.0.0.1:5000"
     reminder_after_days: int = 3
     mail_sender: str = "grants@localhost"

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import runtime
+from .catalogue import PROCESS_FOR_KIND
 from .models import ProcessVersion
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-TOP_LEVEL = ("ownership_grant", "use_right_grant", "use_right_extension", "conversion", "distribution")
+TOP_LEVEL = tuple(PROCESS_FOR_KIND.values())
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .access import require_admin
 from .errors import Forbidden, GrantError
 from .i18n import msg
 from .models import Unit, User
@@ -46,8 +47,7 @@ def check_password_sign_in(session: Session, user: User) -> None:
 
 def set_password_sign_in(session: Session, actor: User, unit: Unit, allowed: bool) -> None:
     """Administrators only: turn password sign-in on or off for a unit's staff."""
-    if not actor.has_role("admin"):
-        raise Forbidden(msg("只有管理员可以更改单位的登录方式"))
+    require_admin(actor, msg("只有管理员可以更改单位的登录方式"))
     unit.password_sign_in = allowed
     audit.record(session, actor=actor.username, action="set_password_sign_in", unit_id=unit.id,
                  detail={"allowed": allowed})

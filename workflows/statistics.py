@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, ScalarResult, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import clock
+from .catalogue import steps_in
 from .errors import Forbidden, ValidationFailed
 from .i18n import msg
 from .models import (
@@ -35,11 +36,10 @@ from .models import (
 from .registry import MODES, STATES
 
 # The steps a unit sees its applications wait in, and the user tasks (or notices) behind each.
-STEPS = (("draft", "填写申请", ("draft",)), ("consent", "成员确认", ("consent",)),
-         ("review", "部门审查", ("review", "extension_review")),
-         ("decision", "单位决策", ("unit_decision", "extension_decision")),
-         ("publicity", "公示", ()), ("signing", "签署协议", ("sign_representative", "sign_unit")),
-         ("transfer", "权属变更", ("ip_transfer",)))
+STEPS = (("draft", "填写申请", ("draft",)), ("consent", "成员确认", steps_in("consent")),
+         ("review", "部门审查", steps_in("review")), ("decision", "单位决策", steps_in("decision")),
+         ("publicity", "公示", ()), ("signing", "签署协议", steps_in("sign")),
+         ("transfer", "权属变更", steps_in("transfer")))
 VIEWER_ROLES = ("tto", "decider", "auditor", "admin")
 ZERO = "0.00"
 MIN_YEAR, MAX_YEAR = 1980, 2999

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import accounts, clock, conversion, income, policy, records, signing
+from .catalogue import CLOSED_STATUSES, SIGN_STEP_PARTY, SIGNERS, steps_in
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -24,25 +25,24 @@ from .models import (
 )
 from .runtime import ReadyTask
 
-DRAFT_STEPS = ("draft",)
-DECISION_STEPS = ("unit_decision", "extension_decision")
-TERMS_STEPS = {"agreement_terms": None, "supplementary_terms": "extension"}
-SIGN_ROLES = {"sign_representative": "representative", "sign_unit": "unit"}
+DECISION_STEPS = steps_in("decision")
+TERMS_STEPS = steps_in("terms")
+SIGN_ROLES = SIGN_STEP_PARTY
 
 
 def before_complete(session: Session, actor: User, app: Application, row: HumanTask,  # noqa: PLR0912 (one branch per step)
                     task_data: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Apply the step's policy; return the payload to store (secrets removed)."""
     step = row.bpmn_id
-    if step in DRAFT_STEPS:
+    if step == "draft":
         _check_draft(session, app, data)
     elif step == "review":
         policy.check_review(data, task_data.get("draft", {}))
     elif step in DECISION_STEPS:
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
     elif step in TERMS_STEPS:
-        policy.check_terms(TERMS_STEPS[step] or app.kind, data)
-        policy.check_terms_as_publicized(TERMS_STEPS[step] or app.kind, data, task_data.get("draft") or {})
+        policy.check_terms(app.kind, data)
+        policy.check_terms_as_publicized(app.kind, data, task_data.get("draft") or {})
     elif step in SIGN_ROLES:
         return _sign(session, actor, app, step, data)
     elif step == "extension_review":
@@ -112,8 +112,7 @@ def _check_own_document(session: Session, app: Application, document_id: int, fi
         raise ValidationFailed([{"field": field, "message": msg("附件不存在或不属于本申请")}])
 
 
-SIGN_LABELS = {"representative": ("团队指定代表", "乙方指定代表电子签名"),
-               "unit": ("单位授权签字人", "甲方授权签字人电子签名")}
+SIGN_LABELS = {party: (label, title) for party, (_step, label, title, _doc) in SIGNERS.items()}
 
 
 def _sign(session: Session, actor: User, app: Application, step: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +252,7 @@ def check_extension_origin(session: Session, actor: User, unit: Unit, number: st
         raise ValidationFailed([{"field": "original_number", "message": msg("只有原申请的团队指定代表可以申请延长")}])
     open_ext = session.execute(select(Application).where(
         Application.original_id == original.id,
-        Application.status.notin_(("completed", "refused", "withdrawn")))).scalar_one_or_none()
+        Application.status.notin_(CLOSED_STATUSES))).scalar_one_or_none()
     if open_ext is not None:
         raise WrongState(msg("该使用权已有进行中的延期申请{number}", number=open_ext.number))
     return original

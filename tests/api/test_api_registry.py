@@ -6,6 +6,7 @@ import pytest
 from tests import registry_seed
 from tests.driver import Driver
 from workflows import accounts
+from workflows.access import SystemActor
 
 from .conftest import PASSWORD
 
@@ -17,7 +18,7 @@ ENTRY = {"unit": "SZDU", "title": "一种传感器", "ip_type": "patent", "ip_nu
 def drive(app, api) -> Driver:
     api.tokens.pop("city1", None)  # a new account each test: a cached token would not verify
     d = Driver(app.extensions["grants_sessions"])
-    d.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", PASSWORD, "", [("city_auditor", None)]))
+    d.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", PASSWORD, "", [("city_auditor", None)], actor=SystemActor("tests")))
     return d
 
 

@@ -6,6 +6,7 @@ import pytest
 from tests import registry_seed
 from tests.driver import PASSWORD
 from workflows import accounts
+from workflows.access import SystemActor
 
 from .conftest import Person
 
@@ -17,7 +18,7 @@ def test_registry_dashboard_and_report(browser, live, driver):
     base, _app = live
     driver.run(registry_seed.seed)
     driver.run(registry_seed.seed_registry)
-    driver.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", PASSWORD, "", [("city_auditor", None)]))
+    driver.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", PASSWORD, "", [("city_auditor", None)], actor=SystemActor("tests")))
     errors: list[str] = []
 
     office = Person(browser, base).login("tto1")

@@ -12,13 +12,14 @@ from sqlalchemy.exc import OperationalError
 
 from tests.driver import Driver, example
 from workflows import accounts, db, engine, runtime
+from workflows.access import SystemActor
 from workflows.errors import Conflict
 from workflows.models import AuditEvent, HumanTask
 
 
 def add_second_officer(sessions) -> None:
     def action(s):
-        accounts.create_user(s, "tto3", "赵磊", "demo-pass-2026", roles=[("tto", "SZDU")])
+        accounts.create_user(s, "tto3", "赵磊", "demo-pass-2026", roles=[("tto", "SZDU")], actor=SystemActor("tests"))
     db.in_transaction(sessions, action)
 
 

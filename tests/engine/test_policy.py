@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from tests.driver import PASSWORD, Driver, example
 from workflows import accounts, clock, engine, settings
+from workflows.access import SystemActor
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed, WrongState
 from workflows.models import Application, AuditEvent, Document, HumanTask, Signature, WorkflowState
 
@@ -296,7 +297,7 @@ def test_extension_origin_errors(drive):
             drive.start("extension", who=who, original_number=original)
         assert words in str(info.value.errors if isinstance(info.value, ValidationFailed) else info.value.message)
         assert _count_applications(drive) == before
-    drive.run(lambda s: accounts.grant_role(s, drive.user(s, "researcher1"), "researcher", "SZDI"))
+    drive.run(lambda s: accounts.grant_role(s, drive.user(s, "researcher1"), "researcher", "SZDI", actor=SystemActor("tests")))
     with pytest.raises(NotFound):  # another unit's grant is not found from this one
         drive.start("extension", who="researcher1", unit="SZDI", original_number=number)
     first = drive.start("extension", original_number=number)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.driver import Driver, example
 from tests.engine import test_policy as rules
 from workflows import accounts, clock, engine, forms, queries, recusal
+from workflows.access import SystemActor
 from workflows.errors import Forbidden
 from workflows.models import Application, Document, RoleGrant, User
 
@@ -123,7 +124,7 @@ def test_the_only_tto_in_the_team_is_warned_and_an_admin_grant_recovers(drive):
         assert recusal.stranded_roles(s, drive.app(app_id).unit_id, [m["username"] for m in members]).keys() == {"tto"}
 
     def grant(s):
-        user = accounts.create_user(s, "tto3", "钱进", "a-long-password", roles=[("tto", "SZDU")])
+        user = accounts.create_user(s, "tto3", "钱进", "a-long-password", roles=[("tto", "SZDU")], actor=SystemActor("tests"))
         return user.id
     drive.run(grant)
     with drive.sessions() as s:
@@ -137,7 +138,7 @@ def test_the_only_tto_in_the_team_is_warned_and_an_admin_grant_recovers(drive):
 
 def test_a_role_granted_across_units_counts_as_a_holder(drive):
     def grant(s):
-        accounts.grant_role(s, drive.user(s, "admin"), "tto", None)
+        accounts.grant_role(s, drive.user(s, "admin"), "tto", None, actor=SystemActor("tests"))
     drive.run(grant)
     with drive.sessions() as s:
         unit_id = s.execute(select(RoleGrant.unit_id).join(User).where(User.username == "tto1")).scalar_one()

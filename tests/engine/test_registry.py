@@ -6,6 +6,7 @@ import pytest
 
 from tests.driver import Driver, example
 from workflows import accounts, audit, registry
+from workflows.access import SystemActor
 from workflows.errors import Forbidden, NotFound, ValidationFailed, WrongState
 from workflows.models import AuditEvent, RegistryEntry, RegistryHistory
 
@@ -22,7 +23,7 @@ def disclosure(**changes):
 @pytest.fixture
 def drive(sessions) -> Driver:
     d = Driver(sessions)
-    d.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", "city-pass-2026", "", [("city_auditor", None)]))
+    d.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", "city-pass-2026", "", [("city_auditor", None)], actor=SystemActor("tests")))
     return d
 
 

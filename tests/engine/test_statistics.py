@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from tests import registry_seed
 from tests.driver import Driver
 from workflows import accounts, annual_report, statistics
+from workflows.access import SystemActor
 from workflows.errors import Forbidden
 from workflows.models import Unit
 
@@ -19,7 +20,7 @@ YEAR = registry_seed.YEAR
 @pytest.fixture
 def seeded(sessions):
     drive = Driver(sessions)
-    drive.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", "city-pass-2026", "", [("city_auditor", None)]))
+    drive.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", "city-pass-2026", "", [("city_auditor", None)], actor=SystemActor("tests")))
     rows = drive.run(registry_seed.seed)
     entries = drive.run(registry_seed.seed_registry)
     return drive, rows, entries

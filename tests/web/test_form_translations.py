@@ -3,7 +3,6 @@ of forms/*.schema.json (which the pages pass through gettext) has an English tra
 compiled catalogue, and a task page switched to English shows English labels."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 import webapp
+from workflows import forms
 from workflows.forms import FORMS_DIR
 
 from .conftest import login
@@ -53,7 +53,7 @@ def english() -> Translations:
 
 
 def test_the_walk_reaches_nested_objects_array_items_and_enum_names():
-    strings = ui_strings(json.loads((FORMS_DIR / "ownership_draft.schema.json").read_text(encoding="utf-8")))
+    strings = ui_strings(forms.load_schema("ownership_draft.schema.json"))  # shared parts written out
     assert "赋予所有权申请" in strings                 # schema title
     assert "成果名称" in strings                       # nested object property
     assert "内部收益分配比例（%）" in strings           # array of objects → item property
@@ -63,7 +63,7 @@ def test_the_walk_reaches_nested_objects_array_items_and_enum_names():
 
 @pytest.mark.parametrize("schema_path", SCHEMAS, ids=lambda p: p.name)
 def test_every_form_string_has_an_english_translation(schema_path, english):
-    strings = ui_strings(json.loads(schema_path.read_text(encoding="utf-8")))
+    strings = ui_strings(forms.load_schema(schema_path.name))
     assert strings, f"{schema_path.name} has no translatable strings"
     untranslated = [s for s in dict.fromkeys(strings) if english.gettext(s) == s or not english.gettext(s).strip()]
     assert not untranslated, f"{schema_path.name}: no English for {untranslated}"

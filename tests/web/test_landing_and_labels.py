@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.driver import PASSWORD
 from tests.web.conftest import login, text_of
 from workflows import accounts
+from workflows.access import SystemActor
 
 
 def test_auditor_lands_on_the_audit_view(client):
@@ -15,7 +16,7 @@ def test_auditor_lands_on_the_audit_view(client):
 
 
 def test_city_auditor_lands_on_the_registry(client, driver):
-    driver.run(lambda s: accounts.create_user(s, "city1", "钱市", PASSWORD, roles=[("city_auditor", None)]))
+    driver.run(lambda s: accounts.create_user(s, "city1", "钱市", PASSWORD, roles=[("city_auditor", None)], actor=SystemActor("tests")))
     login(client, "city1")
     target = client.get("/").headers["Location"]
     assert target.endswith("/registry"), target

@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from tests import registry_seed
 from tests.driver import PASSWORD
 from workflows import accounts, registry, statistics
+from workflows.access import SystemActor
 from workflows.models import RegistryEntry, Unit
 
 from .conftest import login, text_of
@@ -24,7 +25,7 @@ YEAR = registry_seed.YEAR
 
 @pytest.fixture
 def city(driver):
-    driver.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", PASSWORD, "", [("city_auditor", None)]))
+    driver.run(lambda s: accounts.create_user(s, "city1", "市科技局审计", PASSWORD, "", [("city_auditor", None)], actor=SystemActor("tests")))
     return "city1"
 
 

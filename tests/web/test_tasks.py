@@ -9,6 +9,7 @@ import pytest
 
 from tests.driver import example
 from workflows import accounts
+from workflows.access import SystemActor
 
 from .conftest import form_fields, login, post_form, text_of
 
@@ -123,7 +124,7 @@ def test_task_list_filters(client, driver):
 
 def test_claim_release_and_reassign(client, app, driver):
     with app.extensions["grants_sessions"]() as s:
-        accounts.create_user(s, "tto1b", "赵敏", "another-pass-2026", roles=[("tto", "SZDU")])
+        accounts.create_user(s, "tto1b", "赵敏", "another-pass-2026", roles=[("tto", "SZDU")], actor=SystemActor("tests"))
         s.commit()
     app_id = driver.start()
     driver.draft(app_id)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from workflows import accounts, engine, incidents, notify, sso
 from workflows import settings as engine_settings
+from workflows.catalogue import ROLE_LABELS
 from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
 
@@ -15,8 +16,7 @@ from .. import database, demo_mail
 from .ui_helpers import errors_by_field, me
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-ROLE_NAMES = {"researcher": "科研人员", "tto": "成果转化部门经办人", "decider": "单位决策人",
-              "signer": "单位授权签字人", "auditor": "审计人员", "admin": "管理员"}
+ROLE_NAMES = ROLE_LABELS
 
 
 @bp.before_request

@@ -15,6 +15,7 @@ from flask import current_app, g, request
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from workflows import access
 from workflows.errors import Forbidden, GrantError
 from workflows.models import User
 
@@ -22,7 +23,7 @@ from ..database import session
 
 SALT = "api-token"
 MAX_AGE_SECONDS = 12 * 3600
-WRITER_ROLES = ("researcher", "tto", "decider", "signer", "admin")
+WRITER_ROLES = access.WRITER_ROLES
 
 
 class Unauthorized(GrantError):

@@ -11,6 +11,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records
+from workflows.catalogue import KIND, STATUS_LABELS, step_form
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
 
@@ -21,9 +22,7 @@ from .ui_helpers import errors_by_field, me, message_of
 
 bp = Blueprint("applications", __name__)
 
-STATUSES = {"draft": "起草中", "consenting": "待成员确认", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
-            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "completed": "已完成",
-            "refused": "未获批准", "withdrawn": "已撤回"}
+STATUSES = STATUS_LABELS
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
            "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议",
            "document": "存档文件", "evidence_pack": "导出证据包", "record_income": "登记收入",
@@ -31,9 +30,6 @@ ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领"
 DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示"}
-DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
-              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "unit_decision.schema.json"}
-FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", "distribution": "distribution_decision"}
 
 
 @bp.get("/applications")
@@ -85,14 +81,14 @@ def show(application_id: int):
     user = me()
     app = access.get_visible(s, user, application_id)
     data = app.summary or {}  # the read model written with each state: no workflow loads
-    filed_key = FILED_KEY.get(app.kind, "draft")
+    filed_key = KIND[app.kind].filed_step
     events = queries.history(s, app)
     steps = queries.current_steps(s, app)
     people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
         st["assignee"] for st in steps if st["assignee"]}
     return render_template(
         "applications/show.html", app=app, title=queries.working_title(s, user, app), kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
-        filed_schema=forms.load_schema(DRAFT_FORM[app.kind]), steps=steps,
+        filed_schema=forms.load_schema(step_form(filed_key, app.kind)), steps=steps,
         history=[_event_row(e) for e in events], names=_names(s, people),
         documents=queries.documents(s, app), signatures=queries.signatures(s, app),
         notices=queries.notices(s, app), objections=queries.objections(s, app), trail=queries.step_trail(s, app),

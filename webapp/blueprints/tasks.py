@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflows import access, assignment, clock, engine, forms, notify, queries, recusal, uploads
+from workflows.catalogue import KIND, KIND_LABELS, STEP_LABELS, step_form, steps_in
 from workflows.errors import GrantError, ValidationFailed, WrongState
 from workflows.models import Objection
 from workflows.steps import latest_document
@@ -20,19 +21,8 @@ from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next, 
 
 bp = Blueprint("tasks", __name__)
 
-STEP_NAMES = {
-    "draft": "填写申请", "consent": "团队成员确认", "review": "成果转化部门审查", "unit_decision": "单位集体决策",
-    "handle_objection": "公示异议处理", "agreement_terms": "拟定协议条款", "sign_representative": "团队代表签署",
-    "sign_unit": "单位签署", "ip_transfer": "知识产权权属变更", "complete_archive": "办结归档",
-    "extension_request": "延期申请", "extension_review": "延期审查", "extension_decision": "延期决策",
-    "supplementary_terms": "补充协议条款", "conversion_plan": "拟定转化方案", "conversion_contract": "登记转化合同",
-    "distribution_decision": "收益分配决策", "distribution_payments": "登记奖励发放",
-}
+STEP_NAMES, KINDS = STEP_LABELS, KIND_LABELS
 EVENT_STEPS = {**STEP_NAMES, "publicity": "公示"}
-KINDS = {"ownership": "赋予所有权", "use_right": "赋予长期使用权", "extension": "延长长期使用权",
-         "conversion": "成果转化", "distribution": "转化收益分配"}
-TERMS_SCHEMA = {"ownership": "ownership_terms.schema.json", "use_right": "use_right_terms.schema.json",
-                "extension": "supplementary_terms.schema.json"}
 
 
 @bp.get("/tasks")
@@ -102,18 +92,15 @@ def _task_context(task) -> dict[str, Any]:
     wf = queries.task_data(s, task)
     step = task.bpmn_id
     panels: list[tuple[str, dict[str, Any], Any]] = []
-    if app.kind == "extension":
-        filed_key, filed_schema = "extension_request", "extension_request.schema.json"
-    else:
-        filed_key, filed_schema = "draft", f"{app.kind}_draft.schema.json"
+    filed_key = KIND[app.kind].filed_step
     if step != filed_key and wf.get(filed_key):
-        panels.append((_("申请内容"), forms.load_schema(filed_schema), wf[filed_key]))
-    for key, schema in (("review", "review.schema.json"), ("extension_review", "extension_review.schema.json")):
-        if step in ("unit_decision", "extension_decision") and wf.get(key):
-            panels.append((_("审查意见"), forms.load_schema(schema), wf[key]))
-    terms_key = "supplementary_terms" if app.kind == "extension" else "agreement_terms"
-    if step in ("sign_representative", "sign_unit", "ip_transfer", "complete_archive") and wf.get(terms_key):
-        panels.append((_("协议条款"), forms.load_schema(TERMS_SCHEMA[app.kind]), wf[terms_key]))
+        panels.append((_("申请内容"), forms.load_schema(step_form(filed_key, app.kind)), wf[filed_key]))
+    for key in steps_in("review"):
+        if step in steps_in("decision") and wf.get(key):
+            panels.append((_("审查意见"), forms.load_schema(step_form(key, app.kind)), wf[key]))
+    terms_key = KIND[app.kind].terms_step
+    if step in (*steps_in("sign"), *steps_in("transfer"), *steps_in("archive")) and terms_key and wf.get(terms_key):
+        panels.append((_("协议条款"), forms.load_schema(step_form(terms_key, app.kind)), wf[terms_key]))
     agreement = latest_document(s, app, "agreement_draft") if step.startswith("sign_") else None
     objection = s.get(Objection, task.context.get("objection_id")) if step == "handle_objection" else None
     return {"panels": panels, "notes": _notes(step, wf), "agreement": agreement, "objection": objection,
@@ -123,7 +110,7 @@ def _task_context(task) -> dict[str, Any]:
 def _notes(step: str, wf: dict[str, Any]) -> list[tuple[str, str]]:
     """Why the task came back: return comments, refusals, requested changes."""
     notes = []
-    if step in ("draft", "extension_request"):
+    if step in ("draft", "extension_request"):  # the grant's and the extension's filing, which a review can return
         review = wf.get("review") or wf.get("extension_review") or {}
         if review.get("decision") == "return":
             notes.append((_("成果转化部门退回修改意见"), review.get("comments", "")))

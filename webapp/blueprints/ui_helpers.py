@@ -33,6 +33,7 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from werkzeug.exceptions import HTTPException
 
 from workflows import access, clock, queries, signin
+from workflows.catalogue import FLOORS
 from workflows.errors import Conflict, GrantError, ValidationFailed
 from workflows.i18n import Message, msg
 from workflows.models import User
@@ -402,5 +403,6 @@ def register(app: Flask) -> None:
     app.add_template_global(widget)
     app.add_template_global(enum_pairs)
     app.add_template_global(example_at)
+    app.add_template_global(FLOORS, "floors")  # policy floors, written once in workflows/catalogue.py
     app.add_template_filter(local_time, "local")
     app.add_template_filter(waited, "waited")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ..catalogue import MIN_INVENTOR_INCOME, MIN_TEAM_SHARE, MIN_TTO_INCOME, MIN_USE_RIGHT_YEARS
 from ..i18n import msg
 
 
@@ -158,32 +159,32 @@ def check_ip_numbers(draft: dict[str, Any]) -> None:
 
 
 def check_income(terms: dict[str, Any]) -> None:
-    """§三(六)1: ≥70% of net income to the inventors, ≥3% to the tech-transfer office."""
+    """§三(六)1: the floors of net income to the inventors and to the tech-transfer office."""
     inventors = Decimal(str(terms["inventor_income_percent"]))
     office = Decimal(str(terms["tto_income_percent"]))
-    if inventors < 70:
-        raise InvalidClause(msg("收益分配"), msg("成果完成人收益比例不得低于70%"))
-    if office < 3:
-        raise InvalidClause(msg("收益分配"), msg("技术转移机构提取比例不得低于3%"))
+    if inventors < MIN_INVENTOR_INCOME:
+        raise InvalidClause(msg("收益分配"), msg("成果完成人收益比例不得低于{percent}%", percent=MIN_INVENTOR_INCOME))
+    if office < MIN_TTO_INCOME:
+        raise InvalidClause(msg("收益分配"), msg("技术转移机构提取比例不得低于{percent}%", percent=MIN_TTO_INCOME))
     if inventors + office > 100:
         raise InvalidClause(msg("收益分配"), msg("各方比例合计超过100%"))
 
 
 def check_ownership_share(draft: dict[str, Any]) -> None:
-    """§三(一)1: co-ownership by shares leaves the team at least 70%."""
+    """§三(一)1: co-ownership by shares leaves the team at least its floor."""
     if draft["ownership_mode"] != "shares":
         return
     share = draft.get("team_share")
     if share is None:
         raise MissingClause(msg("团队持有份额"))
-    if not 70 <= Decimal(str(share)) <= 100:
-        raise InvalidClause(msg("团队持有份额"), msg("按份共有的，团队持有份额不得低于70%"))
+    if not MIN_TEAM_SHARE <= Decimal(str(share)) <= 100:
+        raise InvalidClause(msg("团队持有份额"), msg("按份共有的，团队持有份额不得低于{share}%", share=MIN_TEAM_SHARE))
 
 
 def check_licence_term(terms: dict[str, Any]) -> None:
-    """§三(二)1: a long-term use right runs for no less than ten years."""
-    if terms["licence_term_years"] < 10:
-        raise InvalidClause(msg("许可期限"), msg("长期使用权期限不得低于十年"))
+    """§三(二)1: a long-term use right runs for no less than its floor in years."""
+    if terms["licence_term_years"] < MIN_USE_RIGHT_YEARS:
+        raise InvalidClause(msg("许可期限"), msg("长期使用权期限不得低于{years}年", years=MIN_USE_RIGHT_YEARS))
 
 
 def check_signatures(ctx: dict[str, Any]) -> None:

@@ -5,15 +5,15 @@ Enum names come from the forms' own `enumNames`, so a document never shows a cod
 """
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-FORMS_DIR = Path(__file__).resolve().parents[2] / "forms"
+from .. import forms
+from ..catalogue import KIND_LABELS, SIGNERS
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _DIGITS = "零一二三四五六七八九"
 
@@ -32,7 +32,7 @@ def _enum_maps(schema: str) -> dict[str, dict[str, str]]:
             if "items" in node:
                 walk(node["items"], name)
 
-    walk(json.loads((FORMS_DIR / f"{schema}.schema.json").read_text("utf-8")), "")
+    walk(forms.load_schema(f"{schema}.schema.json"), "")
     return found
 
 
@@ -156,12 +156,8 @@ def fmt_money_upper(value: Decimal | float | str) -> str:
     return text
 
 
-KIND_NAMES = {
-    "ownership": "赋予所有权",
-    "use_right": "赋予长期使用权",
-    "extension": "延长长期使用权",
-}
-ROLE_NAMES = {"representative": "乙方指定代表", "unit": "甲方授权签字人"}
+KIND_NAMES = KIND_LABELS  # printed as they are: documents are Chinese, never translated
+ROLE_NAMES = {party: name for party, (_step, _label, _title, name) in SIGNERS.items()}
 
 
 def iso(value: object) -> str:

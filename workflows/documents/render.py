@@ -8,6 +8,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
+from ..catalogue import FLOORS
 from ..i18n import msg
 from . import clauses, labels
 from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
@@ -34,7 +35,8 @@ _env.filters.update(
 )
 _env.filters.update(iso=labels.iso)
 _env.globals.update(label=labels.enum_label, kind_names=labels.KIND_NAMES,
-                    role_names=labels.ROLE_NAMES, no_number_ip_types=clauses.NO_NUMBER_IP_TYPES)
+                    role_names=labels.ROLE_NAMES, no_number_ip_types=clauses.NO_NUMBER_IP_TYPES,
+                    floors=FLOORS, cn_number=labels.cn_number)
 
 # Parsed once: the stylesheet and font lookups are the same for every document.
 _font_config = FontConfiguration()
