@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -65,7 +66,7 @@ def _sc_font():
 
 def _atomic_save(font, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # per thread
     font.save(str(tmp))
     os.replace(tmp, path)
 
