@@ -15,10 +15,12 @@ import threading
 import time
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 from weasyprint import document as weasy_document
 
-from workflows import db, documents, keys
+from workflows import db, documents, keys, pki
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,3 +125,27 @@ def test_requests_and_the_sweep_together(tmp_path):
     assert proc.returncode == 0, f"exit {proc.returncode}: {out}"
 
 
+
+
+def test_first_signatures_at_once_make_one_unit_ca(tmp_path):
+    """Two requests signing for a unit with no CA yet (waitress threads) get one CA, whose key
+    on disk is the one its certificate names (before: each thread made its own, on one temp file)."""
+    start, certs, errors = threading.Barrier(4), [], []
+
+    def first():
+        start.wait()
+        try:
+            certs.append(pki.ensure_unit_ca(tmp_path, "SZDU", "深圳示范大学"))
+        except Exception as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=first) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    folder = pki.unit_dir(tmp_path, "SZDU")
+    key = serialization.load_pem_private_key((folder / "ca.key.pem").read_bytes(), password=None)
+    on_disk = x509.load_pem_x509_certificate((folder / "ca.cert.pem").read_bytes())
+    assert not errors and len({c.serial_number for c in certs}) == 1, (errors, len(certs))
+    assert certs[0].serial_number == on_disk.serial_number
+    assert key.public_key().public_numbers() == on_disk.public_key().public_numbers()
