@@ -132,3 +132,71 @@ def sessions(database_url):
 def postgres_sessions(postgres_url):
     """The same on PostgreSQL only, for tests of real concurrency."""
     yield from _seeded_sessions(postgres_url)
+
+
+@pytest.fixture(scope="session")
+def _snapshots():
+    """Databases built once per run by `snapshot` (SQLite files, PostgreSQL template names)."""
+    made: dict[tuple[str, str], tuple[str, object]] = {}
+    yield made
+    for backend, _key in made:
+        if backend == "postgresql":
+            admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{made[(backend, _key)][0]}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.fixture
+def snapshot(_snapshots, tmp_path_factory):
+    """`snapshot(url, key, build)`: the first call per backend runs `build(url)` on the fresh
+    database at `url` and keeps a copy; later calls with that key copy it into their own fresh
+    database instead of building again (a shared, expensive prefix such as an application
+    walked to its publicity, with its signed PDFs). Returns what `build` returned. Call it
+    before opening `url`; every engine `build` opened must be disposed."""
+    def use(url: str, key: str, build):
+        backend = "sqlite" if url.startswith("sqlite:///") else "postgresql"
+        if (backend, key) not in _snapshots:
+            result = build(url)
+            _snapshots[(backend, key)] = (_keep(url, backend, key, tmp_path_factory), result)
+            return result
+        kept, result = _snapshots[(backend, key)]
+        _restore(kept, url, backend)
+        return result
+    return use
+
+
+def _keep(url: str, backend: str, key: str, tmp_path_factory) -> str:
+    if backend == "sqlite":
+        kept = tmp_path_factory.mktemp("snapshot") / f"{key}.db"
+        _sqlite_copy(url.removeprefix("sqlite:///"), str(kept))
+        return str(kept)
+    name, kept = url.rsplit("/", 1)[1], f"snap_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{kept}" TEMPLATE "{name}"'))
+    admin.dispose()
+    return kept
+
+
+def _restore(kept: str, url: str, backend: str) -> None:
+    if backend == "sqlite":
+        _sqlite_copy(kept, url.removeprefix("sqlite:///"))
+        return
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(f"{POSTGRES_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{kept}"'))
+    admin.dispose()
+
+
+def _sqlite_copy(source: str, target: str) -> None:
+    """SQLite's online backup: a WAL database's recent pages live in its -wal file, not the main one."""
+    import sqlite3
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()

@@ -123,3 +123,54 @@ class Driver:
         self.sign_both(app_id)
         self.complete(app_id, "ip_transfer", "tto1", example("ip_transfer"))
         self.complete(app_id, "complete_archive", "tto1", example("completion"))
+
+
+class SnapshotDriver(Driver):
+    """A Driver on a fresh database (`url`) whose first `to_publicity(kind)` is copied from a walk
+    made once per backend and kind by the `snapshot` fixture (the walk renders and signs two
+    PDFs, the same for every test); any other first step seeds the demo data as usual."""
+
+    def __init__(self, url: str, snapshot):
+        self._url, self._snapshot, self._engine, self._factory = url, snapshot, None, None
+
+    @property
+    def sessions(self):
+        if self._factory is None:
+            _seed(self._url)
+            self._open()
+        return self._factory
+
+    def _open(self) -> None:
+        self._engine = db.make_engine(self._url)
+        self._factory = db.session_factory(self._engine)
+
+    def to_publicity(self, kind: str = "ownership") -> int:
+        if self._factory is not None:
+            return super().to_publicity(kind)
+        app_id = self._snapshot(self._url, f"publicity-{kind}", lambda url: _walk_to_publicity(url, kind))
+        self._open()
+        return app_id
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _seed(url: str) -> None:
+    from workflows import demo
+    engine = db.make_engine(url)
+    try:
+        with db.session_factory(engine)() as session:
+            demo.seed(session)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def _walk_to_publicity(url: str, kind: str) -> int:
+    _seed(url)
+    engine = db.make_engine(url)
+    try:
+        return Driver(db.session_factory(engine)).to_publicity(kind)
+    finally:
+        engine.dispose()

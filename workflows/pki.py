@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +50,7 @@ def unit_dir(instance_dir: str | os.PathLike[str], unit_code: str) -> Path:
 def _write_secret(path: Path, data: bytes) -> None:
     """0600 from the first byte (no window where another user could read it), then renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # per thread
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
@@ -82,12 +83,25 @@ def _not_before() -> datetime:
     return min(clock.now(), datetime.now(UTC)) - timedelta(hours=1)
 
 
+# Two requests signing for a unit without a CA yet (waitress threads) must not both create one:
+# they wrote the same temporary file, and one thread's key could end up beside the other's
+# certificate.
+_ca_lock = threading.Lock()
+
+
 def ensure_unit_ca(instance_dir: str | os.PathLike[str], unit_code: str, unit_name: str) -> x509.Certificate:
     """The unit's CA certificate, created with its key the first time (idempotent)."""
     folder = unit_dir(instance_dir, unit_code)
     cert_path, key_path = folder / "ca.cert.pem", folder / "ca.key.pem"
     if cert_path.exists() and key_path.exists():
         return x509.load_pem_x509_certificate(cert_path.read_bytes())
+    with _ca_lock:
+        if cert_path.exists() and key_path.exists():
+            return x509.load_pem_x509_certificate(cert_path.read_bytes())
+        return _create_unit_ca(unit_code, unit_name, cert_path, key_path)
+
+
+def _create_unit_ca(unit_code: str, unit_name: str, cert_path: Path, key_path: Path) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(f"{unit_name or unit_code} 电子签名CA", unit_name, unit_code)
     start = _not_before()

@@ -15,8 +15,9 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeAlias, TypeVar
@@ -82,7 +83,7 @@ def _sc_font() -> TTFont:
 
 def _atomic_save(font: TTFont, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # per thread
     font.save(str(tmp))
     os.replace(tmp, path)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
-from tests.driver import Driver, example
+from tests.driver import Driver, SnapshotDriver, example
 from workflows import publicity
 from workflows.models import Objection, PublicityNotice
 
@@ -35,8 +35,12 @@ AFTER_SECOND = {"dismiss": (["passed"], ["agreement_terms"]), "dismiss_restart":
 
 
 @pytest.fixture
-def drive(sessions) -> Driver:
-    return Driver(sessions)
+def published(database_url, snapshot):
+    """A driver and an application in its publicity term, walked there once per backend and
+    copied for each case (the walk renders and signs two PDFs; the cases differ only after)."""
+    drive = SnapshotDriver(database_url, snapshot)
+    yield drive, drive.to_publicity()
+    drive.close()
 
 
 def _snapshot(drive: Driver, app_id: int) -> tuple[list, list, list]:
@@ -61,8 +65,8 @@ def _handle(drive: Driver, app_id: int, objection_id: int, decision: str) -> Non
 
 
 @pytest.mark.parametrize(("timing", "decision", "count"), list(CASES))
-def test_objection_outcome(drive, timing, decision, count):
-    app_id = drive.to_publicity()
+def test_objection_outcome(published, timing, decision, count):
+    drive, app_id = published
     ids = _file(drive, app_id, count)
     with drive.sessions() as s:
         ends_at = s.query(PublicityNotice).filter_by(application_id=app_id).one().ends_at
@@ -86,8 +90,8 @@ def test_objection_outcome(drive, timing, decision, count):
         assert (first.decision, first.reasoning) == (decision, HANDLING[decision])
 
 
-def test_upheld_after_the_term_overrides_passed_but_a_late_dismissal_does_not_undo_it(drive):
-    app_id = drive.to_publicity()
+def test_upheld_after_the_term_overrides_passed_but_a_late_dismissal_does_not_undo_it(published):
+    drive, app_id = published
     first, second = _file(drive, app_id, 2)
     with drive.sessions() as s:
         ends_at = s.query(PublicityNotice).filter_by(application_id=app_id).one().ends_at

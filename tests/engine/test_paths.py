@@ -6,15 +6,18 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
-from tests.driver import PASSWORD, Driver, example
+from tests.driver import PASSWORD, Driver, SnapshotDriver, example
 from workflows import clock, publicity, queries
 from workflows.errors import WrongState
 from workflows.models import Application, Objection, PublicityNotice, RegistryEntry, RegistryHistory, Signature
 
 
 @pytest.fixture
-def drive(sessions) -> Driver:
-    return Driver(sessions)
+def drive(database_url, snapshot) -> Driver:
+    """A test that starts with to_publicity gets a copy of one walk made per backend and kind."""
+    driver = SnapshotDriver(database_url, snapshot)
+    yield driver
+    driver.close()
 
 
 def _objection(drive: Driver, app_id: int, client: str = "client-a") -> Objection:

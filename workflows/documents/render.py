@@ -1,6 +1,7 @@
 """Render the grant documents (Jinja HTML -> WeasyPrint PDF bytes). Pure: ctx in, bytes out."""
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,13 @@ _env.globals.update(label=labels.enum_label, kind_names=labels.KIND_NAMES,
 # Parsed once: the stylesheet and font lookups are the same for every document.
 _font_config = FontConfiguration()
 _stylesheet = None
+# One WeasyPrint layout at a time per process. Pango and fontconfig objects (the shared font
+# map above, its caches) are not thread-safe: two threads laying out at once — the timer sweep
+# rendering an agreement while a request renders a notice or the annual report under waitress —
+# corrupt the heap (GLib "corrupted double-linked list", then SIGSEGV / `free(): invalid
+# pointer` in whichever thread allocates next, often SQLite's: issue 8, finding 13). A leaf
+# lock: nothing else is acquired while it is held.
+_layout_lock = threading.Lock()
 
 
 def _css() -> CSS:
@@ -83,9 +91,10 @@ def _pdf(template: str, ctx: dict[str, Any], final: bool = False) -> bytes:
     html = HTML(string=render_html(template, ctx), base_url=TEMPLATES_DIR.as_uri() + "/",
                 url_fetcher=RestrictedURLFetcher())
     options = {"pdf_variant": PDF_A_VARIANT} if final else {}
-    document = html.render(stylesheets=[_css()], font_config=_font_config, **options)
-    pdf: bytes = document.write_pdf(finisher=_drop_producer, **options)
-    boxes = _signature_boxes(document)
+    with _layout_lock:
+        document = html.render(stylesheets=[_css()], font_config=_font_config, **options)
+        pdf: bytes = document.write_pdf(finisher=_drop_producer, **options)
+        boxes = _signature_boxes(document)
     if not boxes:
         return pdf
     from ..signing import prepare_fields
