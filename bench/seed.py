@@ -268,6 +268,12 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
     batch: dict[str, list] = {k: [] for k in ("apps", "members", "states", "tasks", "notices", "docs")}
     events: list[dict] = []
 
+    period = timedelta(days=settings.get().reminder_after_days)
+
+    def reminded(created):
+        """A steady state: an old task was last reminded some time within the past period."""
+        return now - rnd.uniform(0, 1) * period if created < now - period else None
+
     def flush():
         for key, table in (("apps", Application), ("members", ApplicationMember), ("states", WorkflowState),
                            ("docs", Document), ("notices", PublicityNotice), ("tasks", HumanTask)):
@@ -315,7 +321,8 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
             batch["tasks"].append({"id": task_ids[x["id"]], "application_id": app_id, "unit_id": unit["unit_id"],
                                    "bpmn_id": x["bpmn_id"], "name": x["name"], "lane": x["lane"], "role": x["role"],
                                    "form": x["form"], "assignee_id": assignee, "state": "ready",
-                                   "created_at": x["created_at"] + shift, "context": c.sub_json(x["context"], m)})
+                                   "created_at": x["created_at"] + shift, "context": c.sub_json(x["context"], m),
+                                   "reminded_at": reminded(x["created_at"] + shift)})
         for k, d in enumerate(t["documents"]):
             batch["docs"].append({"id": doc_id + k, "application_id": app_id, "kind": d["kind"],
                                   "filename": c.sub(d["filename"], m), "content_type": "application/pdf",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from . import forms, runtime
@@ -115,13 +115,19 @@ def search_notifications(query: Select, text: str | None) -> Select:
 
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
               since: datetime | None = None) -> Select:
-    """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first."""
-    queue_filters = [HumanTask.role == g.role if g.unit_id is None
-                     else and_(HumanTask.role == g.role, HumanTask.unit_id == g.unit_id)
-                     for g in user.roles if g.role in ("tto", "decider", "signer")]
-    mine = HumanTask.assignee_id == user.id
-    condition = or_(mine, *[f & HumanTask.assignee_id.is_(None) for f in queue_filters]) if queue_filters else mine
-    query = select(HumanTask).join(Application).where(HumanTask.state == "ready", condition)
+    """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first.
+
+    The branches are a UNION ALL of ids, each an equality prefix of an index (`ix_tasks_assignee`,
+    `ix_tasks_queue`): an OR of them makes SQLite scan every ready task in the city and
+    PostgreSQL scan the table (bench/README, "Query plans")."""
+    ready = HumanTask.state == "ready"
+    branches = [select(HumanTask.id).where(ready, HumanTask.assignee_id == user.id)]
+    for g in user.roles:
+        if g.role in ("tto", "decider", "signer"):
+            queue = select(HumanTask.id).where(ready, HumanTask.role == g.role, HumanTask.assignee_id.is_(None))
+            branches.append(queue if g.unit_id is None else queue.where(HumanTask.unit_id == g.unit_id))
+    ids = branches[0] if len(branches) == 1 else union_all(*branches)
+    query = select(HumanTask).join(Application).where(ready, HumanTask.id.in_(ids))
     if kind:
         query = query.where(Application.kind == kind)
     if step:

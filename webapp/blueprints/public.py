@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from workflows import forms, policy, publicity, queries, uploads
@@ -12,6 +11,7 @@ from workflows.errors import GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Objection, PublicityNotice
 
 from .. import database
+from ..extensions import gettext as _
 from . import listing
 from .applications import download
 from .tasks import KINDS
