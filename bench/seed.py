@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from workflows import accounts, audit, clock, db, demo, engine, keys, runtime, settings, specs  # noqa: E402
-from workflows.pack_verify import frontier_append, frontier_root, leaf_hash  # noqa: E402
 from workflows.models import (  # noqa: E402
     Application,
     ApplicationMember,
@@ -41,6 +40,7 @@ from workflows.models import (  # noqa: E402
     User,
     WorkflowState,
 )
+from workflows.pack_verify import frontier_append, frontier_root, leaf_hash  # noqa: E402
 
 PASSWORD = "bench-pass-2026"
 # Share of each state among the seeded applications (sums to 1).
