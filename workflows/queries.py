@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload, lazyload
 
 from . import forms, runtime
 from .models import (
@@ -113,6 +113,13 @@ def search_notifications(query: Select, text: str | None) -> Select:
     return query.where(Notification.message.ilike(_like(text))) if text and text.strip() else query
 
 
+# A list row shows the application's number, title, kind and unit, and the assignee's name: not
+# the team (a selectin query per page), the representative and their roles, or the JSON read models.
+LIST_ROW_OPTIONS = (joinedload(HumanTask.application).options(
+    lazyload(Application.members), lazyload(Application.representative), defer(Application.summary),
+    defer(Application.ip_numbers)), joinedload(HumanTask.assignee).options(lazyload(User.roles)))
+
+
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
               since: datetime | None = None) -> Select:
     """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first.
@@ -127,7 +134,7 @@ def tasks_for(user: User, kind: str | None = None, step: str | None = None,
             queue = select(HumanTask.id).where(ready, HumanTask.role == g.role, HumanTask.assignee_id.is_(None))
             branches.append(queue if g.unit_id is None else queue.where(HumanTask.unit_id == g.unit_id))
     ids = branches[0] if len(branches) == 1 else union_all(*branches)
-    query = select(HumanTask).join(Application).where(ready, HumanTask.id.in_(ids))
+    query = select(HumanTask).join(Application).where(ready, HumanTask.id.in_(ids)).options(*LIST_ROW_OPTIONS)
     if kind:
         query = query.where(Application.kind == kind)
     if step:
