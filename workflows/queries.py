@@ -212,11 +212,19 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
     return found
 
 
+def _steps(session: Session, app_ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    """Ready steps as plain rows (columns only: no task, application or user objects to build)."""
+    rows = session.execute(select(HumanTask.application_id, HumanTask.id, HumanTask.bpmn_id, HumanTask.name,
+                                  HumanTask.lane, HumanTask.role, User.username)
+                           .outerjoin(User, User.id == HumanTask.assignee_id)
+                           .where(HumanTask.application_id.in_(app_ids), HumanTask.state == "ready")
+                           .order_by(HumanTask.created_at)).all()
+    return [(r[0], {"task_id": r[1], "bpmn_id": r[2], "name": r[3], "lane": r[4], "role": r[5], "assignee": r[6]})
+            for r in rows]
+
+
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
-    rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).scalars().all()
-    return [{"task_id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "lane": t.lane, "role": t.role,
-             "assignee": t.assignee.username if t.assignee else None} for t in rows]
+    return [step for _, step in _steps(session, [app.id])]
 
 
 def history(session: Session, app: Application) -> list[AuditEvent]:
@@ -260,13 +268,9 @@ def unread_notifications(user: User) -> Select:
 def current_steps_of(session: Session, app_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """`current_steps` for a whole page of applications in one query."""
     result: dict[int, list[dict[str, Any]]] = {i: [] for i in app_ids}
-    if not app_ids:
-        return result
-    rows = session.execute(select(HumanTask).where(HumanTask.application_id.in_(app_ids), HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).scalars().all()
-    for t in rows:
-        result[t.application_id].append({"task_id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "lane": t.lane,
-                                         "role": t.role, "assignee": t.assignee.username if t.assignee else None})
+    if app_ids:
+        for app_id, step in _steps(session, app_ids):
+            result[app_id].append(step)
     return result
 
 
