@@ -224,6 +224,10 @@ def bulk_audit(s, events: list[dict]) -> None:
 
 # --- replication -------------------------------------------------------------------------------------
 
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID_RE = re.compile(UUID)
+
+
 class Copier:
     """Replaces one template's tokens with a copy's: a single regex pass over each JSON text."""
 
@@ -234,7 +238,7 @@ class Copier:
         tokens += [re.escape(template["number"]), re.escape('"SZDU"'), re.escape(template["ip"])]
         if template["app"]["title"]:
             tokens.append(re.escape(template["app"]["title"]))
-        tokens += [re.escape(t["id"]) for t in template["tasks"]]
+        tokens.append(UUID)  # every task, process and subprocess id: fresh in each copy (future tasks too)
         tokens.append(r'"(?:document_id|notice_id)":\s?\d+')
         self.pattern = re.compile("|".join(tokens))
 
@@ -242,6 +246,9 @@ class Copier:
         def repl(match):
             token = match.group(0)
             if token in m:
+                return m[token]
+            if token[0] not in '"#' and UUID_RE.fullmatch(token):
+                m[token] = str(uuid.uuid4())
                 return m[token]
             key, _, value = token.partition(":")
             ids = m["#notice"] if "notice" in key else m["#document"]
