@@ -6,7 +6,7 @@ titles, task ids, notices, document metadata and audit events, written in bulk. 
 template's workflow state with its tokens replaced (task UUIDs of ready tasks, number, usernames,
 names, title, unit code, notice and document ids), so every seeded application can be opened,
 acted on and finished like any other. The audit chain is written through `bulk_audit` below
-(the HMAC chain of workflows/audit.py); `grants verify-audit` passes on the result.
+(one RFC 6962 Merkle log per unit, workflows/audit.py); `grants verify-audit` passes on the result.
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
-from workflows import accounts, audit, clock, db, demo, engine, runtime, settings, specs
+from workflows import accounts, audit, clock, db, demo, engine, keys, runtime, settings, specs
 from workflows.models import (
     Application,
     ApplicationMember,
     AuditEvent,
-    AuditHead,
+    AuditLog,
     Document,
     HumanTask,
     PublicityNotice,
@@ -40,6 +40,7 @@ from workflows.models import (
     User,
     WorkflowState,
 )
+from workflows.pack_verify import frontier_append, frontier_root, leaf_hash  # noqa: E402
 
 PASSWORD = "bench-pass-2026"
 # Share of each state among the seeded applications (sums to 1).
@@ -102,7 +103,11 @@ def make_templates() -> dict[str, dict]:
     """One real application per state, read back as plain rows."""
     from tests.driver import Driver
     shm = Path("/dev/shm")
-    path = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else None)) / "templates.db"  # no fsync per step
+    scratch = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else None))  # no fsync per step
+    path = scratch / "templates.db"
+    instance = settings.get().instance_dir
+    settings.configure(instance_dir=str(scratch / "instance"))  # the templates' documents sign with scratch keys
+    keys.init(scratch / "instance")
     eng = db.make_engine(f"sqlite:///{path}")
     db.create_schema(eng)
     factory = db.session_factory(eng)
@@ -137,6 +142,7 @@ def make_templates() -> dict[str, dict]:
                                               .order_by(AuditEvent.id)).scalars()],
             }
     eng.dispose()
+    settings.configure(instance_dir=instance)
     return templates
 
 
@@ -180,28 +186,47 @@ def seed_people(s, n_units: int) -> list[dict]:
 # --- audit in bulk ---------------------------------------------------------------------------------
 
 def bulk_audit(s, events: list[dict]) -> None:
-    """Append events to the HMAC chain in one go (same links as audit.record, without a flush each)."""
-    head = s.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
-    last_id, last_hash = (head.last_id, head.last_hash) if head else (0, audit.GENESIS)
+    """Append events to their units' Merkle logs in one go (the same leaves and heads as
+    audit.record, without a lock and a flush per event). `events` are in time order."""
+    heads = {h.log_id: h for h in s.execute(select(AuditLog)).scalars()}
+    state = {log_id: (h.size, [list(x) for x in h.frontier]) for log_id, h in heads.items()}
+    app_seqs = dict(s.execute(select(AuditEvent.application_id, func.max(AuditEvent.app_seq))
+                              .where(AuditEvent.application_id.is_not(None))
+                              .group_by(AuditEvent.application_id)).all())
     rows = []
     for e in events:
-        last_id += 1
-        event = AuditEvent(id=last_id, prev_hash=last_hash, **e)
-        event.hash = audit._link(last_hash, event)
-        last_hash = event.hash
-        rows.append({"id": last_id, "prev_hash": event.prev_hash, "hash": event.hash, **e})
+        log_id = e["unit_id"] if e["unit_id"] is not None else audit.SYSTEM_LOG
+        size, frontier = state.setdefault(log_id, (0, []))
+        app_seq = None
+        if e["application_id"] is not None:
+            app_seq = app_seqs[e["application_id"]] = app_seqs.get(e["application_id"], 0) + 1
+        row = {"log_id": log_id, "seq": size, "app_seq": app_seq, "leaf_version": 2, **e}
+        fields = {"v": 2, "log_id": log_id, "seq": size, "app_seq": app_seq, "at": clock.as_utc(e["at"]).isoformat(),
+                  "unit_id": e["unit_id"], "application_id": e["application_id"], "actor": e["actor"],
+                  "action": e["action"], "step": e["step"], "detail": e["detail"], "data_digest": e["data_digest"]}
+        row["leaf_hash"] = leaf_hash(fields)
+        frontier_append(frontier, row["leaf_hash"])
+        state[log_id] = (size + 1, frontier)
+        rows.append(row)
         if len(rows) >= CHUNK:
             s.execute(insert(AuditEvent.__table__), rows)
             rows = []
     if rows:
         s.execute(insert(AuditEvent.__table__), rows)
-    if head is None:
-        s.add(AuditHead(id=1, last_id=last_id, last_hash=last_hash))
-    else:
-        head.last_id, head.last_hash = last_id, last_hash
+    for log_id, (size, frontier) in state.items():
+        head = heads.get(log_id)
+        if head is None:
+            s.add(AuditLog(log_id=log_id, size=size, frontier=frontier, root=frontier_root(frontier)))
+        else:
+            head.size, head.frontier, head.root = size, frontier, frontier_root(frontier)
+    s.flush()
 
 
 # --- replication -------------------------------------------------------------------------------------
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID_RE = re.compile(UUID)
+
 
 class Copier:
     """Replaces one template's tokens with a copy's: a single regex pass over each JSON text."""
@@ -213,7 +238,7 @@ class Copier:
         tokens += [re.escape(template["number"]), re.escape('"SZDU"'), re.escape(template["ip"])]
         if template["app"]["title"]:
             tokens.append(re.escape(template["app"]["title"]))
-        tokens += [re.escape(t["id"]) for t in template["tasks"]]
+        tokens.append(UUID)  # every task, process and subprocess id: fresh in each copy (future tasks too)
         tokens.append(r'"(?:document_id|notice_id)":\s?\d+')
         self.pattern = re.compile("|".join(tokens))
 
@@ -221,6 +246,9 @@ class Copier:
         def repl(match):
             token = match.group(0)
             if token in m:
+                return m[token]
+            if token[0] not in '"#' and UUID_RE.fullmatch(token):
+                m[token] = str(uuid.uuid4())
                 return m[token]
             key, _, value = token.partition(":")
             ids = m["#notice"] if "notice" in key else m["#document"]
@@ -246,6 +274,12 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
     placeholder_sha = hashlib.sha256(PLACEHOLDER_PDF).hexdigest()
     batch: dict[str, list] = {k: [] for k in ("apps", "members", "states", "tasks", "notices", "docs")}
     events: list[dict] = []
+
+    period = timedelta(days=settings.get().reminder_after_days)
+
+    def reminded(created):
+        """A steady state: an old task was last reminded some time within the past period."""
+        return now - rnd.uniform(0, 1) * period if created < now - period else None
 
     def flush():
         for key, table in (("apps", Application), ("members", ApplicationMember), ("states", WorkflowState),
@@ -294,7 +328,8 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
             batch["tasks"].append({"id": task_ids[x["id"]], "application_id": app_id, "unit_id": unit["unit_id"],
                                    "bpmn_id": x["bpmn_id"], "name": x["name"], "lane": x["lane"], "role": x["role"],
                                    "form": x["form"], "assignee_id": assignee, "state": "ready",
-                                   "created_at": x["created_at"] + shift, "context": c.sub_json(x["context"], m)})
+                                   "created_at": x["created_at"] + shift, "context": c.sub_json(x["context"], m),
+                                   "reminded_at": reminded(x["created_at"] + shift)})
         for k, d in enumerate(t["documents"]):
             batch["docs"].append({"id": doc_id + k, "application_id": app_id, "kind": d["kind"],
                                   "filename": c.sub(d["filename"], m), "content_type": "application/pdf",

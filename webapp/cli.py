@@ -47,11 +47,11 @@ def demo_data() -> None:
 
 
 def tick_once(app: Flask) -> int:
-    """Fire due timers (each instance in its own savepoint), then reminders, then mail, each
-    in its own transaction so a failure of one does not undo or stop the others; then sign every
-    log whose head moved."""
+    """Fire due timers (each instance in its own transaction, for at most a second), then
+    reminders, then mail, each in its own transaction so a failure of one does not undo or
+    stop the others; then sign every log whose head moved."""
     with app.app_context():
-        fired = _run_in_transaction(engine.tick)
+        fired = engine.sweep_timers(current_app.extensions["grants_sessions"])
         _run_in_transaction(notify.remind_overdue)
         _run_in_transaction(accounts.prune_throttles)
         notify.deliver_outbox(current_app.extensions["grants_sessions"])

@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import gettext as _
 from markupsafe import escape
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from workflows.errors import GrantError
+
+from .extensions import gettext as _
 
 # Scripts and styles only from our own origin: no inline script, no eval, no inline style;
 # the PDF preview is an <object> of our own document; nobody may frame us.

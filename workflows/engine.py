@@ -3,17 +3,18 @@ persist state + task projection + audit. Functions flush, never commit: the call
 once, or rolls back and nothing has changed."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps
+from . import audit, clock, conversion, db, forms, incidents, notify, runtime, specs, steps
 from .access import check_may_write, check_own_documents, require_admin, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WITHDRAWABLE
@@ -248,21 +249,52 @@ def tick(session: Session, limit: int = 200) -> int:
     """Fire timers that are due. Reads only due rows (indexed); concurrent sweepers skip locked
     rows. Each instance fires in its own savepoint: one that fails is rolled back alone and
     becomes an incident (retried later with back-off), never stopping the others."""
-    now = clock.now()
-    query = (select(WorkflowState).where(WorkflowState.timer_due_at <= now,
-                                         WorkflowState.application_id.not_in(incidents.held_back(now)))
-             .order_by(WorkflowState.timer_due_at).limit(limit)
-             .with_for_update(skip_locked=True, of=WorkflowState))
+    return sum(_fire_guarded(session, state) for state in session.execute(_due(limit)).scalars().all())
+
+
+def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -> int:
+    """Fire due timers one instance per transaction, for at most `budget_seconds`; the rest wait
+    for the next sweep. A transaction holds its unit's audit log head (and on SQLite the write
+    lock) for one instance only, not for a whole batch: other writers wait milliseconds."""
+    deadline = time.monotonic() + budget_seconds
+    seen: list[int] = []  # an instance whose timer did not move is not picked again this sweep
     fired = 0
-    for state in session.execute(query).scalars().all():
-        app_id = state.application_id
-        try:
-            with session.begin_nested():
-                fired += _fire(session, state)
-                incidents.resolve(session, app_id)
-        except Exception as exc:  # any failure of this one instance is its incident
-            incidents.record_failure(session, app_id, exc)
+    while time.monotonic() < deadline:
+        result = db.in_transaction(sessions, lambda s: _fire_next(s, seen))
+        if result is None:
+            break
+        fired += result
     return fired
+
+
+def _due(limit: int, skip: list[int] | None = None) -> Select:
+    now = clock.now()
+    query = select(WorkflowState).where(WorkflowState.timer_due_at <= now,
+                                        WorkflowState.application_id.not_in(incidents.held_back(now)))
+    if skip:
+        query = query.where(WorkflowState.application_id.not_in(skip))
+    return query.order_by(WorkflowState.timer_due_at).limit(limit).with_for_update(skip_locked=True, of=WorkflowState)
+
+
+def _fire_next(session: Session, seen: list[int]) -> int | None:
+    """Fire the most overdue instance not seen yet; None when nothing is due."""
+    state = session.execute(_due(1, seen)).scalar_one_or_none()
+    if state is None:
+        return None
+    seen.append(state.application_id)
+    return _fire_guarded(session, state)
+
+
+def _fire_guarded(session: Session, state: WorkflowState) -> int:
+    app_id = state.application_id
+    try:
+        with session.begin_nested():
+            fired = _fire(session, state)
+            incidents.resolve(session, app_id)
+            return fired
+    except Exception as exc:  # any failure of this one instance is its incident
+        incidents.record_failure(session, app_id, exc)
+        return 0
 
 
 def _fire(session: Session, state: WorkflowState) -> int:

@@ -190,9 +190,12 @@ class HumanTask(Base):
     """Projection of ready/finished user tasks, written with the state, read by task lists."""
 
     __tablename__ = "human_tasks"
-    __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role", "created_at"),
+    # Each branch of a task list (mine; a role's unclaimed queue in a unit) is one equality
+    # prefix of an index ordered by created_at; the reminder sweep reads only due rows.
+    __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role", "assignee_id", "created_at"),
                       Index("ix_tasks_assignee", "state", "assignee_id", "created_at"),
-                      Index("ix_tasks_role_created", "state", "role", "created_at"), *_checks("human_tasks"))
+                      Index("ix_tasks_role_created", "state", "role", "created_at"),
+                      Index("ix_tasks_remind", "state", "reminded_at", "created_at"), *_checks("human_tasks"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
@@ -255,7 +258,8 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
-    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"), *_checks("publicity_notices"))
+    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at", "id"),  # the board's order, no sort
+                      *_checks("publicity_notices"))
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))

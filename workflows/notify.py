@@ -45,13 +45,18 @@ def task_ready(session: Session, task: HumanTask, users: list[User]) -> None:
                                    body=f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n"))
 
 
-def remind_overdue(session: Session) -> int:
-    """Tasks waiting longer than the configured days get one reminder per period."""
+def remind_overdue(session: Session, limit: int = 500) -> int:
+    """Tasks waiting longer than the configured days get one reminder per period (at most
+    `limit` per sweep, the rest on the next). Two reads of `ix_tasks_remind`, due rows only:
+    never reminded and old enough, or last reminded a period ago."""
     cfg = settings.get()
     cutoff = clock.now() - timedelta(days=cfg.reminder_after_days)
-    rows = session.execute(select(HumanTask).where(
-        HumanTask.state == "ready", HumanTask.created_at <= cutoff,
-        (HumanTask.reminded_at.is_(None)) | (HumanTask.reminded_at <= cutoff))).scalars().all()
+    ready = HumanTask.state == "ready"
+    rows = list(session.execute(select(HumanTask).where(ready, HumanTask.reminded_at.is_(None),
+                                                        HumanTask.created_at <= cutoff).limit(limit)).scalars())
+    if len(rows) < limit:
+        rows += session.execute(select(HumanTask).where(ready, HumanTask.reminded_at <= cutoff)
+                                .limit(limit - len(rows))).scalars().all()
     for task in rows:
         users: Sequence[User] = [task.assignee] if task.assignee else []
         if not users:

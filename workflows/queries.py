@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, select, union_all
+from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload, lazyload
 
 from . import forms, runtime
 from .catalogue import KINDS_ALL, step_form
@@ -117,15 +117,28 @@ def search_notifications(query: Select[Row], text: str | None) -> Select[Row]:
     return query.where(Notification.message.ilike(_like(text))) if text and text.strip() else query
 
 
+# A list row shows the application's number, title, kind and unit, and the assignee's name: not
+# the team (a selectin query per page), the representative and their roles, or the JSON read models.
+LIST_ROW_OPTIONS = (joinedload(HumanTask.application).options(
+    lazyload(Application.members), lazyload(Application.representative), defer(Application.summary),
+    defer(Application.ip_numbers)), joinedload(HumanTask.assignee).options(lazyload(User.roles)))
+
+
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
               since: datetime | None = None) -> Select[HumanTask]:
-    """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first."""
-    queue_filters = [HumanTask.role == g.role if g.unit_id is None
-                     else and_(HumanTask.role == g.role, HumanTask.unit_id == g.unit_id)
-                     for g in user.roles if g.role in ("tto", "decider", "signer")]
-    mine = HumanTask.assignee_id == user.id
-    condition = or_(mine, *[f & HumanTask.assignee_id.is_(None) for f in queue_filters]) if queue_filters else mine
-    query = select(HumanTask).join(Application).where(HumanTask.state == "ready", condition)
+    """Ready tasks assigned to the user, plus their roles' unclaimed queues; oldest first.
+
+    The branches are a UNION ALL of ids, each an equality prefix of an index (`ix_tasks_assignee`,
+    `ix_tasks_queue`): an OR of them makes SQLite scan every ready task in the city and
+    PostgreSQL scan the table (bench/README, "Query plans")."""
+    ready = HumanTask.state == "ready"
+    branches = [select(HumanTask.id).where(ready, HumanTask.assignee_id == user.id)]
+    for g in user.roles:
+        if g.role in ("tto", "decider", "signer"):
+            queue = select(HumanTask.id).where(ready, HumanTask.role == g.role, HumanTask.assignee_id.is_(None))
+            branches.append(queue if g.unit_id is None else queue.where(HumanTask.unit_id == g.unit_id))
+    ids = branches[0] if len(branches) == 1 else union_all(*branches)
+    query = select(HumanTask).join(Application).where(ready, HumanTask.id.in_(ids)).options(*LIST_ROW_OPTIONS)
     if kind:
         query = query.where(Application.kind == kind)
     if step:
@@ -201,11 +214,19 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
     return found
 
 
+def _steps(session: Session, app_ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    """Ready steps as plain rows (columns only: no task, application or user objects to build)."""
+    rows = session.execute(select(HumanTask.application_id, HumanTask.id, HumanTask.bpmn_id, HumanTask.name,
+                                  HumanTask.lane, HumanTask.role, User.username)
+                           .outerjoin(User, User.id == HumanTask.assignee_id)
+                           .where(HumanTask.application_id.in_(app_ids), HumanTask.state == "ready")
+                           .order_by(HumanTask.created_at)).all()
+    return [(r[0], {"task_id": r[1], "bpmn_id": r[2], "name": r[3], "lane": r[4], "role": r[5], "assignee": r[6]})
+            for r in rows]
+
+
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
-    rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).scalars().all()
-    return [{"task_id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "lane": t.lane, "role": t.role,
-             "assignee": t.assignee.username if t.assignee else None} for t in rows]
+    return [step for _, step in _steps(session, [app.id])]
 
 
 def history(session: Session, app: Application) -> list[AuditEvent]:
@@ -249,13 +270,9 @@ def unread_notifications(user: User) -> Select[Notification]:
 def current_steps_of(session: Session, app_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """`current_steps` for a whole page of applications in one query."""
     result: dict[int, list[dict[str, Any]]] = {i: [] for i in app_ids}
-    if not app_ids:
-        return result
-    rows = session.execute(select(HumanTask).where(HumanTask.application_id.in_(app_ids), HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).scalars().all()
-    for t in rows:
-        result[t.application_id].append({"task_id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "lane": t.lane,
-                                         "role": t.role, "assignee": t.assignee.username if t.assignee else None})
+    if app_ids:
+        for app_id, step in _steps(session, app_ids):
+            result[app_id].append(step)
     return result
 
 

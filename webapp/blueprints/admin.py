@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
 
@@ -13,6 +12,7 @@ from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
 
 from .. import database, demo_mail
+from ..extensions import gettext as _
 from .ui_helpers import errors_by_field, me
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -11,7 +11,6 @@ from io import BytesIO
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
-from flask_babel import gettext as _
 from sqlalchemy import false, select
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +21,7 @@ from workflows.models import Application, Incident, Unit, User
 from .. import openapi
 from ..database import session
 from ..extensions import csrf
+from ..extensions import gettext as _
 from . import api_json as out
 from . import listing, public
 from .api_auth import Unauthorized, api_user, bearer, issue_token

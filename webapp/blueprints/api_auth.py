@@ -12,7 +12,6 @@ from functools import wraps
 from typing import Any
 
 from flask import current_app, g, request
-from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from workflows import access
@@ -20,6 +19,7 @@ from workflows.errors import Forbidden, GrantError
 from workflows.models import User
 
 from ..database import session
+from ..extensions import gettext as _
 
 SALT = "api-token"
 MAX_AGE_SECONDS = 12 * 3600

@@ -3,7 +3,6 @@ bearer tokens, same JSON errors; authorization is in workflows/registry.py and s
 from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify, request, url_for
-from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -13,6 +12,7 @@ from workflows.models import Unit
 
 from ..database import session
 from ..extensions import csrf
+from ..extensions import gettext as _
 from .api import _created, _grant_error, _http_error, _json_object
 from .api_auth import api_user, bearer
 from .api_json import iso

@@ -6,7 +6,6 @@ import io
 from typing import Any
 
 from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -16,6 +15,7 @@ from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
 
 from .. import database
+from ..extensions import gettext as _
 from . import listing
 from .tasks import EVENT_STEPS, KINDS, STEP_NAMES
 from .ui_helpers import errors_by_field, me, message_of

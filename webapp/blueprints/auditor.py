@@ -6,7 +6,6 @@ import csv
 import io
 
 from flask import Blueprint, Flask, Response, render_template, request
-from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import Select, select
 
@@ -14,6 +13,7 @@ from workflows import queries
 from workflows.models import Application
 
 from .. import database
+from ..extensions import gettext as _
 from . import listing
 from .applications import STATUSES
 from .tasks import KINDS

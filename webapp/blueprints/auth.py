@@ -4,13 +4,13 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from workflows import accounts, signin
 from workflows.errors import GrantError, ValidationFailed
 
 from .. import database
+from ..extensions import gettext as _
 from .ui_helpers import SignedIn, errors_by_field, landing, me, message_of, safe_next
 
 bp = Blueprint("auth", __name__)

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from workflows.errors import ValidationFailed
 from workflows.models import Unit, User
 
 from .. import database
+from ..extensions import gettext as _
 from .ui_helpers import errors_by_field, me, message_of, translate
 
 bp = Blueprint("registry", __name__)

@@ -10,13 +10,13 @@ import os
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import login_user
 
 from workflows import sso
 from workflows.errors import GrantError
 
 from .. import database
+from ..extensions import gettext as _
 from .ui_helpers import SignedIn, message_of
 
 bp = Blueprint("sso", __name__)

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflows import access, assignment, clock, engine, forms, notify, queries, recusal, uploads
@@ -16,6 +15,7 @@ from workflows.models import Objection
 from workflows.steps import latest_document
 
 from .. import database
+from ..extensions import gettext as _
 from . import listing
 from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next, translate
 

@@ -25,7 +25,6 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 from flask_wtf.csrf import CSRFError
 from jinja2 import pass_context
@@ -40,6 +39,7 @@ from workflows.models import User
 
 from .. import database, security
 from ..extensions import LOCALES, login_manager
+from ..extensions import gettext as _
 
 bp = Blueprint("ui", __name__)
 VIEWER_JS = "vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
