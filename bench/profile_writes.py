@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--database")
     parser.add_argument("--html", help="write one pyinstrument HTML profile per step here")
     parser.add_argument("--sql", action="store_true", help="print the statements of one walk")
+    parser.add_argument("--cprofile", help="print cProfile's top functions (by own time) of this step")
     args = parser.parse_args()
     from pyinstrument import Profiler
 
@@ -100,15 +101,23 @@ def main() -> None:
             action()
     wall, cpu, sql = {}, {}, {}
     profilers = {}
+    import cProfile
+    import pstats
+    cprof = cProfile.Profile()
     for n in range(args.runs):
         for name, action in steps(client, headers, 100 + n):
-            profiler = profilers.setdefault(name, Profiler(interval=0.0005))
+            profiler = profilers.setdefault(name, Profiler(interval=0.0005)) if not args.cprofile else None
+            if name == args.cprofile:
+                cprof.enable()
             before = counter.n
             counter.statements.clear()
             t0, c0 = time.perf_counter(), time.process_time()
-            profiler.start()
+            if profiler:
+                profiler.start()
             action()
-            profiler.stop()
+            if profiler:
+                profiler.stop()
+            cprof.disable()
             wall.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
             cpu.setdefault(name, []).append((time.process_time() - c0) * 1000)
             sql[name] = counter.n - before
@@ -121,6 +130,10 @@ def main() -> None:
         w = sorted(wall[name])
         print(f"| {name} | {statistics.median(w):.1f} | {w[int(0.95 * (len(w) - 1))]:.1f} "
               f"| {statistics.median(cpu[name]):.1f} | {sql[name]} |")
+    if args.cprofile:
+        pstats.Stats(cprof).sort_stats("tottime").print_stats(45)
+        pstats.Stats(cprof).sort_stats("cumulative").print_stats(60)
+        return
     for name, profiler in profilers.items():
         if args.html:
             Path(args.html).mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -123,8 +123,13 @@ def _load(session: Session, app: Application):
     return runtime.load(state.serialized, state.process_version)
 
 
+_TASK_LOAD = (lazyload(HumanTask.assignee), joinedload(HumanTask.application).lazyload(Application.representative))
+
+
 def get_task(session: Session, task_id: str) -> HumanTask:
-    task = session.get(HumanTask, task_id)
+    """The task and its application (with its members, for access checks); the people on it load
+    when read, mostly from the session (the actor): half the statements of every write."""
+    task = session.get(HumanTask, task_id, options=_TASK_LOAD)
     if task is None:
         raise NotFound(msg("任务不存在"))
     return task
@@ -310,7 +315,8 @@ def _persist(session: Session, app: Application, wf) -> None:
     """Write state, the projection of ready human tasks and the derived status together."""
     ready = runtime.ready_human_tasks(wf)
     open_rows = {t.id: t for t in session.execute(
-        select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")).scalars()}
+        select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
+        .options(lazyload("*"))).scalars()}  # their application is `app`; nothing else is read
     ready_ids = {t.id for t in ready}
     for task_id, row in open_rows.items():
         if task_id not in ready_ids:
@@ -337,7 +343,8 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
     assignee = None
     username = personal_assignee_username(role, app, task.data)
     if username is not None:
-        assignee = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        assignee = session.execute(select(User).where(User.username == username)
+                                   .options(lazyload(User.roles))).scalar_one_or_none()
     row = HumanTask(id=task.id, application=app, unit_id=app.unit_id, bpmn_id=task.bpmn_id, name=task.name,
                     lane=task.lane, role=role, form=task.form, assignee=assignee,
                     context=steps.task_context(task))

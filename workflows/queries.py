@@ -200,10 +200,14 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
 
 
 def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
-    rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).scalars().all()
-    return [{"task_id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "lane": t.lane, "role": t.role,
-             "assignee": t.assignee.username if t.assignee else None} for t in rows]
+    """One statement of plain columns: every write answers with these, loading no task objects."""
+    rows = session.execute(
+        select(HumanTask.id, HumanTask.bpmn_id, HumanTask.name, HumanTask.lane, HumanTask.role, User.username)
+        .outerjoin(User, User.id == HumanTask.assignee_id)
+        .where(HumanTask.application_id == app.id, HumanTask.state == "ready")
+        .order_by(HumanTask.created_at)).all()
+    return [{"task_id": r[0], "bpmn_id": r[1], "name": r[2], "lane": r[3], "role": r[4], "assignee": r[5]}
+            for r in rows]
 
 
 def history(session: Session, app: Application) -> list[AuditEvent]:
