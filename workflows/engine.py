@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
@@ -77,7 +78,9 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
         original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
     spec = specs.current(PROCESS_FOR_KIND[kind])
     version = specs.deployed_version(session, spec)
-    app = Application(unit=unit, number=_next_number(session, unit), kind=kind, status="draft",
+    late = kind in LATE_NUMBER_KINDS
+    number = f"~{uuid4().hex[:24]}" if late else _next_number(session, unit)
+    app = Application(unit=unit, number=number, kind=kind, status="draft",
                       representative=original.representative if kind in ("conversion", "distribution") else actor,
                       original_id=original.id if original else None, title=original.title if original else "")
     if kind in ("conversion", "distribution"):  # the grant's team follows its conversions
@@ -93,11 +96,29 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
     seed.update(extra or {})
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, seed)
     runtime.advance(wf, _engine(session, app, actor))
+    if late:
+        app.number = seed["application_number"] = _next_number(session, unit)
+        _renumber(wf, number, app.number)
     app.state = WorkflowState(process_version=version, serialized="")
     _persist(session, app, wf)
     audit.record(session, actor=actor.username, action="start", unit_id=unit.id, application_id=app.id,
                  data=seed, detail={"kind": kind, "bpmn_sha256": spec.sha256})
     return app
+
+
+# Processes that reach their first user task without running any service task: their number is
+# taken after the engine has run, so the unit's counter row stays locked (until commit) only for
+# the writes, not for the whole start (issue 10: starts of one unit queued on it).
+LATE_NUMBER_KINDS = ("ownership", "use_right", "extension")
+
+
+def _renumber(wf, provisional: str, number: str) -> None:
+    """Put the real number where the start data placed the provisional one."""
+    for task in wf.get_tasks():
+        if task.data.get("application_number") == provisional:
+            task.data["application_number"] = number
+    if wf.data.get("application_number") == provisional:
+        wf.data["application_number"] = number
 
 
 def _next_number(session: Session, unit: Unit) -> str:

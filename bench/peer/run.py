@@ -63,8 +63,15 @@ class Http:
         if self.token:
             h["Authorization"] = f"Bearer {self.token}"
         t0 = time.perf_counter()
-        self.conn.request(method, path, body=data, headers=h)
-        r = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=data, headers=h)
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # the server closed an idle keep-alive connection before reading this request: resend
+            self.conn.close()
+            t0 = time.perf_counter()
+            self.conn.request(method, path, body=data, headers=h)
+            r = self.conn.getresponse()
         raw = r.read()
         ms = (time.perf_counter() - t0) * 1000
         if r.status >= 400:
@@ -89,14 +96,14 @@ def wait_for(url: str, seconds: float = 120) -> None:
 
 # --- A: this project ------------------------------------------------------------------------------
 
-def start_ours(work: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRANTS_INSTANCE": str(work / "ours"),
-           "DATABASE_URL": f"sqlite:///{work / 'ours' / 'grants.db'}", "GRANTS_DEMO": "1",
+def start_ours(work: Path, port: int, root: Path = ROOT, name: str = "ours") -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(root), "GRANTS_INSTANCE": str(work / name),
+           "DATABASE_URL": f"sqlite:///{work / name / 'grants.db'}", "GRANTS_DEMO": "1",
            "GRANTS_BASE_URL": f"http://127.0.0.1:{port}"}
     grants = [sys.executable, "-c", "from webapp.cli import main; main()"]
     for cmd in (["init-db"], ["demo"]):
         subprocess.run(grants + cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    log = open(work / "ours.log", "w")
+    log = open(work / f"{name}.log", "w")
     proc = subprocess.Popen(grants + ["run", "--demo", "--port", str(port)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     wait_for(f"http://127.0.0.1:{port}/api/v1/openapi.json")
@@ -104,9 +111,8 @@ def start_ours(work: Path, port: int) -> subprocess.Popen:
 
 
 class Ours:
-    name = "ours"
-
-    def __init__(self, base: str):
+    def __init__(self, base: str, name: str = "ours"):
+        self.name = name
         _s, body, _ms = Http(base).call("POST", "/api/v1/tokens",
                                         {"username": "researcher1", "password": OUR_PASSWORD})
         self.http = Http(base, body["token"])
@@ -167,7 +173,8 @@ def start_spiff(work: Path, port: int) -> subprocess.Popen:
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = open(work / "spiff.log", "w")
     proc = subprocess.Popen([str(PEER_VENV / "bin" / "uvicorn"), "spiff_web_server:asgi_app", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "1", "--log-level", "warning"],
+                             "--port", str(port), "--workers", "1", "--log-level", "warning",
+                             "--timeout-keep-alive", "120"],
                             cwd=backend, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for(f"http://127.0.0.1:{port}/v1.0/status")
     return proc
@@ -309,9 +316,17 @@ def p95(values: list[float]) -> float:
 
 
 def report(times: dict, rounds: int, load: tuple[str, str]) -> None:
-    print(f"rounds: {rounds} (after 3 warm-up rounds), interleaved ours / spiff-arena / raw per step")
+    print(f"rounds: {rounds} (after 3 warm-up rounds), interleaved: each round walks one instance on every side")
     print(f"load average before: {load[0]}; after: {load[1]}")
     print()
+    if "ours before" in times:
+        print("| step | ours before median / p95 ms | ours after median / p95 ms | before ÷ after |")
+        print("|---|---|---|---|")
+        for step in STEPS:
+            b, a = times["ours before"][step], times["ours"][step]
+            print(f"| {step} | {statistics.median(b):.1f} / {p95(b):.1f} | {statistics.median(a):.1f} / {p95(a):.1f} "
+                  f"| {statistics.median(b) / statistics.median(a):.1f}× |")
+        print()
     print("| step | ours median / p95 ms | spiff-arena median / p95 ms | spiff-arena ÷ ours (median) "
           "| raw ours median ms | raw two_tasks median ms |")
     print("|---|---|---|---|---|---|")
@@ -345,14 +360,20 @@ def main() -> None:
     parser.add_argument("--our-port", type=int, default=5391)
     parser.add_argument("--spiff-port", type=int, default=7391)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--before-root", type=Path,
+                        help="also run this checkout's server (e.g. /work/main) as 'ours before', interleaved")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="peer-bench-"))
     procs = []
     try:
         procs.append(start_ours(work, args.our_port))
         procs.append(start_spiff(work, args.spiff_port))
+        if args.before_root:
+            procs.append(start_ours(work, args.our_port + 1, args.before_root, "before"))
         sides = [Ours(f"http://127.0.0.1:{args.our_port}"), Spiff(f"http://127.0.0.1:{args.spiff_port}"),
                  RawOurs(), RawTwoTasks()]
+        if args.before_root:
+            sides.insert(1, Ours(f"http://127.0.0.1:{args.our_port + 1}", "ours before"))
         commit = (PEER_DIR / "COMMIT").read_text().strip()
         print(f"spiff-arena {commit[:9]} (backend, uvicorn 1 worker, SQLite); ours: grants run (waitress), SQLite")
         for _ in range(3):
