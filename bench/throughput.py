@@ -149,6 +149,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8391)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="serve this checkout (e.g. /work/main, for a before/after pair)")
     args = parser.parse_args()
     args.seconds = min(args.seconds, 60.0)
 
@@ -159,7 +161,7 @@ def main() -> None:
         c.execute(f'CREATE DATABASE "{name}"')
     url = f"{args.admin_url}/{name}"
     instance = tempfile.mkdtemp(prefix="grants-throughput-")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url, "GRANTS_INSTANCE": instance,
+    env = {**os.environ, "PYTHONPATH": str(args.root), "DATABASE_URL": url, "GRANTS_INSTANCE": instance,
            "GRANTS_BASE_URL": f"http://127.0.0.1:{args.port}", "GRANTS_WORKERS": str(args.workers),
            "GRANTS_THREADS": str(args.threads), "GRANTS_BIND": f"127.0.0.1:{args.port}",
            "GRANTS_LOG_LEVEL": "warning", "GRANTS_SMTP_HOST": "127.0.0.1", "GRANTS_SMTP_PORT": "9"}
@@ -168,8 +170,8 @@ def main() -> None:
         grants(env, "init-db", stdout=subprocess.DEVNULL)
         grants(env, "demo", stdout=subprocess.DEVNULL)
         log = open(Path(instance) / "servers.log", "w")
-        procs.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                                       "--access-logfile", "/dev/null"], cwd=ROOT, env=env, stdout=log,
+        procs.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(args.root / "gunicorn.conf.py"),
+                                       "--access-logfile", "/dev/null"], cwd=args.root, env=env, stdout=log,
                                       stderr=subprocess.STDOUT, start_new_session=True))
         procs.append(subprocess.Popen([sys.executable, "-c", "from webapp.cli import main; main()", "worker"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
@@ -203,7 +205,7 @@ def main() -> None:
         if not args.keep:
             with psycopg.connect(admin + "/postgres", autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(f"PostgreSQL, gunicorn {args.workers} workers × {args.threads} threads + grants worker; "
+    print(f"serving {args.root}; PostgreSQL, gunicorn {args.workers} workers × {args.threads} threads + grants worker; "
           f"{args.clients} clients for {elapsed:.1f} s (bound {args.seconds:g} s)")
     print(f"load average before: {load_before}; after: {load_after}")
     print("| measure | value |")
