@@ -136,6 +136,35 @@ def check_database(url: str, told: list[str]) -> dict[str, int]:
             "completed but never told": len(done - told_set), "complete_task audit events": audit}
 
 
+def cpu_of(pids) -> dict[int, float]:
+    """CPU seconds (user + system) each process has used so far."""
+    tick, found = os.sysconf("SC_CLK_TCK"), {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def postgres_backends(admin: str, name: str) -> list[int]:
+    import psycopg
+    with psycopg.connect(admin + "/postgres", autocommit=True) as c:
+        return [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+
+
+def used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -181,6 +210,8 @@ def main() -> None:
         warm = Client(args.port, "researcher1", draft, time.time() + 3, -1)  # first requests of each worker
         warm.run()
         load_before = load_average()
+        app_pids = children(procs[0].pid) + [procs[1].pid]
+        app_cpu0, pg_cpu0 = cpu_of(app_pids), cpu_of(postgres_backends(admin, name))
         t0 = time.time()
         clients = [Client(args.port, RESEARCHERS[i % 3], draft, t0 + args.seconds, i) for i in range(args.clients)]
         for c in clients:
@@ -189,6 +220,8 @@ def main() -> None:
             c.join(args.seconds + 120)
         elapsed = time.time() - t0
         load_after = load_average()
+        app_cpu = used(app_cpu0, cpu_of(app_pids))
+        pg_cpu = used(pg_cpu0, cpu_of(postgres_backends(admin, name)))
         told = [t for c in clients + [warm] for t in c.completed]
         latencies = sorted(ms for c in clients for ms in c.latencies)
         completions = sum(len(c.completed) for c in clients)
@@ -215,6 +248,13 @@ def main() -> None:
     if latencies:
         print(f"| completion latency median / p95 | {statistics.median(latencies):.1f} / "
               f"{latencies[round(0.95 * (len(latencies) - 1))]:.1f} ms |")
+    if completions:
+        per = (app_cpu + pg_cpu) / completions
+        print(f"| CPU per completion: app (gunicorn workers + grants worker) / PostgreSQL backends | "
+              f"{app_cpu / completions * 1000:.1f} / {pg_cpu / completions * 1000:.1f} ms "
+              f"(a walk's start and refused re-submit included) |")
+        print(f"| CPU-bound ceiling on 2 idle cores (2 s ÷ CPU per completion; the load generator excluded) | "
+              f"{2 / per:.0f} completions/s |")
     print(f"| unexpected answers (error rate) | {len(errors)} ({len(errors) / max(requests, 1):.2%}) |")
     print(f"| re-submitted consents refused with 409 | {refused} |")
     for key, value in facts.items():

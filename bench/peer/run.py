@@ -1,7 +1,8 @@
 """Side by side with spiff-arena in ONE run, interleaved (A, B, A, B …) so the machine's noise hits
 both alike, plus the raw SpiffWorkflow floor of the same steps in this process.
 
-  A  this project, `grants run` (waitress), SQLite, REST with a bearer token
+  A  this project, webapp.wsgi under waitress (8 threads, as `grants run` serves it, without
+     its sweep thread), SQLite, REST with a bearer token
   B  spiff-arena's backend (bench/peer/setup.sh), uvicorn, SQLite, token from its local OpenID
   C  raw SpiffWorkflow 3.2 in-process: the same steps without HTTP, database or checks
      - "raw two_tasks": bench/peer/two_tasks.bpmn, serialized as SpiffWorkflow does by default
@@ -48,10 +49,10 @@ STEPS = ("start to first task", "list my tasks", "submit form 1", "submit form 2
 class Http:
     """One keep-alive connection; returns (status, parsed JSON, ms)."""
 
-    def __init__(self, base: str, token: str | None = None):
+    def __init__(self, base: str, token: str | None = None, pid: int | None = None):
         u = urllib.parse.urlsplit(base)
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        self.token = token
+        self.token, self.pid, self.cpu = token, pid, 0.0  # server CPU ms used by the calls, summed
 
     def call(self, method: str, path: str, body=None, headers=None):
         h = {"Accept": "application/json", **(headers or {})}
@@ -62,6 +63,7 @@ class Http:
             data, h["Content-Type"] = json.dumps(body), "application/json"
         if self.token:
             h["Authorization"] = f"Bearer {self.token}"
+        c0 = process_cpu_ms(self.pid) if self.pid else 0.0
         t0 = time.perf_counter()
         try:
             self.conn.request(method, path, body=data, headers=h)
@@ -74,9 +76,22 @@ class Http:
             r = self.conn.getresponse()
         raw = r.read()
         ms = (time.perf_counter() - t0) * 1000
+        if self.pid:
+            self.cpu += process_cpu_ms(self.pid) - c0
         if r.status >= 400:
             raise RuntimeError(f"{method} {path}: {r.status} {raw[:300]!r}")
         return r.status, (json.loads(raw) if raw else None), ms
+
+
+def process_cpu_ms(pid: int) -> float:
+    """Time on CPU of every thread of the process so far (ms, from the scheduler's own counters)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total / 1e6
 
 
 def wait_for(url: str, seconds: float = 120) -> None:
@@ -104,18 +119,23 @@ def start_ours(work: Path, port: int, root: Path = ROOT, name: str = "ours") -> 
     for cmd in (["init-db"], ["demo"]):
         subprocess.run(grants + cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     log = open(work / f"{name}.log", "w")
-    proc = subprocess.Popen(grants + ["run", "--demo", "--port", str(port)], env=env, stdout=log,
+    # The web process alone, as `grants run` serves it (waitress, 8 threads) but without its 1 s
+    # timer/mail sweep thread: spiff-arena runs here without its background scheduler too. (The
+    # sweep belongs to `grants worker` in a deployment; nothing in these steps is timed.)
+    serve = ("import waitress; from webapp.wsgi import app; "
+             f"waitress.serve(app, host='127.0.0.1', port={port}, threads=8, ident='grants')")
+    proc = subprocess.Popen([sys.executable, "-c", serve], env={**env, "GRANTS_DEMO": ""}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     wait_for(f"http://127.0.0.1:{port}/api/v1/openapi.json")
     return proc
 
 
 class Ours:
-    def __init__(self, base: str, name: str = "ours"):
+    def __init__(self, base: str, name: str = "ours", pid: int | None = None):
         self.name = name
         _s, body, _ms = Http(base).call("POST", "/api/v1/tokens",
                                         {"username": "researcher1", "password": OUR_PASSWORD})
-        self.http = Http(base, body["token"])
+        self.http = Http(base, body["token"], pid)
         from workflows import forms
         self.draft = forms.load_schema("ownership_draft.schema.json")["examples"][0]
         self.draft["members"] = [dict(self.draft["members"][0], share=100)]  # one member: one consent
@@ -184,14 +204,14 @@ class Spiff:
     name = "spiff-arena"
     model = "bench:two-tasks"
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, pid: int | None = None):
         basic = base64.b64encode(":".join(SPIFF_CLIENT).encode()).decode()
         _s, tok, _ms = Http(base).call(
             "POST", "/openid/token", {"grant_type": "password", "username": "admin", "password": "admin",
                                       "code": "admin:this_is_not_secure_do_not_use_in_production",
                                       "client_id": SPIFF_CLIENT[0]},
             headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"})
-        self.http = Http(base, tok["access_token"])
+        self.http = Http(base, tok["access_token"], pid)
         self.http.call("POST", "/v1.0/login_with_access_token?authentication_identifier=default")
 
     def start(self):
@@ -300,14 +320,24 @@ def _ready():
 
 # --- the run ------------------------------------------------------------------------------------------
 
-def one_round(side, times: dict) -> None:
-    task, ms_start = side.start()
-    ms_list = side.list()
-    task2, ms1 = side.submit(task, True)
-    _none, ms2 = side.submit(task2, False)
-    for step, ms in zip(STEPS, (ms_start, ms_list, ms1, ms2, ms_start + ms1 + ms2), strict=True):
+def one_round(side, times: dict, cpu: dict) -> None:
+    http = getattr(side, "http", None)
+    used = []
+
+    def step(action, *args):
+        before = http.cpu if http else time.thread_time() * 1000
+        result = action(*args)
+        used.append((http.cpu if http else time.thread_time() * 1000) - before)
+        return result
+    task, ms_start = step(side.start)
+    ms_list = step(side.list)
+    task2, ms1 = step(side.submit, task, True)
+    _none, ms2 = step(side.submit, task2, False)
+    used.append(used[0] + used[2] + used[3])
+    for name, ms, c in zip(STEPS, (ms_start, ms_list, ms1, ms2, ms_start + ms1 + ms2), used, strict=True):
         if ms is not None:
-            times.setdefault(side.name, {}).setdefault(step, []).append(ms)
+            times.setdefault(side.name, {}).setdefault(name, []).append(ms)
+            cpu.setdefault(side.name, {}).setdefault(name, []).append(c)
 
 
 def p95(values: list[float]) -> float:
@@ -350,6 +380,21 @@ def report(times: dict, rounds: int, load: tuple[str, str]) -> None:
               f"| {top:.1f} | {3 * raw + 6:.1f} {'✔' if top <= 3 * raw + 6 else '✘'} |")
 
 
+def report_cpu(cpu: dict) -> None:
+    """Server CPU per step: what the machine's load does not inflate much (no waiting counted)."""
+    print()
+    print("Server CPU per step (all threads of the server process, from /proc/PID/task/*/schedstat; "
+          "raw: this thread's CPU), mean ms:")
+    sides = [s for s in ("ours before", "ours", "spiff-arena", "raw ours", "raw two_tasks") if s in cpu]
+    print("| step | " + " | ".join(sides) + " | spiff-arena ÷ ours |")
+    print("|---|" + "---|" * (len(sides) + 1))
+    for step in STEPS:
+        means = {s: statistics.mean(cpu[s][step]) for s in sides if step in cpu[s]}
+        cells = [f"{means[s]:.1f}" if s in means else "—" for s in sides]
+        ratio = means["spiff-arena"] / means["ours"] if means.get("ours") else float("nan")
+        print(f"| {step} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -370,21 +415,24 @@ def main() -> None:
         procs.append(start_spiff(work, args.spiff_port))
         if args.before_root:
             procs.append(start_ours(work, args.our_port + 1, args.before_root, "before"))
-        sides = [Ours(f"http://127.0.0.1:{args.our_port}"), Spiff(f"http://127.0.0.1:{args.spiff_port}"),
-                 RawOurs(), RawTwoTasks()]
+        sides = [Ours(f"http://127.0.0.1:{args.our_port}", pid=procs[0].pid),
+                 Spiff(f"http://127.0.0.1:{args.spiff_port}", pid=procs[1].pid), RawOurs(), RawTwoTasks()]
         if args.before_root:
-            sides.insert(1, Ours(f"http://127.0.0.1:{args.our_port + 1}", "ours before"))
+            sides.insert(1, Ours(f"http://127.0.0.1:{args.our_port + 1}", "ours before", pid=procs[2].pid))
         commit = (PEER_DIR / "COMMIT").read_text().strip()
-        print(f"spiff-arena {commit[:9]} (backend, uvicorn 1 worker, SQLite); ours: grants run (waitress), SQLite")
+        print(f"spiff-arena {commit[:9]} (backend, uvicorn 1 worker, SQLite, no background scheduler); "
+              "ours: webapp.wsgi on waitress 8 threads, SQLite, no sweep thread")
         for _ in range(3):
             for side in sides:
-                one_round(side, {})
+                one_round(side, {}, {})
         load_before = load_average()
         times: dict = {}
+        cpu: dict = {}
         for _ in range(args.rounds):
             for side in sides:
-                one_round(side, times)
+                one_round(side, times, cpu)
         report(times, args.rounds, (load_before, load_average()))
+        report_cpu(cpu)
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
