@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +40,10 @@ def _sqlite_engine(url: str) -> Engine:
     timeout = float(os.environ.get("GRANTS_SQLITE_BUSY_SECONDS", "15"))
     engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout, "check_same_thread": True},
                            hide_parameters=True)
+    keeper = _WalKeeper(url.removeprefix("sqlite:///"), timeout)
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", keeper.ensure_open)
+    event.listen(engine, "engine_disposed", keeper.close)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
@@ -53,6 +58,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+class _WalKeeper:
+    """One idle connection held open beside the per-session ones. Without it every request that
+    closes the last connection makes SQLite checkpoint the WAL into the database, fsync and
+    delete it, and the next request recreates it: ~half the time of a write request (issue 10).
+    It only ever reads one row once and never serves a session, so no connection is shared."""
+
+    def __init__(self, path: str, timeout: float):
+        self.path, self.timeout, self.conn = path, timeout, None
+        self.lock = threading.Lock()
+
+    def ensure_open(self, _dbapi_connection, _record) -> None:
+        if self.conn is not None or self.path in ("", ":memory:"):
+            return
+        with self.lock:
+            if self.conn is None:
+                conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False)
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # attaches to the WAL index
+                self.conn = conn
+
+    def close(self, _engine=None) -> None:
+        with self.lock:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
 
 
 def _sqlite_begin(conn: Connection) -> None:

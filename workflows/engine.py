@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import Select, delete, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, lazyload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -67,7 +68,9 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
         original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
     spec = specs.current(PROCESS_FOR_KIND[kind])
     version = specs.deployed_version(session, spec)
-    app = Application(unit=unit, number=_next_number(session, unit), kind=kind, status="draft",
+    late = kind in LATE_NUMBER_KINDS
+    number = f"~{uuid4().hex[:24]}" if late else _next_number(session, unit)
+    app = Application(unit=unit, number=number, kind=kind, status="draft",
                       representative=original.representative if original and kind in ("conversion", "distribution") else actor,
                       original_id=original.id if original else None, title=original.title if original else "")
     if original and kind in ("conversion", "distribution"):  # the grant's team follows its conversions
@@ -83,11 +86,29 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
     seed.update(extra or {})
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, seed)
     runtime.advance(wf, _engine(session, app, actor))
+    if late:
+        app.number = seed["application_number"] = _next_number(session, unit)
+        _renumber(wf, number, app.number)
     app.state = WorkflowState(process_version=version, serialized="")
     _persist(session, app, wf)
     audit.record(session, actor=actor.username, action="start", unit_id=unit.id, application_id=app.id,
                  data=seed, detail={"kind": kind, "bpmn_sha256": spec.sha256})
     return app
+
+
+# Processes that reach their first user task without running any service task: their number is
+# taken after the engine has run, so the unit's counter row stays locked (until commit) only for
+# the writes, not for the whole start (issue 10: starts of one unit queued on it).
+LATE_NUMBER_KINDS = ("ownership", "use_right", "extension")
+
+
+def _renumber(wf, provisional: str, number: str) -> None:
+    """Put the real number where the start data placed the provisional one."""
+    for task in wf.get_tasks():
+        if task.data.get("application_number") == provisional:
+            task.data["application_number"] = number
+    if wf.data.get("application_number") == provisional:
+        wf.data["application_number"] = number
 
 
 def _next_number(session: Session, unit: Unit) -> str:
@@ -113,8 +134,13 @@ def _load(session: Session, app: Application) -> BpmnWorkflow:
     return runtime.load(state.serialized, state.process_version)
 
 
+_TASK_LOAD = (lazyload(HumanTask.assignee), joinedload(HumanTask.application).lazyload(Application.representative))
+
+
 def get_task(session: Session, task_id: str) -> HumanTask:
-    task = session.get(HumanTask, task_id)
+    """The task and its application (with its members, for access checks); the people on it load
+    when read, mostly from the session (the actor): half the statements of every write."""
+    task = session.get(HumanTask, task_id, options=_TASK_LOAD)
     if task is None:
         raise NotFound(msg("任务不存在"))
     return task
@@ -335,7 +361,8 @@ def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
     """Write state, the projection of ready human tasks and the derived status together."""
     ready = runtime.ready_human_tasks(wf)
     open_rows = {t.id: t for t in session.execute(
-        select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")).scalars()}
+        select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
+        .options(lazyload("*"))).scalars()}  # their application is `app`; nothing else is read
     ready_ids = {t.id for t in ready}
     for task_id, row in open_rows.items():
         if task_id not in ready_ids:
@@ -362,7 +389,8 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
     assignee = None
     username = personal_assignee_username(role, app, task.data)
     if username is not None:
-        assignee = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        assignee = session.execute(select(User).where(User.username == username)
+                                   .options(lazyload(User.roles))).scalar_one_or_none()
     row = HumanTask(id=task.id, application=app, unit_id=app.unit_id, bpmn_id=task.bpmn_id, name=task.name,
                     lane=task.lane, role=role, form=task.form, assignee=assignee,
                     context=steps.task_context(task))

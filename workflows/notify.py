@@ -147,11 +147,9 @@ def _message(sender: str, mail: OutboxMail) -> EmailMessage:
 
 def task_closed(session: Session, task_id: str) -> int:
     """A done or cancelled task asks nothing of anyone any more: its notices stop counting as unread."""
-    rows = session.execute(select(Notification).where(Notification.task_id == task_id,
-                                                      Notification.read_at.is_(None))).scalars().all()
-    for row in rows:
-        row.read_at = clock.now()
-    return len(rows)
+    result = session.execute(update(Notification).where(Notification.task_id == task_id,
+                                                        Notification.read_at.is_(None)).values(read_at=clock.now()))
+    return result.rowcount
 
 
 def mark_read(session: Session, user: User, notification_id: int | None = None) -> int:

@@ -119,7 +119,7 @@ def start_application():
                                    None if original is None else str(original))
     steps = queries.current_steps(s, app)
     first = out.task(engine.get_task(s, steps[0]["task_id"])) if steps else None
-    return _created({**out.application(s, app), "task": first},
+    return _created({**out.application(s, app, steps=steps), "task": first},
                     url_for(".get_application", application_id=app.id))
 
 
@@ -232,9 +232,10 @@ def claim_task(task_id: str):
 @bearer(write=True)
 def complete_task(task_id: str):
     data = _json_object()
-    _visible_task(task_id)
+    row = _visible_task(task_id)  # held: the engine finds it in the session instead of loading it again
     s = session()
-    return jsonify(out.application(s, engine.complete_task(s, api_user(), task_id, data)))
+    app = engine.complete_task(s, api_user(), row.id, data)
+    return jsonify(out.application(s, app))
 
 
 # --- incidents: failed timer steps (administrators of every unit) --------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import joinedload
 
 from workflows import access
 from workflows.errors import Forbidden, GrantError
@@ -51,7 +52,8 @@ def user_from_token(token: str) -> User:
         claims = _serializer().loads(token, max_age=MAX_AGE_SECONDS)
     except BadSignature as exc:  # SignatureExpired is a BadSignature too
         raise Unauthorized(_("访问令牌无效或已过期，请重新获取")) from exc
-    user = session().get(User, claims.get("uid")) if isinstance(claims, dict) else None
+    # one statement: the person with their roles (every API call needs both)
+    user = session().get(User, claims.get("uid"), options=[joinedload(User.roles)]) if isinstance(claims, dict) else None
     if user is None or not user.active or claims.get("pw") != _password_digest(user):
         raise Unauthorized(_("访问令牌无效或已过期，请重新获取"))
     return user
