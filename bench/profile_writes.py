@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event  # noqa: E402
+from sqlalchemy import event
 
-from webapp import create_app  # noqa: E402
-from workflows import db, demo, forms  # noqa: E402
+from webapp import create_app
+from workflows import db, demo, forms
 
 PASSWORD = "demo-pass-2026"
 

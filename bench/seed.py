@@ -40,7 +40,7 @@ from workflows.models import (
     User,
     WorkflowState,
 )
-from workflows.pack_verify import frontier_append, frontier_root, leaf_hash  # noqa: E402
+from workflows.pack_verify import frontier_append, frontier_root, leaf_hash
 
 PASSWORD = "bench-pass-2026"
 # Share of each state among the seeded applications (sums to 1).

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, select, union_all
+from sqlalchemy import ColumnElement, ScalarResult, Select, func, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload, lazyload
 
 from . import forms, runtime
