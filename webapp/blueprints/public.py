@@ -5,7 +5,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from markupsafe import Markup
 from sqlalchemy import select
@@ -50,7 +50,8 @@ def _article(item: dict[str, Any]) -> Markup:
         if html is not None:
             _ARTICLES.move_to_end(key)
             return html
-    html = Markup(render_template("public/_article.html", item=item, kinds=KINDS))
+    # Straight from the environment: no context processors (the top bar's counts) per entry.
+    html = Markup(current_app.jinja_env.get_template("public/_article.html").render(item=item, kinds=KINDS))
     with _ARTICLES_LOCK:
         _ARTICLES[key] = html
         while len(_ARTICLES) > ARTICLES_KEPT:
