@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps
+from . import audit, clock, conversion, forms, incidents, notify, runtime, specs, steps, watch
 from .access import check_own_documents, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
@@ -33,7 +34,7 @@ from .services import OPERATIONS
 
 PROCESS_FOR_KIND = {"ownership": "ownership_grant", "use_right": "use_right_grant",
                     "extension": "use_right_extension", "conversion": "conversion",
-                    "distribution": "distribution"}
+                    "distribution": "distribution", "watch": "conversion_watch"}
 STEP_STATUS = {
     "draft": "draft", "consent": "consenting", "extension_request": "draft",
     "review": "in_review", "extension_review": "in_review",
@@ -44,6 +45,7 @@ STEP_STATUS = {
     "ip_transfer": "ip_transfer", "complete_archive": "ip_transfer",
     "conversion_plan": "draft", "conversion_contract": "agreement",
     "distribution_decision": "deciding", "distribution_payments": "paying",
+    "conversion_lapse": "deciding",
 }
 STATUS_ORDER = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
                 "paying")
@@ -66,7 +68,7 @@ def _engine(session: Session, app: Application, actor: User | None) -> runtime.S
 def start_application(session: Session, actor: User, unit: Unit, kind: str,
                       original_number: str | None = None, extra: dict[str, Any] | None = None) -> Application:
     """Open a new application (or an extension of a completed use right) with its first task."""
-    if kind not in PROCESS_FOR_KIND:
+    if kind not in PROCESS_FOR_KIND or kind == watch.KIND:
         raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
     if kind == "conversion":
         original = conversion.check_origin(session, actor, unit, original_number)
@@ -135,6 +137,8 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     row = get_task(session, task_id)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理，请刷新页面"))
+    if row.bpmn_id == "conversion_lapse":
+        watch.check_actor(session, actor, row.application)
     check_may_complete(actor, row)
     forms.validate(row.form, data)
     app = row.application
@@ -156,7 +160,50 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
                          application_id=app.id, step=row.bpmn_id, data=payload,
                          detail={"task": row.name, "decision": steps.decision_of(payload)})
     audit.record_submission(session, event, row, actor, payload)
+    if app.kind in watch.GRANT_KINDS and app.status == "completed":
+        start_watch(session, app)
     return app
+
+
+def start_watch(session: Session, grant: Application) -> Application | None:
+    """A completed grant's conversion period is watched (bpmn/conversion_watch.bpmn); None when
+    it already is, or the grant fixes no period."""
+    data = watch.seed(session, grant)
+    if data is None or watch.watch_of(session, grant) is not None:
+        return None
+    spec = specs.current(PROCESS_FOR_KIND[watch.KIND])
+    version = specs.deployed_version(session, spec)
+    app = Application(unit=grant.unit, number=f"{grant.number}-W", kind=watch.KIND, status="watching",
+                      representative=grant.representative, original_id=grant.id, title=grant.title,
+                      members=[ApplicationMember(user_id=m.user_id) for m in grant.members])
+    session.add(app)
+    session.flush()
+    data["application_number"] = app.number
+    wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, data)
+    runtime.advance(wf, _engine(session, app, None))
+    app.state = WorkflowState(process_version=version, serialized="")
+    _persist(session, app, wf)
+    audit.record(session, actor="system", action="start", unit_id=app.unit_id, application_id=app.id,
+                 data=data, detail={"kind": watch.KIND, "bpmn_sha256": spec.sha256})
+    return app
+
+
+def start_missing_watches(session: Session, limit: int = 20) -> int:
+    """Grants completed before the watch existed get theirs on a sweep; each start is its own
+    savepoint, so a sweeper that lost the race to another one just skips it."""
+    watched = aliased(Application)
+    grants = session.execute(select(Application).where(
+        Application.kind.in_(watch.GRANT_KINDS), Application.status == "completed",
+        ~exists().where(watched.original_id == Application.id, watched.kind == watch.KIND))
+        .order_by(Application.id).limit(limit)).scalars().all()
+    started = 0
+    for grant in grants:
+        try:
+            with session.begin_nested():
+                started += start_watch(session, grant) is not None
+        except IntegrityError:
+            continue
+    return started
 
 
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
@@ -254,6 +301,7 @@ def tick(session: Session, limit: int = 200) -> int:
     """Fire timers that are due. Reads only due rows (indexed); concurrent sweepers skip locked
     rows. Each instance fires in its own savepoint: one that fails is rolled back alone and
     becomes an incident (retried later with back-off), never stopping the others."""
+    start_missing_watches(session)
     now = clock.now()
     query = (select(WorkflowState).where(WorkflowState.timer_due_at <= now,
                                          WorkflowState.application_id.not_in(incidents.held_back(now)))
@@ -319,12 +367,12 @@ def _persist(session: Session, app: Application, wf) -> None:
     for task in ready:
         if task.id not in open_rows:
             _add_task_row(session, app, task)
-    app.status = _status(wf, ready)
+    app.status = _status(wf, ready, app.kind)
     app.updated_at = clock.now()
     if app.status in ("completed", "refused", "withdrawn") and app.closed_at is None:
         app.closed_at = app.updated_at
     app.state.serialized = runtime.dump(wf)
-    app.summary = runtime.summary(wf)
+    app.summary = runtime.summary(wf, waiting_first=app.kind == watch.KIND)
     app.state.timer_due_at = runtime.next_timer_due(wf)
     try:
         session.flush()
@@ -352,11 +400,11 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
         notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
 
 
-def _status(wf, ready: list[runtime.ReadyTask]) -> str:
+def _status(wf, ready: list[runtime.ReadyTask], kind: str = "") -> str:
     if wf.is_completed():
         return {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}.get(
             wf.data.get("outcome"), "completed")
     statuses = {STEP_STATUS.get(t.bpmn_id, "publicity") for t in ready}
-    if not statuses:
-        return "publicity"  # nothing for a person to do: the notice is up, waiting out its term
+    if not statuses:  # nothing for a person to do: a notice waiting out its term, or a watched period
+        return "watching" if kind == watch.KIND else "publicity"
     return max(statuses, key=STATUS_ORDER.index)

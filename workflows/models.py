@@ -45,9 +45,9 @@ class Base(DeclarativeBase):
 
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
-KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
+KINDS = ("ownership", "use_right", "extension", "conversion", "distribution", "watch")
 STATUSES = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
-            "paying",
+            "paying", "watching",
             "completed", "refused", "withdrawn")
 CLOSED_STATUSES = ("completed", "refused", "withdrawn")
 
@@ -65,6 +65,9 @@ class Unit(Base):
     reward_after_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
     leader_publicity_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # Days before the conversion period (转化期限) lapses when team and office are reminded.
+    conversion_reminder_first_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
+    conversion_reminder_second_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     # Who objected is told to the office handling it; the unit decides whether its auditors see it.
     auditors_see_objectors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 

@@ -29,7 +29,7 @@ MODES = {"transfer": "转让", "licence": "许可", "equity": "作价投资", "a
 FLAGS = {"venue": "venue_registered_on", "fund": "fund_pushed_on"}
 # Where each state may go; conversions may also fall back to the state they started from.
 TRANSITIONS = {"registered": {"granted", "converting", "converted", "left"},
-               "granted": {"converting", "converted", "left"},
+               "granted": {"registered", "converting", "converted", "left"},
                "converting": {"registered", "granted", "converted", "left"},
                "converted": {"left"}, "left": set()}
 SORTS = {"registered_on": RegistryEntry.registered_on, "title": RegistryEntry.title,
@@ -159,6 +159,15 @@ def start_conversion(session: Session, entry: RegistryEntry, actor: str,
     """A conversion began (转化中)."""
     _check_move(entry, "converting")
     _apply(session, entry, actor, "converting", {"status": "converting"}, application_id=application_id)
+    return entry
+
+
+def record_lapse(session: Session, entry: RegistryEntry, actor: str,
+                 application_id: int | None = None) -> RegistryEntry:
+    """The conversion period lapsed and the agreement's consequence applies: the granted right
+    returns to the unit, the entry is 在库 again (the grant's kind and date stay: it happened)."""
+    _check_move(entry, "registered")
+    _apply(session, entry, actor, "grant_lapsed", {"status": "registered"}, application_id=application_id)
     return entry
 
 

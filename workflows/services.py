@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from . import audit, clock, pki, policy, records, runtime, settings, signing
+from . import audit, clock, pki, policy, records, runtime, settings, signing, watch
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
@@ -224,4 +224,5 @@ OPERATIONS = {
     "update_registry": update_registry,
     "record_conversion": record_conversion,
     "record_distribution": record_distribution,
+    **watch.OPERATIONS,
 }

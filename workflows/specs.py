@@ -15,7 +15,8 @@ from . import runtime
 from .models import ProcessVersion
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-TOP_LEVEL = ("ownership_grant", "use_right_grant", "use_right_extension", "conversion", "distribution")
+TOP_LEVEL = ("ownership_grant", "use_right_grant", "use_right_extension", "conversion", "distribution",
+             "conversion_watch")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, conversion, income, policy, records, signing
+from . import accounts, clock, conversion, income, policy, records, signing, watch
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -64,6 +64,8 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
     elif step == "distribution_decision":
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
         income.check_decision_after_publicity(session, app)
+    elif step == "conversion_lapse":
+        return watch.check_lapse_decision(app, task_data, data)
     elif step == "distribution_payments":
         income.check_payments(session, app, data)
     elif step == "conversion_contract":
