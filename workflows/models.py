@@ -45,9 +45,11 @@ class Base(DeclarativeBase):
 
 
 ROLES = ("researcher", "tto", "decider", "signer", "auditor", "admin", "city_auditor")
-KINDS = ("ownership", "use_right", "extension", "conversion", "distribution", "watch")
+# A conversion period watch (kind "watch", status "watching", workflows/watch.py) is a process
+# instance but no application: statistics and reports count only these kinds and statuses.
+KINDS = ("ownership", "use_right", "extension", "conversion", "distribution")
 STATUSES = ("draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer",
-            "paying", "watching",
+            "paying",
             "completed", "refused", "withdrawn")
 CLOSED_STATUSES = ("completed", "refused", "withdrawn")
 

@@ -220,6 +220,9 @@ def task_context(task: ReadyTask) -> dict[str, Any]:
         context["objection_id"] = (task.data.get("objection") or {}).get("objection_id")
     if task.bpmn_id == "consent":
         context["member"] = (task.data.get("member") or {}).get("name")
+    if task.bpmn_id == "conversion_lapse":
+        context.update(last_day=(task.data.get("watch") or {}).get("last_day"),
+                       original_number=task.data.get("original_number"))
     window = task.data.get("publicity_window") or {}
     if window.get("notice_id"):
         context["notice_id"] = window["notice_id"]

@@ -153,7 +153,7 @@ def _remind(ctx, data: dict[str, Any], until: str) -> dict[str, Any]:
     notify.announce(session, users, grant.id, message, f"/applications/{grant.id}")
     audit.record(session, actor="system", action="conversion_reminder", unit_id=grant.unit_id,
                  application_id=grant.id, detail={"days": days, "last_day": watch["last_day"],
-                                                  "to": [u.username for u in users]})
+                                                  "recipients": [u.username for u in users]})
     return {**result, "sent": True, "days_left": days, "to": [u.username for u in users]}
 
 

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records
+from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records, watch
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
 
@@ -22,18 +22,23 @@ from .ui_helpers import errors_by_field, me, message_of
 bp = Blueprint("applications", __name__)
 
 STATUSES = {"draft": "起草中", "consenting": "待成员确认", "in_review": "审查中", "deciding": "待决策", "publicity": "公示中",
-            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "completed": "已完成",
+            "agreement": "协议拟定", "signing": "签署中", "ip_transfer": "权属变更", "paying": "待发放", "watching": "转化期限监督中", "completed": "已完成",
             "refused": "未获批准", "withdrawn": "已撤回"}
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
            "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议",
            "document": "存档文件", "evidence_pack": "导出证据包", "record_income": "登记收入",
-           "record_deduction": "登记扣除项", "propose_distribution": "提出分配方案"}
+           "record_deduction": "登记扣除项", "propose_distribution": "提出分配方案",
+           "conversion_reminder": "转化期限提醒", "conversion_period_lapsed": "转化期限届满",
+           "conversion_period_extended": "延长转化期限", "conversion_consequence": "转化期限届满，按协议约定处理"}
 DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
-             "dismiss_restart": "异议不成立，重新公示"}
+             "dismiss_restart": "异议不成立，重新公示", "extend": "延长转化期限",
+             "consequence": "按协议约定处理"}
 DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
-              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "unit_decision.schema.json"}
-FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", "distribution": "distribution_decision"}
+              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "unit_decision.schema.json",
+              "watch": "conversion_lapse.schema.json"}
+FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", "distribution": "distribution_decision",
+             "watch": "conversion_lapse"}
 
 
 @bp.get("/applications")
@@ -101,7 +106,15 @@ def show(application_id: int):
         record=queries.agreement_record(app, data),
         my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
                                .with_only_columns(HumanTask.id)).scalars()),
-        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS)
+        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS,
+        period=_period_view(s, app))
+
+
+def _period_view(s, app) -> dict[str, Any] | None:
+    """A grant, and its watch, show the conversion period and what the watch did."""
+    if app.kind == watch.KIND:
+        return watch.view(s, s.get(type(app), app.original_id))
+    return watch.view(s, app) if app.kind in watch.GRANT_KINDS else None
 
 
 def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:

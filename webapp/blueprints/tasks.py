@@ -27,10 +27,11 @@ STEP_NAMES = {
     "extension_request": "延期申请", "extension_review": "延期审查", "extension_decision": "延期决策",
     "supplementary_terms": "补充协议条款", "conversion_plan": "拟定转化方案", "conversion_contract": "登记转化合同",
     "distribution_decision": "收益分配决策", "distribution_payments": "登记奖励发放",
+    "conversion_lapse": "转化期限届满处理",
 }
 EVENT_STEPS = {**STEP_NAMES, "publicity": "公示"}
 KINDS = {"ownership": "赋予所有权", "use_right": "赋予长期使用权", "extension": "延长长期使用权",
-         "conversion": "成果转化", "distribution": "转化收益分配"}
+         "conversion": "成果转化", "distribution": "转化收益分配", "watch": "转化期限监督"}
 TERMS_SCHEMA = {"ownership": "ownership_terms.schema.json", "use_right": "use_right_terms.schema.json",
                 "extension": "supplementary_terms.schema.json"}
 
