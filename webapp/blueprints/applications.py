@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records, watch
+from workflows import access, clock, conversion, engine, evidence_pack, forms, income, queries, records, watch
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
 
@@ -120,8 +120,9 @@ def _period_view(s, app) -> dict[str, Any] | None:
 def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
     """A grant lists its conversions (and may start one); a conversion shows its contract and ledger."""
     if app.kind == "conversion":
+        may_book = app.status == "completed" and user.has_role("tto", app.unit_id) and user.id not in app.member_ids()
         return {"contract": data.get("conversion_contract"), "grant": s.get(type(app), app.original_id),
-                **income.ledger(s, app)}
+                "may_book": may_book, "today": clock.local_date(clock.now()).isoformat(), **income.ledger(s, app)}
     if app.kind == "distribution":  # the plan this process decides, within its conversion's ledger
         conv = s.get(type(app), app.original_id)
         ledger = income.ledger(s, conv)
