@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from workflows import access, assignment, clock, engine, forms, notify, queries, recusal, uploads
+from workflows import access, assignment, clock, engine, forms, income, notify, queries, recusal, uploads, watch
 from workflows.errors import GrantError, ValidationFailed, WrongState
 from workflows.models import Objection
 from workflows.steps import latest_document
@@ -115,10 +115,24 @@ def _task_context(task) -> dict[str, Any]:
     terms_key = "supplementary_terms" if app.kind == "extension" else "agreement_terms"
     if step in ("sign_representative", "sign_unit", "ip_transfer", "complete_archive") and wf.get(terms_key):
         panels.append((_("协议条款"), forms.load_schema(TERMS_SCHEMA[app.kind]), wf[terms_key]))
+    if app.kind == "conversion" and step != "conversion_plan" and wf.get("conversion_plan"):
+        panels.append((_("转化方案"), forms.load_schema("conversion_plan.schema.json"), wf["conversion_plan"]))
     agreement = latest_document(s, app, "agreement_draft") if step.startswith("sign_") else None
     objection = s.get(Objection, task.context.get("objection_id")) if step == "handle_objection" else None
     return {"panels": panels, "notes": _notes(step, wf), "agreement": agreement, "objection": objection,
-            "objector_visible": objection is not None and access.may_see_objectors(me(), app)}
+            "objector_visible": objection is not None and access.may_see_objectors(me(), app),
+            **_ledger_context(s, app)}
+
+
+def _ledger_context(s, app) -> dict[str, Any]:
+    """A distribution's tasks show the plan they decide or pay; the lapse task its period."""
+    if app.kind == "distribution":
+        conv = s.get(type(app), app.original_id)
+        plans = [p for p in income.ledger(s, conv)["distributions"] if p["process_id"] == app.id]
+        return {"plan": plans[0] if plans else None}
+    if app.kind == watch.KIND:
+        return {"period": watch.view(s, s.get(type(app), app.original_id))}
+    return {}
 
 
 def _notes(step: str, wf: dict[str, Any]) -> list[tuple[str, str]]:
