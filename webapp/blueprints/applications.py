@@ -29,13 +29,16 @@ ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领"
            "document": "存档文件", "evidence_pack": "导出证据包", "record_income": "登记收入",
            "record_deduction": "登记扣除项", "propose_distribution": "提出分配方案",
            "conversion_reminder": "转化期限提醒", "conversion_period_lapsed": "转化期限届满",
-           "conversion_period_extended": "延长转化期限", "conversion_consequence": "转化期限届满，按协议约定处理"}
+           "conversion_period_extended": "延长转化期限", "conversion_consequence": "转化期限届满，按协议约定处理",
+           "registry_register": "成果入库", "registry_grant": "成果库：已赋权", "registry_extend": "成果库：延长使用权",
+           "registry_converting": "成果库：转化中", "registry_converted": "成果库：已转化", "registry_left": "成果库：出库",
+           "registry_grant_lapsed": "成果库：转化期满收回，回到在库"}
 DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示", "extend": "延长转化期限",
              "consequence": "按协议约定处理"}
 DRAFT_FORM = {"ownership": "ownership_draft.schema.json", "use_right": "use_right_draft.schema.json",
-              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "unit_decision.schema.json",
+              "extension": "extension_request.schema.json", "conversion": "conversion_plan.schema.json", "distribution": "distribution_decision.schema.json",
               "watch": "conversion_lapse.schema.json"}
 FILED_KEY = {"extension": "extension_request", "conversion": "conversion_plan", "distribution": "distribution_decision",
              "watch": "conversion_lapse"}
