@@ -163,6 +163,8 @@ def test_a_licence_with_agreement_pricing_walked_by_the_office_and_the_team(brow
 
     # the team reads the outcome on the conversion page, and the distribution notice
     team.go(f"/applications/{process_id}")
+    team.page.wait_for_selector('#diagram[data-rendered="true"]')
+    assert team.page.text_content('[data-testid="paid-on"]') == today
     team.shot("conv-09-distribution-done")
     team.go(conv_url)
     ledger = team.page.text_content('[data-testid="conversion-ledger"]')
@@ -170,6 +172,7 @@ def test_a_licence_with_agreement_pricing_walked_by_the_office_and_the_team(brow
                      "不低于70%（§三(六)1）"):
         assert expected in ledger, expected
     assert team.page.locator('[data-testid="ledger-forms"]').count() == 0  # the team reads, the office books
+    team.page.wait_for_selector('#diagram[data-rendered="true"]')
     team.shot("conv-10-conversion-page-team")
     team.go(f"/applications/{process_id}")
     with team.page.expect_download() as download:
