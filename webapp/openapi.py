@@ -11,9 +11,9 @@ from workflows import queries
 
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
-KINDS = ["ownership", "use_right", "extension", "conversion", "distribution"]
+KINDS = ["ownership", "use_right", "extension", "conversion", "distribution", "watch"]
 STATUSES = ["draft", "consenting", "in_review", "deciding", "publicity", "agreement", "signing", "ip_transfer", "paying",
-            "completed", "refused", "withdrawn"]
+            "watching", "completed", "refused", "withdrawn"]
 
 
 def _ref(name: str) -> dict[str, str]:
