@@ -17,7 +17,6 @@ from workflows.models import (
     Application,
     ApplicationMember,
     AuditEvent,
-    HumanTask,
     Notification,
     OutboxMail,
     RegistryEntry,
