@@ -240,3 +240,12 @@ def test_a_period_of_months_ends_on_the_corresponding_day():
     assert watch.add_months(datetime(2027, 1, 10).date(), 36).isoformat() == "2030-01-10"
     assert watch.lapse_instant(datetime(2030, 1, 10).date()) == LAPSE
     assert clock.local_date(LAPSE).isoformat() == "2030-01-11"
+
+
+def test_a_use_right_is_watched_to_the_end_of_its_licence_term():
+    grant = Application(kind="use_right", status="completed", summary={"agreement_terms": {
+        "licence_start_date": "2027-01-01", "licence_term_years": 10}})
+    last_day, lapse_at = watch.period_of(None, grant)
+    assert last_day.isoformat() == "2036-12-31" and clock.local_date(lapse_at).isoformat() == "2037-01-01"
+    assert watch.period_of(None, Application(kind="use_right", summary={})) is None
+    assert str(watch.clause("use_right")) == "成果转化义务"
