@@ -242,7 +242,8 @@ def applications(session: Session, user: User, entry: RegistryEntry) -> list[App
         ids.add(entry.application_id)
     if not ids:
         return []
-    rows = session.execute(select(Application).where(or_(Application.id.in_(ids), Application.original_id.in_(ids)))
+    rows = session.execute(select(Application).where(or_(Application.id.in_(ids), Application.original_id.in_(ids)),
+                                                     Application.kind != "watch")  # a period watch is no application
                            .order_by(Application.id)).scalars().all()
     return [a for a in rows if access.can_view(user, a)]
 
