@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from freezegun import freeze_time  # noqa: E402
-from sqlalchemy import event, func, select, update  # noqa: E402
+from freezegun import freeze_time
+from sqlalchemy import event, func, select, update
 
-from webapp import create_app  # noqa: E402
-from webapp.cli import tick_once  # noqa: E402
-from workflows import engine, keys  # noqa: E402
-from workflows.models import WorkflowState  # noqa: E402
+from webapp import create_app
+from webapp.cli import tick_once
+from workflows import engine, keys
+from workflows.models import WorkflowState
 
 
 class Transactions:

@@ -93,7 +93,7 @@ def _entries(session: Session, unit: Unit, year: int) -> list[RegistryEntry]:
 
 def _applications(session: Session, unit: Unit, year: int) -> list[Application]:
     start, end = statistics.year_range(year)
-    return list(session.execute(select(Application).where(Application.unit_id == unit.id, or_(
+    return list(session.execute(select(Application).where(Application.unit_id == unit.id, Application.kind != "watch", or_(
         and_(Application.created_at >= start, Application.created_at < end),
         and_(Application.closed_at >= start, Application.closed_at < end))).order_by(Application.number)).scalars())
 

@@ -28,6 +28,7 @@ class Status:
     label: Message
     closed: bool = False
     withdrawable: bool = False        # the representative may still withdraw (before the decision)
+    application: bool = True          # an application's status (not a watch's): statistics count these
 
 
 # Open statuses in process order: an application with tasks in several takes the latest.
@@ -41,6 +42,7 @@ STATUSES = (
     Status("signing", msg("签署中")),
     Status("ip_transfer", msg("权属变更")),
     Status("paying", msg("待发放")),
+    Status("watching", msg("转化期限监督中"), application=False),
     Status("completed", msg("已完成"), closed=True),
     Status("refused", msg("未获批准"), closed=True),
     Status("withdrawn", msg("已撤回"), closed=True),
@@ -51,6 +53,7 @@ STATUS_LABELS = {s.code: s.label for s in STATUSES}
 OPEN_STATUSES = tuple(s.code for s in STATUSES if not s.closed)
 CLOSED_STATUSES = tuple(s.code for s in STATUSES if s.closed)
 WITHDRAWABLE = tuple(s.code for s in STATUSES if s.withdrawable)
+APPLICATION_STATUSES = tuple(s.code for s in STATUSES if s.application)
 WAITING_STATUS = "publicity"          # no task for a person: the notice is up, waiting out its term
 
 
@@ -134,9 +137,11 @@ USER_STEPS = (
     Step("conversion_contract", msg("登记转化合同"), ("conversion",), "agreement", "tto",
          "conversion_contract.schema.json", "contract", "合同金额与公示价格一致"),
     Step("distribution_decision", msg("收益分配决策"), ("distribution",), "deciding", "decider",
-         "unit_decision.schema.json", "filed", "分配方案的集体决策（§三(六)）"),
+         "distribution_decision.schema.json", "filed", "分配方案的集体决策（§三(六)）"),
     Step("distribution_payments", msg("登记奖励发放"), ("distribution",), "paying", "tto",
          "distribution_payments.schema.json", "payments", "逐人登记发放"),
+    Step("conversion_lapse", msg("转化期限届满处理"), ("conversion_watch",), "deciding", "tto",
+         "conversion_lapse.schema.json", "filed", "转化期限届满未转化：延长（附理由）或按协议约定处理"),
 )
 SERVICE_STEPS = (
     Step("record_decision", msg("生成单位决策记录"), AGREEMENTS, notes="尽职免责证据：谁、何时、依据什么作出决策"),
@@ -147,6 +152,12 @@ SERVICE_STEPS = (
     Step("update_registry", msg("更新成果库"), AGREEMENTS, notes="§三(三)4 职务科技成果库"),
     Step("record_conversion", msg("登记成果转化"), ("conversion",)),
     Step("record_distribution", msg("登记收益分配"), ("distribution",)),
+    Step("schedule", msg("计算转化期限与提醒时间"), ("conversion_watch",)),
+    Step("remind_first", msg("第一次提醒"), ("conversion_watch",), notes="单位设置，默认期满前90日"),
+    Step("remind_second", msg("第二次提醒"), ("conversion_watch",), notes="单位设置，默认期满前30日"),
+    Step("check_lapse", msg("核查转化情况"), ("conversion_watch",)),
+    Step("apply_extension", msg("延长转化期限"), ("conversion_watch",)),
+    Step("apply_consequence", msg("按协议约定处理"), ("conversion_watch",)),
 )
 STEP = {s.id: s for s in (*USER_STEPS, *SERVICE_STEPS)}
 STEP_LABELS = {s.id: s.label for s in USER_STEPS}
@@ -174,6 +185,7 @@ class Kind:
     notice: str = "grant"             # what its publicity posts
     grant: bool = False               # a grant (ownership / use right) that conversions can follow
     short: Message | None = None      # the registry's short name of a grant kind
+    application: bool = True          # False: a process instance no one applied for (the watch)
 
 
 KINDS_ALL = (
@@ -184,12 +196,14 @@ KINDS_ALL = (
     Kind("extension", msg("延长长期使用权"), "use_right_extension", "extension_request", "supplementary_terms"),
     Kind("conversion", msg("成果转化"), "conversion", "conversion_plan", notice="price"),
     Kind("distribution", msg("转化收益分配"), "distribution", "distribution_decision", notice="leader_reward"),
+    Kind("watch", msg("转化期限监督"), "conversion_watch", "conversion_lapse", application=False),
 )
 KIND = {k.code: k for k in KINDS_ALL}
 KIND_CODES = tuple(KIND)
 KIND_LABELS = {k.code: k.label for k in KINDS_ALL}
 PROCESS_FOR_KIND = {k.code: k.process for k in KINDS_ALL}
 GRANT_KINDS = tuple(k.code for k in KINDS_ALL if k.grant)
+APPLICATION_KINDS = tuple(k.code for k in KINDS_ALL if k.application)
 GRANT_KIND_SHORT = {k.code: k.short for k in KINDS_ALL if k.grant}
 
 NOTICE_KINDS = {"grant": msg("赋权公示"), "price": msg("协议定价公示"), "leader_reward": msg("领导人员奖励公示")}

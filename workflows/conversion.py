@@ -30,6 +30,8 @@ def check_origin(session: Session, actor: User, unit: Unit, number: str | None) 
                                  "message": msg("只有已完成的赋权申请才能登记成果转化")}])
     if actor.id != grant.representative_id and not actor.has_role("tto", unit.id):
         raise Forbidden(msg("只有团队指定代表或成果转化部门可以发起成果转化"))
+    from . import watch
+    watch.check_not_lapsed(session, grant)
     entry = _registry_entry(session, grant)
     if entry is not None and entry.status == "left":
         raise WrongState(msg("该成果已转让或作价投资并已出库，不能再登记转化"))

@@ -10,12 +10,13 @@ from uuid import uuid4
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import Select, delete, select
-from sqlalchemy.orm import Session, joinedload, lazyload, sessionmaker
+from sqlalchemy import Select, delete, exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, joinedload, lazyload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, conversion, db, forms, incidents, notify, runtime, specs, steps
+from . import audit, clock, conversion, db, forms, incidents, notify, runtime, specs, steps, watch
 from .access import check_may_write, check_own_documents, require_admin, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
 from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WITHDRAWABLE
@@ -56,7 +57,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
                       original_number: str | None = None, extra: dict[str, Any] | None = None) -> Application:
     """Open a new application (or an extension of a completed use right) with its first task."""
     check_may_write(actor)
-    if kind not in PROCESS_FOR_KIND:
+    if kind not in PROCESS_FOR_KIND or kind == watch.KIND:
         raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
     original: Application | None
     if kind == "conversion":
@@ -152,6 +153,8 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     row = get_task(session, task_id)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理，请刷新页面"))
+    if row.bpmn_id == "conversion_lapse":
+        watch.check_actor(session, actor, row.application)
     check_may_complete(actor, row)
     forms.validate(row.form, data)
     app = row.application
@@ -173,7 +176,53 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
                          application_id=app.id, step=row.bpmn_id, data=payload,
                          detail={"task": row.name, "decision": steps.decision_of(payload)})
     audit.record_submission(session, event, row, actor, payload)
+    if app.kind in watch.GRANT_KINDS and app.status == "completed":
+        start_watch(session, app)
     return app
+
+
+def start_watch(session: Session, grant: Application) -> Application | None:
+    """A completed grant's conversion period is watched (bpmn/conversion_watch.bpmn); None when
+    it already is, or the grant fixes no period."""
+    data = watch.seed(session, grant)
+    if data is None or watch.watch_of(session, grant) is not None:
+        return None
+    spec = specs.current(PROCESS_FOR_KIND[watch.KIND])
+    version = specs.deployed_version(session, spec)
+    app = Application(unit=grant.unit, number=f"{grant.number}-W", kind=watch.KIND, status="watching",
+                      representative=grant.representative, original_id=grant.id, title=grant.title,
+                      members=[ApplicationMember(user_id=m.user_id) for m in grant.members])
+    session.add(app)
+    session.flush()
+    data["application_number"] = app.number
+    wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, data)
+    runtime.advance(wf, _engine(session, app, None))
+    app.state = WorkflowState(process_version=version, serialized="")
+    _persist(session, app, wf)
+    audit.record(session, actor="system", action="start", unit_id=app.unit_id, application_id=app.id,
+                 data=data, detail={"kind": watch.KIND, "bpmn_sha256": spec.sha256})
+    return app
+
+
+def _unwatched_grants(session: Session, limit: int) -> list[Application]:
+    watched = aliased(Application)
+    return list(session.execute(select(Application).where(
+        Application.kind.in_(watch.GRANT_KINDS), Application.status == "completed",
+        ~exists().where(watched.original_id == Application.id, watched.kind == watch.KIND))
+        .order_by(Application.id).limit(limit)).scalars())
+
+
+def start_missing_watches(session: Session, limit: int = 20) -> int:
+    """Grants completed before the watch existed get theirs on a sweep; each start is its own
+    savepoint, so a sweeper that lost the race to another one just skips it."""
+    started = 0
+    for grant in _unwatched_grants(session, limit):
+        try:
+            with session.begin_nested():
+                started += start_watch(session, grant) is not None
+        except IntegrityError:
+            continue
+    return started
 
 
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
@@ -275,6 +324,7 @@ def tick(session: Session, limit: int = 200) -> int:
     """Fire timers that are due. Reads only due rows (indexed); concurrent sweepers skip locked
     rows. Each instance fires in its own savepoint: one that fails is rolled back alone and
     becomes an incident (retried later with back-off), never stopping the others."""
+    start_missing_watches(session)
     return sum(_fire_guarded(session, state) for state in session.execute(_due(limit)).scalars().all())
 
 
@@ -283,6 +333,10 @@ def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -
     for the next sweep. A transaction holds its unit's audit log head (and on SQLite the write
     lock) for one instance only, not for a whole batch: other writers wait milliseconds."""
     deadline = time.monotonic() + budget_seconds
+    with sessions() as probe:  # a read first: the write lock only when a grant lacks its watch
+        missing = bool(_unwatched_grants(probe, 1))
+    if missing:
+        db.in_transaction(sessions, start_missing_watches)
     seen: list[int] = []  # an instance whose timer did not move is not picked again this sweep
     fired = 0
     while time.monotonic() < deadline:
@@ -371,12 +425,12 @@ def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
     for task in ready:
         if task.id not in open_rows:
             _add_task_row(session, app, task)
-    app.status = _status(wf, ready)
+    app.status = _status(wf, ready, app.kind)
     app.updated_at = clock.now()
     if app.status in CLOSED_STATUSES and app.closed_at is None:
         app.closed_at = app.updated_at
     app.state.serialized = runtime.dump(wf)
-    app.summary = runtime.summary(wf)
+    app.summary = runtime.summary(wf, waiting_first=app.kind == watch.KIND)
     app.state.timer_due_at = runtime.next_timer_due(wf)
     try:
         session.flush()
@@ -405,10 +459,10 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
         notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
 
 
-def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask]) -> str:
+def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask], kind: str = "") -> str:
     if wf.is_completed():
         return OUTCOME_STATUS.get(wf.data.get("outcome"), "completed")
     statuses = {STEP_STATUS.get(t.bpmn_id, WAITING_STATUS) for t in ready}
-    if not statuses:
-        return WAITING_STATUS  # nothing for a person to do: the notice is up, waiting out its term
+    if not statuses:  # nothing for a person to do: a notice waiting out its term, or a watched period
+        return "watching" if kind == watch.KIND else WAITING_STATUS
     return max(statuses, key=OPEN_STATUSES.index)

@@ -27,7 +27,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
-from .catalogue import CLOSED_STATUSES, GRANTABLE_ROLES, KIND_CODES, MIN_PUBLICITY_DAYS, STATUS_CODES, checks_of
+from .catalogue import (
+    APPLICATION_KINDS,
+    APPLICATION_STATUSES,
+    CLOSED_STATUSES,
+    GRANTABLE_ROLES,
+    MIN_PUBLICITY_DAYS,
+    checks_of,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,7 +54,9 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-ROLES, KINDS, STATUSES = GRANTABLE_ROLES, KIND_CODES, STATUS_CODES  # the catalogue defines them
+# The catalogue defines them. A conversion period watch (kind "watch", status "watching",
+# workflows/watch.py) is a process instance but no application: statistics count only these.
+ROLES, KINDS, STATUSES = GRANTABLE_ROLES, APPLICATION_KINDS, APPLICATION_STATUSES
 __all__ = ["CLOSED_STATUSES", "KINDS", "ROLES", "STATUSES"]
 
 
@@ -70,6 +79,9 @@ class Unit(Base):
     # §三(六)3 names no term for the publicity of leaders' rewards: the unit sets it.
     leader_publicity_days: Mapped[int] = mapped_column(Integer, default=MIN_PUBLICITY_DAYS,
                                                        server_default=str(MIN_PUBLICITY_DAYS))
+    # Days before the conversion period (转化期限) lapses when team and office are reminded.
+    conversion_reminder_first_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
+    conversion_reminder_second_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     # Who objected is told to the office handling it; the unit decides whether its auditors see it.
     auditors_see_objectors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 

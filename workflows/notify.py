@@ -45,6 +45,18 @@ def task_ready(session: Session, task: HumanTask, users: list[User]) -> None:
                                    body=f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n"))
 
 
+def announce(session: Session, users: list[User], application_id: int, message: i18n.Message, path: str) -> None:
+    """A notice that is no task (a conversion period about to lapse): in-app and by mail."""
+    params = {k: {"msgid": v.template} if isinstance(v, i18n.Message) else v for k, v in message.params.items()}
+    link = f"{settings.get().base_url}{path}"
+    for user in users:
+        session.add(Notification(user_id=user.id, application_id=application_id, message=message,
+                                 template=message.template, params=params))
+        if user.email:
+            session.add(OutboxMail(to=user.email, subject=f"[职务科技成果赋权] {message}"[:300],
+                                   body=f"{user.name}，您好：\n\n{message}\n详情：{link}\n"))
+
+
 def remind_overdue(session: Session, limit: int = 500) -> int:
     """Tasks waiting longer than the configured days get one reminder per period (at most
     `limit` per sweep, the rest on the next). Two reads of `ix_tasks_remind`, due rows only:

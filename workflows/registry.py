@@ -31,7 +31,7 @@ MODES = {"transfer": "转让", "licence": "许可", "equity": "作价投资", "a
 FLAGS = {"venue": "venue_registered_on", "fund": "fund_pushed_on"}
 # Where each state may go; conversions may also fall back to the state they started from.
 TRANSITIONS = {"registered": {"granted", "converting", "converted", "left"},
-               "granted": {"converting", "converted", "left"},
+               "granted": {"registered", "converting", "converted", "left"},
                "converting": {"registered", "granted", "converted", "left"},
                "converted": {"left"}, "left": set()}
 SORTS = {"registered_on": RegistryEntry.registered_on, "title": RegistryEntry.title,
@@ -164,6 +164,15 @@ def start_conversion(session: Session, entry: RegistryEntry, actor: str,
     return entry
 
 
+def record_lapse(session: Session, entry: RegistryEntry, actor: str,
+                 application_id: int | None = None) -> RegistryEntry:
+    """The conversion period lapsed and the agreement's consequence applies: the granted right
+    returns to the unit, the entry is 在库 again (the grant's kind and date stay: it happened)."""
+    _check_move(entry, "registered")
+    _apply(session, entry, actor, "grant_lapsed", {"status": "registered"}, application_id=application_id)
+    return entry
+
+
 def abandon_conversion(session: Session, entry: RegistryEntry, actor: str) -> RegistryEntry:
     """A conversion came to nothing: back to 已赋权 (or 在库 if never granted)."""
     back = "granted" if entry.grant_kind else "registered"
@@ -235,7 +244,8 @@ def applications(session: Session, user: User, entry: RegistryEntry) -> list[App
         ids.add(entry.application_id)
     if not ids:
         return []
-    rows = session.execute(select(Application).where(or_(Application.id.in_(ids), Application.original_id.in_(ids)))
+    rows = session.execute(select(Application).where(or_(Application.id.in_(ids), Application.original_id.in_(ids)),
+                                                     Application.kind != "watch")  # a period watch is no application
                            .order_by(Application.id)).scalars().all()
     return [a for a in rows if access.can_view(user, a)]
 

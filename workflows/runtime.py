@@ -186,13 +186,20 @@ def _to_dict(wf: BpmnWorkflow) -> dict[str, Any]:
 
 
 SUMMARY_KEYS = ("draft", "extension_request", "agreement_terms", "supplementary_terms", "ip_transfer",
-                "conversion_plan", "conversion_contract", "distribution_decision")
+                "conversion_plan", "conversion_contract", "distribution_decision",
+                # the conversion period watch (bpmn/conversion_watch.bpmn)
+                "period", "grant_kind", "watch", "remind_first", "remind_second", "lapse_check", "conversion_lapse",
+                "watch_extension", "watch_consequence")
 
 
-def latest_data(wf: BpmnWorkflow) -> dict[str, Any]:
-    """The latest data of the workflow (what was submitted at each step)."""
+def latest_data(wf: BpmnWorkflow, waiting_first: bool = False) -> dict[str, Any]:
+    """The latest data of the workflow (what was submitted at each step). A process that waits
+    on one timer at a time (the conversion watch) is best read from its waiting task."""
     if wf.is_completed():
         return dict(wf.data)
+    waiting = wf.get_tasks(state=TaskState.WAITING) if waiting_first else []
+    if len(waiting) == 1 and not wf.get_tasks(state=TaskState.READY, manual=True):
+        return dict(waiting[0].data)
     # A ready human task sees everything submitted so far; only without one fall back to the task
     # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
     tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
@@ -200,10 +207,10 @@ def latest_data(wf: BpmnWorkflow) -> dict[str, Any]:
     return dict(latest.data) if latest else {}
 
 
-def summary(wf: BpmnWorkflow) -> dict[str, Any]:
+def summary(wf: BpmnWorkflow, waiting_first: bool = False) -> dict[str, Any]:
     """What the pages show of an instance, kept in a column so no list or page deserializes it.
     JSON-safe: dates and ids become strings."""
-    data = latest_data(wf)
+    data = latest_data(wf, waiting_first)
     return summary_of({k: data[k] for k in SUMMARY_KEYS if k in data})
 
 

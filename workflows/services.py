@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from . import audit, clock, pki, policy, records, runtime, settings, signing
+from . import audit, clock, pki, policy, records, runtime, settings, signing, watch
 from .catalogue import KIND
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
@@ -233,4 +233,5 @@ OPERATIONS: dict[str, runtime.Operation] = {
     "update_registry": update_registry,
     "record_conversion": record_conversion,
     "record_distribution": record_distribution,
+    **watch.OPERATIONS,
 }

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, conversion, income, policy, records, signing
+from . import accounts, clock, conversion, income, policy, records, signing, watch
 from .catalogue import CLOSED_STATUSES, SIGN_STEP_PARTY, SIGNERS, steps_in
 from .errors import GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
@@ -64,6 +64,8 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
     elif step == "distribution_decision":
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
         income.check_decision_after_publicity(session, app)
+    elif step == "conversion_lapse":
+        return watch.check_lapse_decision(app, task_data, data)
     elif step == "distribution_payments":
         income.check_payments(session, app, data)
     elif step == "conversion_contract":
@@ -218,6 +220,9 @@ def task_context(task: ReadyTask) -> dict[str, Any]:
         context["objection_id"] = (task.data.get("objection") or {}).get("objection_id")
     if task.bpmn_id == "consent":
         context["member"] = (task.data.get("member") or {}).get("name")
+    if task.bpmn_id == "conversion_lapse":
+        context.update(last_day=(task.data.get("watch") or {}).get("last_day"),
+                       original_number=task.data.get("original_number"))
     window = task.data.get("publicity_window") or {}
     if window.get("notice_id"):
         context["notice_id"] = window["notice_id"]

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.driver import Driver, example
-from workflows import clock, conversion, publicity, settings
+from workflows import clock, conversion, publicity, settings, watch
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Application, HumanTask, Objection, PublicityNotice, RegistryEntry
 
@@ -61,6 +61,9 @@ def test_a_licence_priced_by_agreement_runs_price_publicity_then_the_contract(dr
 
 def test_listing_or_auction_needs_no_price_publicity(drive):
     grant = completed_grant(drive)
+    with drive.sessions() as s:  # completing the grant armed its conversion period watch
+        w = watch.watch_of(s, s.get(Application, grant.id))
+        assert w.status == "watching" and w.summary["watch"]["round"] == 1 and w.state.timer_due_at is not None
     conv_id = drive.start("conversion", "tto1", original_number=grant.number)
     plan = dict(example("conversion_plan"), pricing_method="auction", mode="transfer")
     del plan["licence_type"]

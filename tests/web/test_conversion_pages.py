@@ -77,3 +77,25 @@ def test_a_leaders_reward_is_on_the_board_and_its_process_page_shows_the_plan(cl
     login(client, "tto1")
     page = text_of(client.get(f"/applications/{process_id}"))
     assert "转化收益分配" in page and "900000.00" in page and "公示中" in page
+
+
+def test_the_grant_page_shows_its_conversion_period_and_the_office_decides_at_the_lapse(client, driver):
+    from freezegun import freeze_time
+
+    from tests.engine.test_conversion_watch import LAPSE, _grant, _start
+    grant_id = _grant(driver)
+    watch_id = _start(driver, grant_id).id
+    login(client, "researcher1")
+    page = text_of(client.get(f"/applications/{grant_id}"))
+    assert "转化期限届满日 2030-01-10" in page and "下次提醒 2029-10-13" in page and "SZDU-2027-0001-W" in page
+    with freeze_time(LAPSE):  # one sweep long after: the late reminders are skipped, the task is there
+        driver.tick()
+    client.post("/logout")
+    login(client, "tto1")
+    task_id = driver.task_id(watch_id, "conversion_lapse")
+    task_page = text_of(client.get(f"/tasks/{task_id}"))
+    assert "转化期限届满处理" in task_page and "延长后的转化期限届满日" in task_page
+    driver.complete(watch_id, "conversion_lapse", "tto1", {"decision": "extend", "new_last_day": "2031-01-10",
+                                                           "reason": "中试顺利。"})
+    page = text_of(client.get(f"/applications/{grant_id}"))
+    assert "由2030-01-10延长至2031-01-10：中试顺利。" in page and "转化期限届满日 2031-01-10" in page

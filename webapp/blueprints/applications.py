@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, conversion, engine, evidence_pack, forms, income, queries, records
+from workflows import access, clock, conversion, engine, evidence_pack, forms, income, queries, records, watch
 from workflows.catalogue import KIND, STATUS_LABELS, step_form
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
@@ -26,10 +26,16 @@ STATUSES = STATUS_LABELS
 ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领", "release": "释放",
            "reassign": "转交", "withdraw": "撤回申请", "timer": "公示期满", "objection": "收到公示异议",
            "document": "存档文件", "evidence_pack": "导出证据包", "record_income": "登记收入",
-           "record_deduction": "登记扣除项", "propose_distribution": "提出分配方案"}
+           "record_deduction": "登记扣除项", "propose_distribution": "提出分配方案",
+           "conversion_reminder": "转化期限提醒", "conversion_period_lapsed": "转化期限届满",
+           "conversion_period_extended": "延长转化期限", "conversion_consequence": "转化期限届满，按协议约定处理",
+           "registry_register": "成果入库", "registry_grant": "成果库：已赋权", "registry_extend": "成果库：延长使用权",
+           "registry_converting": "成果库：转化中", "registry_converted": "成果库：已转化", "registry_left": "成果库：出库",
+           "registry_grant_lapsed": "成果库：转化期满收回，回到在库"}
 DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
-             "dismiss_restart": "异议不成立，重新公示"}
+             "dismiss_restart": "异议不成立，重新公示", "extend": "延长转化期限",
+             "consequence": "按协议约定处理"}
 
 
 @bp.get("/applications")
@@ -97,14 +103,23 @@ def show(application_id: int):
         record=queries.agreement_record(app, data),
         my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
                                .with_only_columns(HumanTask.id)).scalars()),
-        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS)
+        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS,
+        period=_period_view(s, app))
+
+
+def _period_view(s, app) -> dict[str, Any] | None:
+    """A grant, and its watch, show the conversion period and what the watch did."""
+    if app.kind == watch.KIND:
+        return watch.view(s, s.get(type(app), app.original_id))
+    return watch.view(s, app) if app.kind in watch.GRANT_KINDS else None
 
 
 def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
     """A grant lists its conversions (and may start one); a conversion shows its contract and ledger."""
     if app.kind == "conversion":
+        may_book = app.status == "completed" and user.has_role("tto", app.unit_id) and user.id not in app.member_ids()
         return {"contract": data.get("conversion_contract"), "grant": s.get(type(app), app.original_id),
-                **income.ledger(s, app)}
+                "may_book": may_book, "today": clock.local_date(clock.now()).isoformat(), **income.ledger(s, app)}
     if app.kind == "distribution":  # the plan this process decides, within its conversion's ledger
         conv = s.get(type(app), app.original_id)
         ledger = income.ledger(s, conv)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from workflows import access, assignment, clock, engine, forms, notify, queries, recusal, uploads
+from workflows import access, assignment, clock, engine, forms, income, notify, queries, recusal, uploads, watch
 from workflows.catalogue import KIND, KIND_LABELS, STEP_LABELS, step_form, steps_in
 from workflows.errors import GrantError, ValidationFailed, WrongState
 from workflows.models import Objection
@@ -101,10 +101,24 @@ def _task_context(task) -> dict[str, Any]:
     terms_key = KIND[app.kind].terms_step
     if step in (*steps_in("sign"), *steps_in("transfer"), *steps_in("archive")) and terms_key and wf.get(terms_key):
         panels.append((_("协议条款"), forms.load_schema(step_form(terms_key, app.kind)), wf[terms_key]))
+    if app.kind == "conversion" and step != "conversion_plan" and wf.get("conversion_plan"):
+        panels.append((_("转化方案"), forms.load_schema(step_form("conversion_plan", app.kind)), wf["conversion_plan"]))
     agreement = latest_document(s, app, "agreement_draft") if step.startswith("sign_") else None
     objection = s.get(Objection, task.context.get("objection_id")) if step == "handle_objection" else None
     return {"panels": panels, "notes": _notes(step, wf), "agreement": agreement, "objection": objection,
-            "objector_visible": objection is not None and access.may_see_objectors(me(), app)}
+            "objector_visible": objection is not None and access.may_see_objectors(me(), app),
+            **_ledger_context(s, app)}
+
+
+def _ledger_context(s, app) -> dict[str, Any]:
+    """A distribution's tasks show the plan they decide or pay; the lapse task its period."""
+    if app.kind == "distribution":
+        conv = s.get(type(app), app.original_id)
+        plans = [p for p in income.ledger(s, conv)["distributions"] if p["process_id"] == app.id]
+        return {"plan": plans[0] if plans else None}
+    if app.kind == watch.KIND:
+        return {"period": watch.view(s, s.get(type(app), app.original_id))}
+    return {}
 
 
 def _notes(step: str, wf: dict[str, Any]) -> list[tuple[str, str]]:
