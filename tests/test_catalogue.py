@@ -80,7 +80,8 @@ def test_every_catalogue_label_has_an_english_translation(label):
 def test_every_status_the_engine_can_set_is_catalogued():
     """The engine sets statuses from the steps' statuses, the waiting status and the outcomes."""
     from workflows import engine
-    possible = {*catalogue.STEP_STATUS.values(), catalogue.WAITING_STATUS, *engine.OUTCOME_STATUS.values()}
+    possible = {*catalogue.STEP_STATUS.values(), catalogue.WAITING_STATUS, catalogue.WATCH_STATUS,
+                *engine.OUTCOME_STATUS.values()}
     assert possible <= set(catalogue.STATUS_CODES)
     assert set(catalogue.STATUS_CODES) <= possible
 
@@ -101,7 +102,7 @@ def test_the_database_refuses_a_code_the_catalogue_does_not_know(sessions, value
                 "ip_numbers": [], "representative_id": user_id, "summary": {}})
         s.execute(insert(table).values(**row))
         s.execute(table.__table__.delete())
-        with pytest.raises(IntegrityError, match="ck_|CHECK constraint"):
+        with pytest.raises(IntegrityError, match=r"ck_|CHECK constraint"):
             s.execute(insert(table).values(**{**row, **values}))
 
 

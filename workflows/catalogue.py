@@ -54,6 +54,7 @@ OPEN_STATUSES = tuple(s.code for s in STATUSES if not s.closed)
 CLOSED_STATUSES = tuple(s.code for s in STATUSES if s.closed)
 WITHDRAWABLE = tuple(s.code for s in STATUSES if s.withdrawable)
 APPLICATION_STATUSES = tuple(s.code for s in STATUSES if s.application)
+WATCH_STATUS = "watching"            # a conversion period watch waiting for its period to lapse
 WAITING_STATUS = "publicity"          # no task for a person: the notice is up, waiting out its term
 
 

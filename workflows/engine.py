@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import audit, clock, conversion, db, forms, incidents, notify, runtime, specs, steps, watch
 from .access import check_may_write, check_own_documents, require_admin, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
-from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WITHDRAWABLE
+from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WATCH_STATUS, WITHDRAWABLE
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -189,7 +189,7 @@ def start_watch(session: Session, grant: Application) -> Application | None:
         return None
     spec = specs.current(PROCESS_FOR_KIND[watch.KIND])
     version = specs.deployed_version(session, spec)
-    app = Application(unit=grant.unit, number=f"{grant.number}-W", kind=watch.KIND, status="watching",
+    app = Application(unit=grant.unit, number=f"{grant.number}-W", kind=watch.KIND, status=WATCH_STATUS,
                       representative=grant.representative, original_id=grant.id, title=grant.title,
                       members=[ApplicationMember(user_id=m.user_id) for m in grant.members])
     session.add(app)
@@ -464,5 +464,5 @@ def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask], kind: str = "") ->
         return OUTCOME_STATUS.get(wf.data.get("outcome"), "completed")
     statuses = {STEP_STATUS.get(t.bpmn_id, WAITING_STATUS) for t in ready}
     if not statuses:  # nothing for a person to do: a notice waiting out its term, or a watched period
-        return "watching" if kind == watch.KIND else WAITING_STATUS
+        return WATCH_STATUS if kind == watch.KIND else WAITING_STATUS
     return max(statuses, key=OPEN_STATUSES.index)
