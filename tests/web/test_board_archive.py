@@ -9,49 +9,18 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
+from tests import board_seed
 from workflows import clock
-from workflows.models import Application, Objection, PublicityNotice
+from workflows.models import PublicityNotice
 
 from .conftest import form_fields, login, post_form, text_of
 
 OBJECTION = {"name": "赵强", "contact": "138 0000 0000", "reason": "本人参与了该成果的样机研制，但未列入成果完成人名单。"}
 
 
-def _past_notices(driver, rows: list[tuple[str, str, str | None, list[str]]]) -> list[int]:
-    """Ended notices without walking grants: (title, kind, outcome, objection statuses) each on
-    an application of its own, ended one day apart (the first most recently)."""
-    now = clock.now()
-    app_ids = [driver.start() for _ in rows]
-
-    def action(session):
-        ids = []
-        for i, (app_id, (title, kind, outcome, objections)) in enumerate(zip(app_ids, rows)):
-            app = session.get(Application, app_id)
-            app.title = title
-            ends = now - timedelta(days=1 + i)
-            notice = PublicityNotice(application_id=app_id, unit_id=app.unit_id, starts_at=ends - timedelta(days=16),
-                                     ends_at=ends, last_day=clock.local_date(ends - timedelta(days=1)).isoformat(),
-                                     closed_at=ends, outcome=outcome, kind=kind,
-                                     summary={"draft": {"achievement": {"title": title}}})
-            session.add(notice)
-            session.flush()
-            for j, status in enumerate(objections):
-                session.add(Objection(receipt=f"YYTEST-{notice.id}-{j}", notice_id=notice.id, application_id=app_id,
-                                      name="某人", contact="13900000000", reason="理由理由理由理由理由", status=status))
-            ids.append(notice.id)
-        return ids
-    return driver.run(action)
-
-
 @pytest.fixture
 def archive(driver):
-    return _past_notices(driver, [
-        ("一种储能材料", "grant", "passed", []),
-        ("一种量子传感器", "grant", "passed", ["dismissed", "dismissed"]),
-        ("一种医用导管", "price", "upheld", ["upheld", "superseded"]),
-        ("一种种植方法", "leader_reward", "restarted", ["dismissed"]),
-        ("一种通信协议", "grant", "passed", ["open"]),
-    ])
+    return board_seed.past_notices(driver)
 
 
 def test_the_archive_lists_ended_notices_of_every_kind_with_their_outcome(client, archive):
@@ -172,6 +141,8 @@ def test_the_task_form_summary_links_to_every_failing_field(client, driver):
     assert len(links) >= 4 and "f-team_share" in links and "f-members-0-share" in links, links
     for target in links:
         assert f'id="{target}"' in html, target
+    positions = [html.index(f'id="{target}"') for target in dict.fromkeys(links)]
+    assert positions == sorted(positions), links  # the summary reads in the form's order
     messages = re.findall(r"<li><a [^>]*>([^<]+)</a></li>", summary)
     for message in messages:  # each also next to its field
         assert html.count(f">{message}<") >= 2, message

@@ -1,0 +1,42 @@
+"""Past notices on the public board without walking grants: the archive's rows, each on an
+application of its own, for the web, API and browser tests."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workflows import clock
+from workflows.models import Application, Objection, PublicityNotice
+
+# (title, notice kind, notice outcome, statuses of its objections)
+ARCHIVE = [
+    ("一种储能材料", "grant", "passed", []),
+    ("一种量子传感器", "grant", "passed", ["dismissed", "dismissed"]),
+    ("一种医用导管", "price", "upheld", ["upheld", "superseded"]),
+    ("一种种植方法", "leader_reward", "restarted", ["dismissed"]),
+    ("一种通信协议", "grant", "passed", ["open"]),
+]
+
+
+def past_notices(driver, rows=ARCHIVE) -> list[int]:
+    """Notices ended one day apart (the first most recently); returns their ids in that order."""
+    now = clock.now()
+    app_ids = [driver.start() for _ in rows]
+
+    def action(session):
+        ids = []
+        for i, (app_id, (title, kind, outcome, objections)) in enumerate(zip(app_ids, rows, strict=True)):
+            app = session.get(Application, app_id)
+            app.title = title
+            ends = now - timedelta(days=1 + i)
+            notice = PublicityNotice(application_id=app_id, unit_id=app.unit_id, starts_at=ends - timedelta(days=16),
+                                     ends_at=ends, last_day=clock.local_date(ends - timedelta(days=1)).isoformat(),
+                                     closed_at=ends, outcome=outcome, kind=kind,
+                                     summary={"draft": {"achievement": {"title": title}}})
+            session.add(notice)
+            session.flush()
+            for j, status in enumerate(objections):
+                session.add(Objection(receipt=f"YYTEST-{notice.id}-{j}", notice_id=notice.id, application_id=app_id,
+                                      name="某人", contact="13900000000", reason="理由理由理由理由理由", status=status))
+            ids.append(notice.id)
+        return ids
+    return driver.run(action)
