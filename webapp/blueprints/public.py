@@ -58,7 +58,14 @@ def archived_rows(notices: list[PublicityNotice]) -> list[dict[str, Any]]:
     """Each notice of a page with its title as posted and its outcome (one query for the counts)."""
     counts = publicity.objection_counts(database.session(), [n.id for n in notices])
     return [{"notice": n, "title": _posted_title(n), "outcome": publicity.outcome_of(n, *counts[n.id]),
-             "objections": counts[n.id][0]} for n in notices]
+             "objections": counts[n.id][0], "ended_on": _ended_on(n)} for n in notices]
+
+
+def _ended_on(notice: PublicityNotice) -> str:
+    """The term's last day, or the day an objection ended it early (Beijing dates)."""
+    if notice.closed_at is not None and clock.as_utc(notice.closed_at) < clock.as_utc(notice.ends_at):
+        return clock.local_date(notice.closed_at).isoformat()
+    return notice.last_day
 
 
 def _posted_title(notice: PublicityNotice) -> str:
