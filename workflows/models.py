@@ -249,13 +249,16 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
-    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"),)
+    # The board: open notices by (closed_at, ends_at); the archive (closed, or term over) newest
+    # end first by (ends_at, closed_at), read from the index alone.
+    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at"),
+                      Index("ix_notices_ends_closed", "ends_at", "closed_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     round: Mapped[int] = mapped_column(default=1)
     starts_at: Mapped[datetime]
-    ends_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
     last_day: Mapped[str] = mapped_column(String(10))
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))

@@ -32,10 +32,10 @@ def open_notices(unit_id: int | None = None) -> Select:
 
 
 def ended_notices(unit_id: int | None = None) -> Select:
-    """Past notices (往期公示): closed, or their term is over though the sweep has not closed them yet."""
-    now = clock.now()
-    query = select(PublicityNotice).where(PublicityNotice.starts_at <= now, or_(
-        PublicityNotice.closed_at.is_not(None), PublicityNotice.ends_at <= now))
+    """Past notices (往期公示): closed, or their term is over though the sweep has not closed them
+    yet. Both conditions read the index on (closed_at, ends_at) alone."""
+    query = select(PublicityNotice).where(or_(PublicityNotice.closed_at.is_not(None),
+                                              PublicityNotice.ends_at <= clock.now()))
     return query if unit_id is None else query.where(PublicityNotice.unit_id == unit_id)
 
 

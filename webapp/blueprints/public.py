@@ -50,7 +50,11 @@ def board_query(unit_id: int | None = None):
 
 
 def archive_query(unit_id: int | None = None, kind: str | None = None):
-    query = publicity.ended_notices(unit_id).join(Application, PublicityNotice.application_id == Application.id)
+    """Past notices; joined to their application only when a search or a sort needs it, so the
+    first page and its count read the notices' own index (tens of thousands of rows at scale)."""
+    query = publicity.ended_notices(unit_id)
+    if listing.args()[2] or (listing.args()[1] or "").lstrip("-") in ("number", "title"):
+        query = query.join(Application, PublicityNotice.application_id == Application.id)
     return query if kind is None else query.where(PublicityNotice.kind == kind)
 
 
