@@ -30,8 +30,7 @@ def past_notices(driver, rows=ARCHIVE) -> list[int]:
             ends = now - timedelta(days=1 + i)
             notice = PublicityNotice(application_id=app_id, unit_id=app.unit_id, starts_at=ends - timedelta(days=16),
                                      ends_at=ends, last_day=clock.local_date(ends - timedelta(days=1)).isoformat(),
-                                     closed_at=ends, outcome=outcome, kind=kind,
-                                     summary={"draft": {"achievement": {"title": title}}})
+                                     closed_at=ends, outcome=outcome, kind=kind, summary=_summary(title, kind))
             session.add(notice)
             session.flush()
             for j, status in enumerate(objections):
@@ -40,3 +39,15 @@ def past_notices(driver, rows=ARCHIVE) -> list[int]:
             ids.append(notice.id)
         return ids
     return driver.run(action)
+
+
+def _summary(title: str, kind: str) -> dict:
+    """What open_publicity keeps with each kind of notice (see workflows/services.py)."""
+    summary: dict = {"draft": {"achievement": {"title": title}}}
+    if kind == "price":
+        summary.update(grant_kind="ownership", plan={"mode": "transfer", "price": "1234567.50",
+                                                      "counterparty": {"name": "深圳某科技有限公司"}})
+    elif kind == "leader_reward":
+        summary.update(grant_kind="ownership", to_people="880000.00", rewards=[
+            {"name": "王芳", "leader_post": "other", "contribution": "负责实验验证", "mode": "cash", "amount": "88000.00"}])
+    return summary

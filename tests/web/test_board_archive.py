@@ -153,3 +153,18 @@ def test_the_task_form_summary_links_to_every_failing_field(client, driver):
 def test_money_is_written_the_zh_cn_way(value, shown):
     from webapp.blueprints.ui_helpers import money
     assert money(value) == shown
+
+
+def test_the_archive_and_the_look_up_in_english(client, archive):
+    client.get("/locale/en")
+    for path in ("/publicity/archive", "/publicity/lookup", f"/publicity/{archive[2]}"):
+        page = text_of(client.get(path))
+        assert "：" not in page and "（" not in page and "）" not in page, (path, page[:400])
+    assert "Objection upheld, notice not passed" in text_of(client.get("/publicity/archive"))
+    assert "Past notices" in text_of(client.get("/publicity/lookup"))
+
+
+def test_money_on_past_notices_is_written_the_zh_cn_way(client, archive):
+    assert "1,234,567.50 元" in text_of(client.get(f"/publicity/{archive[2]}"))   # the agreed price
+    rewards = text_of(client.get(f"/publicity/{archive[3]}"))
+    assert "880,000.00 元" in rewards and "88,000.00" in rewards
