@@ -51,3 +51,21 @@ def _summary(title: str, kind: str) -> dict:
         summary.update(grant_kind="ownership", to_people="880000.00", rewards=[
             {"name": "王芳", "leader_post": "other", "contribution": "负责实验验证", "mode": "cash", "amount": "88000.00"}])
     return summary
+
+
+def open_notice(driver, title: str = "一种柔性传感器") -> int:
+    """A notice under publicity as a row only: enough for pages and refused input, not for an
+    objection that reaches a process (walk a grant for that)."""
+    app_id = driver.start()
+
+    def action(session):
+        app, now = session.get(Application, app_id), clock.now()
+        app.title = title
+        notice = PublicityNotice(application_id=app_id, unit_id=app.unit_id, starts_at=now,
+                                 ends_at=now + timedelta(days=16),
+                                 last_day=clock.local_date(now + timedelta(days=15)).isoformat(),
+                                 summary=_summary(title, "grant"))
+        session.add(notice)
+        session.flush()
+        return notice.id
+    return driver.run(action)
