@@ -74,6 +74,8 @@ def main() -> None:
             ("GET /tasks (我的待办, first page)", "/tasks", {}),
             ("GET /api/v1/publicity (first page)", "/api/v1/publicity", {}),
             ("GET /publicity (board, first page)", "/publicity", {}),
+            ("GET /api/v1/publicity/archive (first page)", "/api/v1/publicity/archive", {}),
+            ("GET /publicity/archive (往期公示, first page)", "/publicity/archive", {}),
             ("GET /tasks?q=… (search by title)", "/tasks?q=芯片", {})]
     print("| page | wall p50 ms | wall p95 ms | CPU p50 ms | CPU p95 ms | bytes |\n|---|---|---|---|---|---|")
     for name, url, kwargs in rows:

@@ -14,6 +14,9 @@ DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-86
 KINDS, STATUSES = list(catalogue.KIND_CODES), list(catalogue.STATUS_CODES)
 
 
+NOTICE_OUTCOMES = ["open", "closing", "handling", "no_objection", "dismissed", "restarted", "upheld"]
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -88,6 +91,24 @@ SCHEMAS: dict[str, Any] = {
                    title={"type": "string"}, kind={"type": "string", "enum": KINDS}, starts_at=DATETIME,
                    ends_at=DATETIME, last_day={"type": "string", "format": "date",
                                                "description": "Last day of the term, Asia/Shanghai"}),
+    "ArchivedNotice": {"allOf": [_ref("Notice"), _obj(
+        ["notice_kind", "round", "posted_title", "closed_at", "outcome", "objections", "unit"],
+        notice_kind={"type": "string", "enum": ["grant", "price", "leader_reward"],
+                     "description": "What was publicized: a grant, a price fixed by agreement, leaders' rewards"},
+        round={"type": "integer"}, posted_title={"type": "string"}, closed_at=_nullable(DATETIME),
+        outcome={"type": "string", "enum": NOTICE_OUTCOMES,
+                 "description": "open; closing (term over, not yet closed); handling (objections still open); "
+                                "no_objection; dismissed (objections found unfounded); restarted; upheld"},
+        objections={"type": "integer", "description": "Objections filed (no objector is named)"},
+        unit={"type": "string"})]},
+    "ReceiptLookup": _obj(["receipt", "contact"], receipt={"type": "string", "maxLength": 40},
+                          contact={"type": "string", "maxLength": 200,
+                                   "description": "The contact given when objecting (second factor)"}),
+    "ReceiptStatus": _obj(["receipt", "notice_id", "status", "filed_at", "handled_at", "reasoning", "notice_outcome"],
+                          receipt={"type": "string"}, notice_id={"type": "integer"},
+                          status={"type": "string", "enum": ["open", "dismissed", "upheld", "superseded"]},
+                          filed_at=DATETIME, handled_at=_nullable(DATETIME), reasoning=_nullable({"type": "string"}),
+                          notice_outcome={"type": "string", "enum": NOTICE_OUTCOMES}),
     "ObjectionRequest": _obj(["name", "contact", "reason"], name={"type": "string"},
                              contact={"type": "string"}, reason={"type": "string"}),
     "ObjectionReceipt": _obj(["receipt", "notice_id", "status", "filed_at"], receipt={"type": "string"},
@@ -142,7 +163,7 @@ ERRORS = {
     "409": "Wrong state, or someone else acted first",
     "413": "Upload larger than the limit",
     "422": "Invalid data: `errors` lists every failing field",
-    "429": "Too many objections from this client today",
+    "429": "Too many attempts from this client (objections today, or wrong receipt look-ups): try later",
     "500": "Stored document no longer matches its SHA-256 (tampered); no bytes are sent",
     "501": "Not available in this deployment",
     "503": "The database cannot be reached: retry after `Retry-After` seconds",
@@ -283,6 +304,20 @@ def _paths() -> dict[str, Any]:
             "Notices under publicity now (public; the term ending soonest first)", "200", _list_response("Notice"), (),
             params=[_param("unit", {"type": "string"}, "query", "Unit code"),
                     *_list_params(list(queries.NOTICE_SORTS), "ends")], public=True)},
+        "/api/v1/publicity/archive": {"get": _op(
+            "Past notices of every kind with their outcome (public; the latest end first)", "200",
+            _list_response("ArchivedNotice"), (),
+            params=[_param("unit", {"type": "string"}, "query", "Unit code"),
+                    _param("kind", {"type": "string", "enum": ["grant", "price", "leader_reward"]}, "query"),
+                    *_list_params(list(queries.NOTICE_SORTS), "-ends")], public=True)},
+        "/api/v1/publicity/{notice_id}": {"get": _op(
+            "One notice, open or past, with its outcome (public; never gone once posted)", "200",
+            _json_response("Notice", _ref("ArchivedNotice")), ("404",), params=[NOTICE_ID], public=True)},
+        "/api/v1/publicity/receipts": {"post": _op(
+            "An objection's processing state: its receipt number and the contact given when filing (public; "
+            "throttled like sign-in: 429 while locked; 404 for a wrong number or contact alike)", "200",
+            _json_response("State", _ref("ReceiptStatus")), ("404", "422", "429"), body=_body(_ref("ReceiptLookup")),
+            public=True)},
         "/api/v1/publicity/{notice_id}/objections": {"post": _op(
             "File an objection (public)", "201", _json_response("Receipt", _ref("ObjectionReceipt")),
             ("400", "404", "409", "422", "429"), params=[NOTICE_ID], body=_body(_ref("ObjectionRequest")),

@@ -56,28 +56,46 @@ def authenticate(session: Session, username: str, password: str, client: str = "
     checking the password. 5 failures lock the pair for 1, 2, 4 … up to 15 minutes, so a
     stranger elsewhere cannot lock the owner out; 100 failures from anywhere lock the
     username for 15 minutes. A success clears both. The caller commits even on refusal."""
-    now = clock.now()
     pair, whole = _throttle_keys(username, client)
-    _refuse_if_locked(_count_attempt(session, pair, now), now)
-    _refuse_if_locked(_count_attempt(session, whole, now), now)
+    take_attempts(session, (pair, whole))
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     known = user if user is not None and user.active else None
     if _verify(known.password_hash if known else _dummy_hash(), password) and known and password:
-        session.execute(update(LoginThrottle).where(LoginThrottle.key.in_((pair, whole)))
-                        .values(failures=0, lockouts=0, locked_until=None, updated_at=now))
+        clear_attempts(session, (pair, whole))
         known.failed_logins, known.locked_until = 0, None
         check_password_sign_in(session, known)
         return known
-    _lock_if_exceeded(session, pair, MAX_FAILED_LOGINS, now, progressive=True)
-    _lock_if_exceeded(session, whole, USERNAME_CEILING, now, progressive=False)
+    note_failures(session, ((pair, MAX_FAILED_LOGINS, True), (whole, USERNAME_CEILING, False)))
     raise GrantError(msg("用户名或密码错误"))
 
 
+def throttle_key(*parts: str) -> str:
+    """A digest, so the table holds neither addresses nor what people mistyped."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _throttle_keys(username: str, client: str) -> tuple[str, str]:
-    """Digests, so the table holds neither addresses nor the names people mistyped."""
-    def digest(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return digest(f"pair\0{username}\0{client}"), digest(f"user\0{username}")
+    return throttle_key("pair", username, client), throttle_key("user", username)
+
+
+def take_attempts(session: Session, keys: tuple[str, ...]) -> None:
+    """Count one attempt on each counter before anything is checked (parallel attempts queue on
+    the row); refuse at once if one is locked. Any guessable secret can be throttled like this."""
+    now = clock.now()
+    for key in keys:
+        _refuse_if_locked(_count_attempt(session, key, now), now)
+
+
+def note_failures(session: Session, limits: tuple[tuple[str, int, bool], ...]) -> None:
+    """After a failed check: lock each (key, limit, progressive) counter that reached its limit."""
+    now = clock.now()
+    for key, limit, progressive in limits:
+        _lock_if_exceeded(session, key, limit, now, progressive=progressive)
+
+
+def clear_attempts(session: Session, keys: tuple[str, ...]) -> None:
+    session.execute(update(LoginThrottle).where(LoginThrottle.key.in_(keys))
+                    .values(failures=0, lockouts=0, locked_until=None, updated_at=clock.now()))
 
 
 def _count_attempt(session: Session, key: str, now: datetime) -> tuple[int, datetime | None]:

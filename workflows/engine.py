@@ -19,7 +19,15 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import audit, clock, conversion, db, forms, incidents, notify, runtime, specs, steps, watch
 from .access import check_may_write, check_own_documents, require_admin, require_role
 from .assignment import check_may_claim, check_may_complete, personal_assignee_username, role_for_lane
-from .catalogue import CLOSED_STATUSES, OPEN_STATUSES, PROCESS_FOR_KIND, STEP_STATUS, WAITING_STATUS, WATCH_STATUS, WITHDRAWABLE
+from .catalogue import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    PROCESS_FOR_KIND,
+    STEP_STATUS,
+    WAITING_STATUS,
+    WATCH_STATUS,
+    WITHDRAWABLE,
+)
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (

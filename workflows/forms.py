@@ -165,9 +165,32 @@ def check_draft(filename: str, data: dict[str, Any]) -> None:
     _raise_if_any(load_schema(filename), errors)
 
 
+def _form_order(schema: dict[str, Any], path: list[Any]) -> list[int]:
+    """Where a field comes in the form (the schema's property order, rows by number), so the
+    summary of errors reads top to bottom as the form does."""
+    node, key = schema, []
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+            key.append(part)
+        else:
+            names = list(node.get("properties", {}))
+            key.append(names.index(part) if part in names else len(names))
+            node = node.get("properties", {}).get(part, {})
+    return key
+
+
+def _field_path(error: ValidationError) -> list[Any]:
+    """The failing field's path; for a missing field, the field itself rather than its parent."""
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        path.append(error.message.split("'")[1])
+    return path
+
+
 def _raise_if_any(schema: dict[str, Any], errors: list[ValidationError]) -> None:
-    """One line per field and message, in field order."""
-    errors = sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
+    """One line per field and message, in the order the form shows the fields."""
+    errors = sorted(errors, key=lambda e: _form_order(schema, _field_path(e)))
     if errors:
         seen, listed = set(), []
         for error in errors:

@@ -270,14 +270,16 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
-    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at", "id"),  # the board's order, no sort
-                      *_checks("publicity_notices"))
+    # The board: open notices by (closed_at, ends_at, id), in the board's order with no sort; the
+    # archive (closed, or term over) newest end first by (ends_at, closed_at), from the index alone.
+    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at", "id"),
+                      Index("ix_notices_ends_closed", "ends_at", "closed_at"), *_checks("publicity_notices"))
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     round: Mapped[int] = mapped_column(default=1)
     starts_at: Mapped[datetime]
-    ends_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
     last_day: Mapped[str] = mapped_column(String(10))
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))

@@ -109,8 +109,11 @@ def search_applications(query: Select[Row], text: str | None) -> Select[Row]:
 def search_notices(query: Select[Row], text: str | None) -> Select[Row]:
     if not text or not text.strip():
         return query
-    like = _like(text)  # the query joins Application (board_query)
-    return query.where(or_(Application.number.ilike(like), Application.title.ilike(like)))
+    like = _like(text)  # the query joins Application (board_query); members' names are posted on the notice
+    members = select(ApplicationMember.application_id).where(ApplicationMember.user_id.in_(
+        select(User.id).where(User.name.ilike(like))))
+    return query.where(or_(Application.number.ilike(like), Application.title.ilike(like),
+                           Application.id.in_(members)))
 
 
 def search_notifications(query: Select[Row], text: str | None) -> Select[Row]:

@@ -63,8 +63,10 @@ def test_public_operations_need_no_token(app, api):
     public = {(p, m) for p, item in doc["paths"].items() for m, op in item.items() if op.get("security") == []}
     assert public == {("/api/v1/tokens", "post"), ("/api/v1/publicity", "get"),
                       ("/api/v1/publicity/{notice_id}/objections", "post"), ("/api/v1/openapi.json", "get"),
-                      ("/api/v1/units/{code}/certificate", "get")}
-    for template, method in public - {("/api/v1/tokens", "post"), ("/api/v1/publicity/{notice_id}/objections", "post")}:
+                      ("/api/v1/units/{code}/certificate", "get"), ("/api/v1/publicity/archive", "get"),
+                      ("/api/v1/publicity/{notice_id}", "get"), ("/api/v1/publicity/receipts", "post")}
+    for template, method in public - {("/api/v1/tokens", "post"), ("/api/v1/publicity/{notice_id}/objections", "post"),
+                                      ("/api/v1/publicity/{notice_id}", "get"), ("/api/v1/publicity/receipts", "post")}:
         path = template.replace("{code}", "SZDU")
         assert app.test_client().open(path, method=method.upper()).status_code == 200
 

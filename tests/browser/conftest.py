@@ -66,12 +66,44 @@ def browser():
         instance.close()
 
 
+# Elements sticking out past the viewport's right (or left) edge; content inside a box that
+# scrolls or clips horizontally (a wide table in .table-scroll) is that box's business.
+_OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth, found = [];
+  if (document.documentElement.scrollWidth > width + 1) {
+    found.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${width}`);
+  }
+  const clipped = el => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(p).overflowX)) return true;
+    }
+    return false;
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if ((box.width === 0 && box.height === 0) || clipped(el)) continue;
+    if (box.right > width + 1 || box.left < -1) {
+      const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+        (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+      found.push(`${name} ${Math.round(box.left)}..${Math.round(box.right)} (viewport ${width})`);
+    }
+  }
+  return found.slice(0, 15);
+}"""
+
+
+def assert_no_horizontal_overflow(page) -> None:
+    """Nothing on the page reaches past the viewport's edges, so a phone never scrolls sideways."""
+    overflowing = page.evaluate(_OVERFLOWING)
+    assert not overflowing, f"{page.url}: {overflowing}"
+
+
 class Person:
     """One browser context = one person's cookies; helpers for the generic task form."""
 
-    def __init__(self, browser, base: str):
+    def __init__(self, browser, base: str, width: int = 1280):
         self.base = base
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
         self.context.on("page", lambda page: page.on("console", _watch_csp))
         self.page = self.context.new_page()
         self.page.set_default_timeout(15000)

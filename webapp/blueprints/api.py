@@ -276,6 +276,43 @@ def list_notices():
     return listing.api_response(found, out.notice)
 
 
+@bp.get("/publicity/archive")
+def list_archived_notices():
+    """Past notices of every kind with their outcome; the same list envelope as the board."""
+    s, code, kind = session(), request.args.get("unit"), request.args.get("kind")
+    unit_id = s.execute(select(Unit.id).where(Unit.code == code)).scalar_one_or_none() if code else None
+    query = public.archive_query(unit_id, kind if kind in public.NOTICE_KINDS else None)
+    if (code and unit_id is None) or (kind and kind not in public.NOTICE_KINDS):
+        query = query.where(false())
+    found = listing.page_of(query, queries.NOTICE_SORTS, "-ends", queries.search_notices)
+    return listing.api_response(found, out.archived_notice, public.archived_rows(found.rows))
+
+
+@bp.get("/publicity/<int:notice_id>")
+def show_notice(notice_id: int):
+    """One notice, open or past: its address keeps answering after the term."""
+    return jsonify(out.archived_notice(public.archived_rows([public.notice_or_404(notice_id)])[0]))
+
+
+@bp.post("/publicity/receipts")
+def lookup_receipt():
+    """An objection's processing state by its receipt number and the contact given when filing."""
+    body, s = _json_object(), session()
+    receipt, contact = str(body.get("receipt", "")).strip(), str(body.get("contact", ""))
+    missing = [{"field": k, "message": _("请填写回执编号") if k == "receipt" else _("请填写提交异议时留下的联系方式")}
+               for k, v in (("receipt", receipt), ("contact", contact.strip())) if not v]
+    if missing:
+        raise ValidationFailed(missing)
+    try:
+        objection = publicity.lookup_receipt(s, receipt[:40], contact[:200], publicity.client_key(request.remote_addr or ""))
+    except Forbidden as exc:
+        raise _TooMany(exc.message) from exc
+    except GrantError as exc:
+        s.commit()  # like a failed sign-in: the attempt counters must stay counted
+        raise NotFound(exc.message) from exc
+    return jsonify(out.receipt_status(publicity.receipt_status(s, objection)))
+
+
 @bp.post("/publicity/<int:notice_id>/objections")
 def file_objection(notice_id: int):
     data, client = _json_object(), publicity.client_key(request.remote_addr or "")

@@ -50,9 +50,28 @@ def task_detail(s: Session, user: User, row: HumanTask) -> dict[str, Any]:
 
 
 def notice(row: PublicityNotice) -> dict[str, Any]:
+    return _notice_fields(row)
+
+
+def _notice_fields(row: PublicityNotice) -> dict[str, Any]:
     app = row.application
     return {"id": row.id, "application_id": app.id, "number": app.number, "title": app.title, "kind": app.kind,
             "starts_at": iso(row.starts_at), "ends_at": iso(row.ends_at), "last_day": row.last_day}
+
+
+def archived_notice(row: dict[str, Any]) -> dict[str, Any]:
+    """A notice with what it publicized and how it ended (public: no objector is named)."""
+    notice = row["notice"]
+    return {**_notice_fields(notice), "notice_kind": notice.kind, "round": notice.round,
+            "posted_title": row["title"], "closed_at": iso(notice.closed_at) if notice.closed_at else None,
+            "outcome": row["outcome"], "objections": row["objections"], "unit": notice.application.unit.code}
+
+
+def receipt_status(found: dict[str, Any]) -> dict[str, Any]:
+    """An objection's state for the one who filed it: nothing about other objections."""
+    return {"receipt": found["receipt"], "notice_id": found["notice"].id, "status": found["status"],
+            "filed_at": iso(found["filed_at"]), "handled_at": iso(found["handled_at"]) if found["handled_at"] else None,
+            "reasoning": found["reasoning"], "notice_outcome": found["notice_outcome"]}
 
 
 def document(doc: Document) -> dict[str, Any]:

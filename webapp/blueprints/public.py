@@ -5,15 +5,15 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import defer, joinedload, lazyload
 
-from workflows import forms, policy, publicity, queries, uploads
+from workflows import clock, forms, policy, publicity, queries
 from workflows.audit import canonical
-from workflows.errors import GrantError, NotFound, ValidationFailed
+from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Objection, PublicityNotice
 
 from .. import database
@@ -26,11 +26,18 @@ from .ui_helpers import errors_by_field, message_of
 bp = Blueprint("public", __name__, url_prefix="/publicity")
 
 
+OUTCOMES = {"open": "公示中", "closing": "公示期满，待确认结果", "handling": "公示期满，异议处理中",
+            "no_objection": "公示期满，无异议", "dismissed": "公示期满，异议经核查不成立",
+            "restarted": "异议经核查，已重新公示", "upheld": "异议成立，公示未通过"}
+NOTICE_KINDS = {"grant": "赋权公示", "price": "协议定价公示", "leader_reward": "领导人员奖励公示"}
+RECEIPTS_KEY = "objection_receipts"  # receipts filed in this browser session: shown without a look-up
+
+
 @bp.get("")
 def index():
     found = listing.page_of(board_query(), queries.NOTICE_SORTS, "ends", queries.search_notices)
     return render_template("public/index.html", items=[_summary(n) for n in found.rows], page=found,
-                           q=listing.args()[2], kinds=KINDS, article=_article)
+                           q=listing.args()[2], kinds=KINDS, article=_article, lookup={}, lookup_errors={})
 
 
 _ARTICLES: OrderedDict[tuple, Markup] = OrderedDict()
@@ -59,6 +66,16 @@ def _article(item: dict[str, Any]) -> Markup:
     return html
 
 
+@bp.get("/archive")
+def archive():
+    """Past notices of every kind with their outcome, newest end first; read from the notices
+    alone (summary and indexed columns), never from a workflow."""
+    kind = request.args.get("kind") if request.args.get("kind") in NOTICE_KINDS else None
+    found = listing.page_of(archive_query(kind=kind), queries.NOTICE_SORTS, "-ends", queries.search_notices)
+    return render_template("public/archive.html", rows=archived_rows(found.rows), page=found, q=listing.args()[2],
+                           kind=kind, notice_kinds=NOTICE_KINDS, outcomes=OUTCOMES)
+
+
 def board_query(unit_id: int | None = None):
     """Open notices joined to their application, so the board can sort and search by it."""
     return publicity.open_notices(unit_id).join(Application, PublicityNotice.application_id == Application.id).options(
@@ -67,12 +84,39 @@ def board_query(unit_id: int | None = None):
             defer(Application.summary), defer(Application.ip_numbers)))  # the application's read model
 
 
-def _open_notice(notice_id: int) -> PublicityNotice:
-    """A notice still on the board; closed or unknown ones are not public any more."""
-    s = database.session()
-    notice = s.execute(publicity.open_notices().where(PublicityNotice.id == notice_id)).scalar_one_or_none()
-    if notice is None:
-        raise NotFound(_("该公示不存在或公示期已结束"))
+def archive_query(unit_id: int | None = None, kind: str | None = None):
+    """Past notices; joined to their application only when a search or a sort needs it, so the
+    first page and its count read the notices' own index (tens of thousands of rows at scale)."""
+    query = publicity.ended_notices(unit_id)
+    if listing.args()[2] or (listing.args()[1] or "").lstrip("-") in ("number", "title"):
+        query = query.join(Application, PublicityNotice.application_id == Application.id)
+    return query if kind is None else query.where(PublicityNotice.kind == kind)
+
+
+def archived_rows(notices: list[PublicityNotice]) -> list[dict[str, Any]]:
+    """Each notice of a page with its title as posted and its outcome (one query for the counts)."""
+    counts = publicity.objection_counts(database.session(), [n.id for n in notices])
+    return [{"notice": n, "title": _posted_title(n), "outcome": publicity.outcome_of(n, *counts[n.id]),
+             "objections": counts[n.id][0], "ended_on": _ended_on(n)} for n in notices]
+
+
+def _ended_on(notice: PublicityNotice) -> str:
+    """The term's last day, or the day an objection ended it early (Beijing dates)."""
+    if notice.closed_at is not None and clock.as_utc(notice.closed_at) < clock.as_utc(notice.ends_at):
+        return clock.local_date(notice.closed_at).isoformat()
+    return notice.last_day
+
+
+def _posted_title(notice: PublicityNotice) -> str:
+    draft = (notice.summary or {}).get("draft") or {}
+    return (draft.get("achievement") or {}).get("title") or notice.application.title
+
+
+def notice_or_404(notice_id: int) -> PublicityNotice:
+    """A notice that has gone up, open or past: its address stays valid once the term is over."""
+    notice = database.session().get(PublicityNotice, notice_id)
+    if notice is None or clock.as_utc(notice.starts_at) > clock.now():
+        raise NotFound(_("该公示不存在"))
     return notice
 
 
@@ -92,15 +136,21 @@ def _summary(notice: PublicityNotice) -> dict[str, Any]:
             "leaders": policy.leaders_to_publish(draft)}
 
 
+def _show(notice: PublicityNotice, errors: dict[str, list[str]] | None = None, form=None, status: int = 200):
+    item = _summary(notice)
+    item.update(archived_rows([notice])[0])
+    return render_template("public/show.html", item=item, kinds=KINDS, outcomes=OUTCOMES,
+                           notice_kinds=NOTICE_KINDS, errors=errors or {}, form=form or {}), status
+
+
 @bp.get("/<int:notice_id>")
 def show(notice_id: int):
-    return render_template("public/show.html", item=_summary(_open_notice(notice_id)), kinds=KINDS,
-                           errors={}, form={})
+    return _show(notice_or_404(notice_id))
 
 
 @bp.get("/<int:notice_id>/notice.pdf")
 def notice_pdf(notice_id: int):
-    notice = _open_notice(notice_id)
+    notice = notice_or_404(notice_id)
     doc = database.session().get(Document, notice.document_id or 0)
     if doc is None:
         raise NotFound(_("公示文件尚未生成"))
@@ -109,44 +159,64 @@ def notice_pdf(notice_id: int):
 
 @bp.post("/<int:notice_id>/objection")
 def object_to(notice_id: int):
-    s = database.session()
-    notice = _open_notice(notice_id)
+    notice = notice_or_404(notice_id)
     data = {k: request.form.get(k, "").strip() for k in ("name", "contact", "reason")}
     data = {k: v for k, v in data.items() if v}
+    file = request.files.get("attachment")
+    attachment = (file.filename, file.read()) if file is not None and file.filename else None
     try:
-        attachment_id = _attachment(notice)
-        objection = publicity.file_objection(s, notice.id, data, client=publicity.client_key(
-            request.remote_addr or ""), attachment_id=attachment_id)
+        objection = publicity.file_objection(database.session(), notice.id, data, attachment=attachment,
+                                             client=publicity.client_key(request.remote_addr or ""))
     except ValidationFailed as exc:
         database.discard_changes()
         flash(_("异议未能提交，请按提示修改"), "error")
-        return render_template("public/show.html", item=_summary(notice), kinds=KINDS,
-                               errors=errors_by_field(exc), form=request.form), 422
+        return _show(notice, errors_by_field(exc), request.form, 422)
     except GrantError as exc:
         database.discard_changes()
         flash(message_of(exc), "error")
-        return render_template("public/show.html", item=_summary(notice), kinds=KINDS, errors={},
-                               form=request.form), exc.status
+        return _show(notice, {}, request.form, exc.status)
+    session[RECEIPTS_KEY] = [*session.get(RECEIPTS_KEY, [])[-9:], objection.receipt]
     return redirect(url_for("public.receipt", receipt=objection.receipt))
-
-
-def _attachment(notice: PublicityNotice) -> int | None:
-    file = request.files.get("attachment")
-    if file is None or not file.filename:
-        return None
-    return uploads.accept(database.session(), notice.application, file.filename, file.read(), None,
-                          field="attachment").id
 
 
 @bp.get("/receipt/<receipt>")
 def receipt(receipt: str):
-    """Proof of filing; shows no personal data, only that it was received and its state."""
+    """Proof of filing, right after it (this browser filed it); anyone else looks it up with the
+    contact given when filing. Shows no personal data, only the state."""
+    if receipt not in session.get(RECEIPTS_KEY, []):
+        return redirect(url_for("public.lookup", receipt=receipt))
     s = database.session()
     objection = s.execute(select(Objection).where(Objection.receipt == receipt)).scalar_one_or_none()
     if objection is None:
         raise NotFound(_("回执编号不存在"))
-    notice = s.get(PublicityNotice, objection.notice_id)
-    return render_template("public/receipt.html", objection=objection, notice=notice)
+    return render_template("public/receipt.html", found=publicity.receipt_status(s, objection), outcomes=OUTCOMES,
+                           just_filed=True)
+
+
+@bp.get("/lookup")
+def lookup():
+    return render_template("public/lookup.html", lookup={"receipt": request.args.get("receipt", "")[:40]},
+                           lookup_errors={})
+
+
+@bp.post("/lookup")
+def lookup_post():
+    """Receipt number + contact → the objection's processing state; throttled like sign-in."""
+    s = database.session()
+    form = {"receipt": request.form.get("receipt", "").strip()[:40], "contact": request.form.get("contact", "")[:200]}
+    errors = {k: [_("请填写回执编号") if k == "receipt" else _("请填写提交异议时留下的联系方式")]
+              for k in ("receipt", "contact") if not form[k].strip()}
+    if errors:
+        return render_template("public/lookup.html", lookup=form, lookup_errors=errors), 422
+    try:
+        objection = publicity.lookup_receipt(s, form["receipt"], form["contact"],
+                                             publicity.client_key(request.remote_addr or ""))
+    except GrantError as exc:
+        s.commit()  # like a failed sign-in: the attempt counters must stay counted
+        status = 429 if isinstance(exc, Forbidden) else 404
+        return render_template("public/lookup.html", lookup=form, lookup_errors={"": [message_of(exc)]}), status
+    return render_template("public/receipt.html", found=publicity.receipt_status(s, objection), outcomes=OUTCOMES,
+                           just_filed=False)
 
 
 def register(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from contextlib import suppress
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,18 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return "" if value is None else clock.as_utc(value).astimezone(clock.SHANGHAI).strftime(fmt)
 
 
+def money(value: Any) -> str:
+    """Yuan as zh-CN writes it: thousands separators and two decimals (1,234,567.50), exact
+    from the Decimal strings the engine stores; anything that is no number is shown as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return str(value)
+    return f"{amount:,.2f}"
+
+
 def waited(value: datetime | None) -> str:
     if value is None:
         return ""
@@ -406,3 +419,4 @@ def register(app: Flask) -> None:
     app.add_template_global(FLOORS, "floors")  # policy floors, written once in workflows/catalogue.py
     app.add_template_filter(local_time, "local")
     app.add_template_filter(waited, "waited")
+    app.add_template_filter(money, "money")

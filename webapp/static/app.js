@@ -102,6 +102,29 @@
     });
   });
 
+  // A form came back with errors: show its summary (it may sit below the notice being answered).
+  var summary = document.querySelector(".error-summary");
+  if (summary) {
+    summary.setAttribute("tabindex", "-1");
+    summary.scrollIntoView({block: "start"});
+    summary.focus({preventScroll: true});
+  }
+
+  // The error summary's links: bring the field into view and put the cursor in it (a plain
+  // fragment link only scrolls, and not to a table cell inside a scrolling box).
+  document.querySelectorAll("a[data-error-link]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) { return; }
+      var field = target.matches("input, select, textarea") ? target
+        : target.querySelector("input:not([type=hidden]), select, textarea");
+      event.preventDefault();
+      (field || target).scrollIntoView({block: "center"});
+      if (field) { field.focus({preventScroll: true}); }
+      window.history.replaceState(null, "", link.getAttribute("href"));
+    });
+  });
+
   // "Back" on error pages: no javascript: URL (the CSP forbids inline script); the href is the fallback.
   document.querySelectorAll("a[data-history-back]").forEach(function (link) {
     link.addEventListener("click", function (event) {
