@@ -160,7 +160,11 @@ def latest_data(wf: BpmnWorkflow) -> dict[str, Any]:
         return dict(wf.data)
     # A ready human task sees everything submitted so far; only without one fall back to the task
     # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
-    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
+    # Predicted tasks and joins still waiting for their branches hold no data yet: the
+    # sub-process's end join waits empty after a handled objection (issue 11, finding 2).
+    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or [
+        t for t in wf.get_tasks(state=TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+        if t.data]
     latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
     return dict(latest.data) if latest else {}
 
