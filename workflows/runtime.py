@@ -173,7 +173,17 @@ def summary(wf: BpmnWorkflow) -> dict[str, Any]:
     """What the pages show of an instance, kept in a column so no list or page deserializes it.
     JSON-safe: dates and ids become strings."""
     data = latest_data(wf)
-    return summary_of({k: data[k] for k in SUMMARY_KEYS if k in data})
+    return summary_of({**{k: data[k] for k in SUMMARY_KEYS if k in data}, "trail": trail(wf)})
+
+
+def trail(wf: BpmnWorkflow) -> dict[str, list[str]]:
+    """Elements of the top-level diagram that finished and that run now, for the page's diagram:
+    a call activity (公示) runs while its process does, then counts as finished."""
+    done, now = set(), set()
+    for task in wf.get_tasks(state=TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        if task.workflow is wf and task.task_spec.bpmn_id:
+            (done if task.state == TaskState.COMPLETED else now).add(task.task_spec.bpmn_id)
+    return {"completed": sorted(done - now), "current": sorted(now)}
 
 
 def summary_of(data: dict[str, Any]) -> dict[str, Any]:

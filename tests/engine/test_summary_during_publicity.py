@@ -1,6 +1,7 @@
 """Finding 2 of issue 11: during publicity, after an objection was handled, the application page
 lost its 申请内容 (the summary read model had no draft). The summary must keep what was filed at
-every point of the publicity sub-process."""
+every point of the publicity sub-process; its trail marks the 公示 call activity running, then done
+(finding 4)."""
 from __future__ import annotations
 
 import pytest
@@ -36,5 +37,9 @@ def test_summary_keeps_the_draft_through_publicity_with_a_handled_objection(driv
     summary = _filed(drive, app_id)
     assert summary.get("draft", {}).get("members") == members, summary
     assert summary["draft"]["achievement"]["title"] == example("ownership_draft")["achievement"]["title"]
+    assert "publicity" in summary["trail"]["current"] and "publicity" not in summary["trail"]["completed"]
+    assert {"draft", "consent", "review", "unit_decision", "record_decision"} <= set(summary["trail"]["completed"])
     drive.pass_publicity(app_id)
-    assert _filed(drive, app_id)["draft"]["members"] == members
+    after = _filed(drive, app_id)
+    assert after["draft"]["members"] == members
+    assert "publicity" in after["trail"]["completed"] and after["trail"]["current"] == ["agreement_terms"]
