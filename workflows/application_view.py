@@ -10,8 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import access, forms
-from .models import (Application, Document, FormSubmission, HumanTask, IncomeDeduction, IncomeReceipt, Objection,
-                     PublicityNotice, RoleGrant, User)
+from .models import (
+    Application,
+    Document,
+    FormSubmission,
+    HumanTask,
+    IncomeDeduction,
+    IncomeReceipt,
+    Objection,
+    PublicityNotice,
+    RoleGrant,
+    User,
+)
 
 # Documents the system makes, by kind: (group order, group title).
 GENERATED = {"agreement_final": (10, "已签署协议"), "agreement_signed": (11, "签署中的协议"),
