@@ -67,8 +67,9 @@ def _references(schema: dict[str, Any], value: Any, title: str = "") -> list[tup
         for key, child in value.items():
             node = props.get(key, {})
             if key.endswith("document_id") and not isinstance(child, (dict, list)):
-                if child not in (None, ""):
-                    found.append((child, str(value.get("label") or node.get("title") or title or key)))
+                if child not in (None, ""):  # an attachment row has its own label (empty: the filename)
+                    found.append((child, str(value.get("label") or "") if "label" in props
+                                  else str(node.get("title") or title or key)))
             else:
                 found += _references(node, child, node.get("title") or title)
     elif isinstance(value, list):
@@ -87,7 +88,7 @@ def document_groups(session: Session, user: User, app: Application) -> list[Docu
     def add(key: str, order: int, title: str, doc: Document, label: str, note: str = "") -> None:
         group = groups.setdefault(key, DocumentGroup(order, title))
         if all(item["doc"].id != doc.id for item in group.items):
-            group.items.append({"doc": doc, "label": label, "note": note})
+            group.items.append({"doc": doc, "label": label or doc.filename, "note": note})
 
     for doc in docs.values():
         if doc.kind in GENERATED:
