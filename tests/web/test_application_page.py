@@ -3,6 +3,10 @@ uploads hidden (finding 10), the filed content of every revision, where it waits
 publicity rounds with objections and who objected only for those who may know."""
 from __future__ import annotations
 
+import html
+import json
+import re
+
 from tests.driver import example
 from workflows import engine, publicity, uploads
 from workflows.models import PublicityNotice
@@ -87,6 +91,20 @@ def test_publicity_rounds_show_objections_and_the_objector_only_to_those_allowed
         assert ("赵强" in page) == (who in ("tto1", "auditor1")), who
         # finding 2: the filed content and every member's share stay during publicity
         assert "申请内容" in page and "李明 50%" in page and "张伟 20%" in page
+    # finding 4: the diagram marks the 公示 call activity current while it runs, done after
+    login(client, "tto1")
+    completed, current = _trail(client, app_id)
+    assert "publicity" in current and "publicity" not in completed and "unit_decision" in completed
+    driver.pass_publicity(app_id)
+    completed, current = _trail(client, app_id)
+    assert "publicity" in completed and "publicity" not in current and "agreement_terms" in current
+
+
+def _trail(client, app_id: int) -> tuple[list, list]:
+    """The diagram's finished and current elements as the page hands them to diagram.js."""
+    page = client.get(f"/applications/{app_id}").get_data(as_text=True)
+    found = [json.loads(html.unescape(re.search(f'data-{k}="([^"]*)"', page).group(1))) for k in ("completed", "current")]
+    return found[0], found[1]
 
 
 def test_english_application_page_has_english_punctuation(client, driver):
