@@ -47,6 +47,14 @@
         box.setAttribute("data-zoom-level", canvas.zoom().toFixed(3));
       });
     });
+    // Buttons pan too: a finger on a phone does not drag the canvas.
+    var steps = {left: [1, 0], right: [-1, 0], up: [0, 1], down: [0, -1]};
+    Array.prototype.forEach.call(document.querySelectorAll("[data-pan]"), function (button) {
+      button.addEventListener("click", function () {
+        var step = steps[button.getAttribute("data-pan")];
+        canvas.scroll({dx: step[0] * box.clientWidth / 3, dy: step[1] * box.clientHeight / 3});
+      });
+    });
   }
 
   fetch(box.getAttribute("data-bpmn-url"), {credentials: "same-origin"})
