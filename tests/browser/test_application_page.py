@@ -90,6 +90,13 @@ def test_application_under_publicity(browser, live, driver, width):
         assert label and label["height"] >= 10
         box = page.locator("#diagram").bounding_box()
         assert box["x"] <= label["x"] and label["x"] + label["width"] <= box["x"] + box["width"]
+        page.click('[data-zoom="in"]')
+        assert float(page.get_attribute("#diagram", "data-zoom-level")) > zoom
+        before = page.locator('.djs-element[data-element-id="publicity"]').bounding_box()["x"]
+        page.click('[data-pan="right"]')
+        assert page.locator('.djs-element[data-element-id="publicity"]').bounding_box()["x"] < before
+        page.click('[data-zoom="current"]')
+        assert float(page.get_attribute("#diagram", "data-zoom-level")) == zoom
 
     # an earlier revision is one click away
     page.click('[data-testid="revisions"] a[data-revision="1"]')
