@@ -260,7 +260,11 @@ def notices(session: Session, app: Application) -> list[PublicityNotice]:
 
 
 def step_trail(session: Session, app: Application) -> dict[str, list[str]]:
-    """BPMN ids of finished and current steps, for highlighting the diagram."""
+    """BPMN ids of finished and current steps, for highlighting the diagram: the read model's
+    trail (every element, call activities included), else the human tasks of older rows."""
+    kept = (app.summary or {}).get("trail")
+    if isinstance(kept, dict):
+        return {"completed": list(kept.get("completed", [])), "current": list(kept.get("current", []))}
     rows = session.execute(select(HumanTask.bpmn_id, HumanTask.state).where(
         HumanTask.application_id == app.id)).all()
     return {"completed": sorted({b for b, s in rows if s == "completed"}),

@@ -202,7 +202,11 @@ def latest_data(wf: BpmnWorkflow, waiting_first: bool = False) -> dict[str, Any]
         return dict(waiting[0].data)
     # A ready human task sees everything submitted so far; only without one fall back to the task
     # that changed last (its clock is SpiffWorkflow's time.time(), not the injectable clock).
-    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or wf.get_tasks()
+    # Predicted tasks and joins still waiting for their branches hold no data yet: the
+    # sub-process's end join waits empty after a handled objection (issue 11, finding 2).
+    tasks = wf.get_tasks(state=TaskState.READY, manual=True) or [
+        t for t in wf.get_tasks(state=TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+        if t.data]
     latest = max(tasks, key=lambda t: t.last_state_change) if tasks else None
     return dict(latest.data) if latest else {}
 
@@ -211,7 +215,17 @@ def summary(wf: BpmnWorkflow, waiting_first: bool = False) -> dict[str, Any]:
     """What the pages show of an instance, kept in a column so no list or page deserializes it.
     JSON-safe: dates and ids become strings."""
     data = latest_data(wf, waiting_first)
-    return summary_of({k: data[k] for k in SUMMARY_KEYS if k in data})
+    return summary_of({**{k: data[k] for k in SUMMARY_KEYS if k in data}, "trail": trail(wf)})
+
+
+def trail(wf: BpmnWorkflow) -> dict[str, list[str]]:
+    """Elements of the top-level diagram that finished and that run now, for the page's diagram:
+    a call activity (公示) runs while its process does, then counts as finished."""
+    done, now = set(), set()
+    for task in wf.get_tasks(state=TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        if task.workflow is wf and task.task_spec.bpmn_id:
+            (done if task.state == TaskState.COMPLETED else now).add(task.task_spec.bpmn_id)
+    return {"completed": sorted(done - now), "current": sorted(now)}
 
 
 def summary_of(data: dict[str, Any]) -> dict[str, Any]:

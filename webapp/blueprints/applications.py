@@ -9,7 +9,19 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import access, clock, conversion, engine, evidence_pack, forms, income, queries, records, watch
+from workflows import (
+    access,
+    application_view,
+    clock,
+    conversion,
+    engine,
+    evidence_pack,
+    forms,
+    income,
+    queries,
+    records,
+    watch,
+)
 from workflows.catalogue import KIND, STATUS_LABELS, step_form
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
@@ -36,6 +48,7 @@ DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": 
              "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
              "dismiss_restart": "异议不成立，重新公示", "extend": "延长转化期限",
              "consequence": "按协议约定处理"}
+OBJECTION_STATUSES = {"open": "待处理", "dismissed": "不成立", "upheld": "成立", "superseded": "随公示结束"}
 
 
 @bp.get("/applications")
@@ -87,20 +100,18 @@ def show(application_id: int):
     user = me()
     app = access.get_visible(s, user, application_id)
     data = app.summary or {}  # the read model written with each state: no workflow loads
-    filed_key = KIND[app.kind].filed_step
     events = queries.history(s, app)
-    steps = queries.current_steps(s, app)
-    people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events} | {
-        st["assignee"] for st in steps if st["assignee"]}
+    waiting = application_view.waiting(s, app)
+    people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events}
     return render_template(
-        "applications/show.html", app=app, title=queries.working_title(s, user, app), kinds=KINDS, statuses=STATUSES, filed=data.get(filed_key),
-        filed_schema=forms.load_schema(step_form(filed_key, app.kind)), steps=steps,
+        "applications/show.html", app=app, title=queries.working_title(s, user, app), kinds=KINDS, statuses=STATUSES,
+        **_filed(s, app, data), steps=waiting,
         history=[_event_row(e) for e in events], names=_names(s, people),
-        documents=queries.documents(s, app), signatures=queries.signatures(s, app),
-        notices=queries.notices(s, app), objections=queries.objections(s, app), trail=queries.step_trail(s, app),
+        document_groups=application_view.document_groups(s, user, app), signatures=queries.signatures(s, app),
+        rounds=application_view.publicity_rounds(s, user, app), trail=queries.step_trail(s, app),
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
-        record=queries.agreement_record(app, data),
+        record=queries.agreement_record(app, data), objection_statuses=OBJECTION_STATUSES,
         my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
                                .with_only_columns(HumanTask.id)).scalars()),
         conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS,
@@ -112,6 +123,18 @@ def _period_view(s, app) -> dict[str, Any] | None:
     if app.kind == watch.KIND:
         return watch.view(s, s.get(type(app), app.original_id))
     return watch.view(s, app) if app.kind in watch.GRANT_KINDS else None
+
+
+def _filed(s, app, data: dict[str, Any]) -> dict[str, Any]:
+    """The filed content at the revision asked for (`?revision=N`, default the latest), the list
+    of its revisions, and every other step's submissions (each round, oldest first)."""
+    filed_key = KIND[app.kind].filed_step
+    every = application_view.submissions(s, app)
+    revisions = [r for r in every if r.step == filed_key]
+    chosen = application_view.pick_revision(revisions, request.args.get("revision"))
+    return {"filed": chosen.payload if chosen else data.get(filed_key), "filed_revision": chosen,
+            "revisions": revisions, "filed_schema": forms.load_schema(step_form(filed_key, app.kind)),
+            "other_submissions": [r for r in every if r.step != filed_key], "load_schema": forms.load_schema}
 
 
 def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:

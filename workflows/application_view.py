@@ -1,0 +1,161 @@
+"""What the application page shows beyond the summary: the submitted revisions, the documents
+grouped by purpose, where it waits and for whom, and each publicity round with its objections.
+Read-only queries over indexed columns; no workflow is deserialized."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import access, forms
+from .models import (
+    Application,
+    Document,
+    FormSubmission,
+    HumanTask,
+    IncomeDeduction,
+    IncomeReceipt,
+    Objection,
+    PublicityNotice,
+    RoleGrant,
+    User,
+)
+
+# Documents the system makes, by kind: (group order, group title).
+GENERATED = {"agreement_final": (10, "已签署协议"), "agreement_signed": (11, "签署中的协议"),
+             "agreement_draft": (12, "协议（待签署）"), "decision_record": (20, "单位决策记录"),
+             "publicity_notice": (30, "公示文件"), "distribution_notice": (40, "收益分配公告")}
+# Uploads named in a submitted form, grouped by that form's purpose (else the form's title).
+FORM_GROUPS = {"draft": (50, "申请附件"), "extension_request": (50, "申请附件"), "conversion_plan": (60, "转化方案附件"),
+               "conversion_contract": (61, "转化合同"), "ip_transfer": (70, "权属变更证明")}
+INCOME_GROUP = (80, "收入与扣除凭证")
+OBJECTION_GROUP = (90, "异议附件")
+ROLE_NAMES = {"tto": "成果转化部门经办人", "decider": "单位决策机构", "signer": "单位授权签字人"}
+
+
+@dataclass
+class DocumentGroup:
+    order: int
+    title: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def submissions(session: Session, app: Application, step: str | None = None) -> list[FormSubmission]:
+    """Every submitted revision (of one step, if given), oldest first."""
+    query = select(FormSubmission).where(FormSubmission.application_id == app.id)
+    if step:
+        query = query.where(FormSubmission.step == step)
+    return list(session.execute(query.order_by(FormSubmission.id)).scalars())
+
+
+def pick_revision(revisions: list[FormSubmission], wanted: Any) -> FormSubmission | None:
+    """The revision asked for (`?revision=N`), else the latest; None before the first submission."""
+    for row in revisions:
+        if str(row.revision) == str(wanted):
+            return row
+    return revisions[-1] if revisions else None
+
+
+def _references(schema: dict[str, Any], value: Any, title: str = "") -> list[tuple[Any, str]]:
+    """(document id, label) for every `…document_id` in a payload, labelled by the attachment's own
+    label or else the form field's title."""
+    found: list[tuple[Any, str]] = []
+    if isinstance(value, dict):
+        props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        for key, child in value.items():
+            node = props.get(key, {})
+            if key.endswith("document_id") and not isinstance(child, (dict, list)):
+                if child not in (None, ""):  # an attachment row has its own label (empty: the filename)
+                    found.append((child, str(value.get("label") or "") if "label" in props
+                                  else str(node.get("title") or title or key)))
+            else:
+                found += _references(node, child, node.get("title") or title)
+    elif isinstance(value, list):
+        for item in value:
+            found += _references(schema.get("items", {}) if isinstance(schema, dict) else {}, item, title)
+    return found
+
+
+def document_groups(session: Session, user: User, app: Application) -> list[DocumentGroup]:
+    """The application's documents by purpose. An upload appears only once a submitted form (or an
+    income line, or an objection) names it; until then only its uploader sees it, in the form."""
+    docs = {d.id: d for d in session.execute(select(Document).where(Document.application_id == app.id)
+                                             .order_by(Document.id)).scalars()}
+    groups: dict[str, DocumentGroup] = {}
+
+    def add(key: str, order: int, title: str, doc: Document, label: str, note: str = "") -> None:
+        group = groups.setdefault(key, DocumentGroup(order, title))
+        if all(item["doc"].id != doc.id for item in group.items):
+            group.items.append({"doc": doc, "label": label or doc.filename, "note": note})
+
+    for doc in docs.values():
+        if doc.kind in GENERATED:
+            order, title = GENERATED[doc.kind]
+            add(doc.kind, order, title, doc, doc.filename)
+    for sub in submissions(session, app):
+        schema = forms.load_schema(sub.form) if sub.form else {}
+        for doc_id, label in _references(schema, sub.payload):
+            if doc_id in docs:
+                order, title = FORM_GROUPS.get(sub.step, (75, schema.get("title", sub.step)))
+                add(f"form:{sub.step}", order, title, docs[doc_id], label, sub.revision)
+    for doc_id in _income_evidence(session, app):
+        if doc_id in docs:
+            add("income", *INCOME_GROUP, docs[doc_id], docs[doc_id].filename)
+    if access.may_see_objectors(user, app):  # an objector's file may carry their name
+        for doc_id in session.execute(select(Objection.attachment_id).where(
+                Objection.application_id == app.id, Objection.attachment_id.is_not(None))).scalars():
+            if doc_id in docs:
+                add("objection", *OBJECTION_GROUP, docs[doc_id], docs[doc_id].filename)
+    return sorted(groups.values(), key=lambda g: g.order)
+
+
+def _income_evidence(session: Session, app: Application) -> list[int]:
+    ids: list[int] = []
+    for model in (IncomeReceipt, IncomeDeduction):
+        ids += session.execute(select(model.evidence_document_id).where(
+            model.conversion_id == app.id, model.evidence_document_id.is_not(None))).scalars().all()
+    return ids
+
+
+def waiting(session: Session, app: Application) -> list[dict[str, Any]]:
+    """Each ready step with since when it waits, and for whom: the person, or the role and the
+    people who may claim it."""
+    rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
+                           .order_by(HumanTask.created_at)).scalars().all()
+    result = []
+    for task in rows:
+        who = [task.assignee] if task.assignee else _queue(session, task)
+        result.append({"task_id": task.id, "bpmn_id": task.bpmn_id, "name": task.name, "since": task.created_at,
+                       "assigned": task.assignee is not None,
+                       "role": ROLE_NAMES.get(task.role or "", task.role or ""), "people": [u.name for u in who]})
+    return result
+
+
+def _queue(session: Session, task: HumanTask) -> list[User]:
+    """Who may claim a queued task: the role's holders in the unit (or all units), minus the team."""
+    if not task.role:
+        return []
+    team = task.application.member_ids()
+    users = session.execute(select(User).join(RoleGrant, RoleGrant.user_id == User.id).where(
+        RoleGrant.role == task.role, User.active.is_(True),
+        (RoleGrant.unit_id == task.unit_id) | RoleGrant.unit_id.is_(None)).order_by(User.username)).scalars().unique()
+    return [u for u in users if u.id not in team]
+
+
+def publicity_rounds(session: Session, user: User, app: Application) -> list[dict[str, Any]]:
+    """Each notice with its objections; who objected only for those `may_see_objectors` allows."""
+    notices = session.execute(select(PublicityNotice).where(PublicityNotice.application_id == app.id)
+                              .order_by(PublicityNotice.id)).scalars().all()
+    objections = session.execute(select(Objection).where(Objection.application_id == app.id)
+                                 .order_by(Objection.id)).scalars().all()
+    identity = access.may_see_objectors(user, app)
+    rounds = []
+    for notice in notices:
+        rows = [{"receipt": o.receipt, "filed_at": o.filed_at, "status": o.status, "reason": o.reason,
+                 "reasoning": o.reasoning, "handled_at": o.handled_at,
+                 "name": o.name if identity else None, "contact": o.contact if identity else None}
+                for o in objections if o.notice_id == notice.id]
+        rounds.append({"notice": notice, "objections": rows})
+    return rounds
