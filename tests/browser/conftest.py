@@ -158,33 +158,3 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
-
-
-# Every element's right edge, clipped by any ancestor that scrolls or hides its overflow (a wide
-# table inside .table-scroll scrolls in its box; that is not the page overflowing).
-_OVERFLOW_JS = """() => {
-  const width = document.documentElement.clientWidth;
-  const bad = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    const rect = el.getBoundingClientRect();
-    if (rect.width === 0 && rect.height === 0) continue;
-    let right = rect.right;
-    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
-      const style = getComputedStyle(up);
-      if (style.overflowX !== 'visible') { right = Math.min(right, up.getBoundingClientRect().right); }
-    }
-    if (right > width + 0.5) {
-      const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
-        (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
-      bad.push(name + ' right=' + Math.round(right) + ' ' + (el.textContent || '').trim().slice(0, 30));
-    }
-  }
-  return {width, scrollWidth: document.documentElement.scrollWidth, bad: bad.slice(0, 20)};
-}"""
-
-
-def assert_no_horizontal_overflow(page) -> None:
-    """No element reaches past the viewport's right edge and the page does not scroll sideways."""
-    found = page.evaluate(_OVERFLOW_JS)
-    assert not found["bad"], f"overflowing at {found['width']} px: {found['bad']}"
-    assert found["scrollWidth"] <= found["width"], found
