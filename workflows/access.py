@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from .catalogue import GRANTABLE_ROLES, READ_ONLY_ROLES
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
-from .i18n import msg
+from .i18n import Message, msg
 from .models import CLOSED_STATUSES, Application, ApplicationMember, Document, User
 
 STAFF_ROLES = ("tto", "decider", "signer", "auditor", "admin", "city_auditor")
@@ -21,7 +21,7 @@ class SystemActor:
     named in the audit log as `system:<name>`; it holds no unit role, so it completes no task."""
 
     id = None
-    roles: tuple = ()
+    roles: tuple[Any, ...] = ()
 
     def __init__(self, name: str):
         self.username = self.name = f"system:{name}"
@@ -33,7 +33,7 @@ class SystemActor:
         return {None} if role == "admin" else set()
 
 
-def require_admin(actor, message: str | None = None) -> None:
+def require_admin(actor: User | SystemActor | None, message: Message | str | None = None) -> None:
     """Administrators whose role spans every unit (or a system command); checked here, not only by
     the admin pages, so a CLI or another front end cannot skip it."""
     if actor is None or None not in actor.units_for("admin"):

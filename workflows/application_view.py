@@ -85,7 +85,7 @@ def document_groups(session: Session, user: User, app: Application) -> list[Docu
                                              .order_by(Document.id)).scalars()}
     groups: dict[str, DocumentGroup] = {}
 
-    def add(key: str, order: int, title: str, doc: Document, label: str, note: str = "") -> None:
+    def add(key: str, order: int, title: str, doc: Document, label: str, note: str | int = "") -> None:
         group = groups.setdefault(key, DocumentGroup(order, title))
         if all(item["doc"].id != doc.id for item in group.items):
             group.items.append({"doc": doc, "label": label or doc.filename, "note": note})
@@ -114,8 +114,8 @@ def document_groups(session: Session, user: User, app: Application) -> list[Docu
 def _income_evidence(session: Session, app: Application) -> list[int]:
     ids: list[int] = []
     for model in (IncomeReceipt, IncomeDeduction):
-        ids += session.execute(select(model.evidence_document_id).where(
-            model.conversion_id == app.id, model.evidence_document_id.is_not(None))).scalars().all()
+        ids += [i for i in session.execute(select(model.evidence_document_id).where(
+            model.conversion_id == app.id, model.evidence_document_id.is_not(None))).scalars() if i is not None]
     return ids
 
 

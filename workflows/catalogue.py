@@ -173,7 +173,10 @@ def steps_in(stage: str) -> tuple[str, ...]:
 
 def step_form(step_id: str, kind: str) -> str:
     """The form file of a user step for an application kind (drafts and terms differ by kind)."""
-    return STEP[step_id].form.format(kind=kind)
+    form = STEP[step_id].form
+    if form is None:
+        raise KeyError(f"{step_id} has no form")
+    return form.format(kind=kind)
 
 
 @dataclass(frozen=True)

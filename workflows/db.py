@@ -67,10 +67,11 @@ class _WalKeeper:
     It only ever reads one row once and never serves a session, so no connection is shared."""
 
     def __init__(self, path: str, timeout: float):
-        self.path, self.timeout, self.conn = path, timeout, None
+        self.path, self.timeout = path, timeout
+        self.conn: sqlite3.Connection | None = None
         self.lock = threading.Lock()
 
-    def ensure_open(self, _dbapi_connection, _record) -> None:
+    def ensure_open(self, _dbapi_connection: object, _record: object) -> None:
         if self.conn is not None or self.path in ("", ":memory:"):
             return
         with self.lock:
@@ -79,7 +80,7 @@ class _WalKeeper:
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # attaches to the WAL index
                 self.conn = conn
 
-    def close(self, _engine=None) -> None:
+    def close(self, _engine: object = None) -> None:
         with self.lock:
             if self.conn is not None:
                 self.conn.close()

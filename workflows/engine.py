@@ -111,7 +111,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
 LATE_NUMBER_KINDS = ("ownership", "use_right", "extension")
 
 
-def _renumber(wf, provisional: str, number: str) -> None:
+def _renumber(wf: BpmnWorkflow, provisional: str, number: str) -> None:
     """Put the real number where the start data placed the provisional one."""
     for task in wf.get_tasks():
         if task.data.get("application_number") == provisional:
@@ -333,7 +333,8 @@ def tick(session: Session, limit: int = 200) -> int:
     rows. Each instance fires in its own savepoint: one that fails is rolled back alone and
     becomes an incident (retried later with back-off), never stopping the others."""
     start_missing_watches(session)
-    return sum(_fire_guarded(session, state) for state in session.execute(_due(limit)).scalars().all())
+    due: list[WorkflowState] = list(session.execute(_due(limit)).scalars())
+    return sum(_fire_guarded(session, state) for state in due)
 
 
 def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -> int:
@@ -355,7 +356,7 @@ def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -
     return fired
 
 
-def _due(limit: int, skip: list[int] | None = None) -> Select:
+def _due(limit: int, skip: list[int] | None = None) -> Select[WorkflowState]:
     now = clock.now()
     query = select(WorkflowState).where(WorkflowState.timer_due_at <= now,
                                         WorkflowState.application_id.not_in(incidents.held_back(now)))
@@ -470,7 +471,7 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
 def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask], kind: str = "") -> str:
     if wf.is_completed():
         return OUTCOME_STATUS.get(wf.data.get("outcome"), "completed")
-    statuses = {STEP_STATUS.get(t.bpmn_id, WAITING_STATUS) for t in ready}
+    statuses = {STEP_STATUS.get(t.bpmn_id) or WAITING_STATUS for t in ready}
     if not statuses:  # nothing for a person to do: a notice waiting out its term, or a watched period
         return WATCH_STATUS if kind == watch.KIND else WAITING_STATUS
     return max(statuses, key=OPEN_STATUSES.index)

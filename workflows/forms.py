@@ -183,7 +183,7 @@ def _form_order(schema: dict[str, Any], path: list[Any]) -> list[int]:
 def _field_path(error: ValidationError) -> list[Any]:
     """The failing field's path; for a missing field, the field itself rather than its parent."""
     path = list(error.absolute_path)
-    if error.validator == "required":
+    if str(error.validator) == "required":
         path.append(error.message.split("'")[1])
     return path
 

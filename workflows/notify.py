@@ -161,7 +161,7 @@ def task_closed(session: Session, task_id: str) -> int:
     """A done or cancelled task asks nothing of anyone any more: its notices stop counting as unread."""
     result = session.execute(update(Notification).where(Notification.task_id == task_id,
                                                         Notification.read_at.is_(None)).values(read_at=clock.now()))
-    return result.rowcount
+    return int(getattr(result, "rowcount", 0))
 
 
 def mark_read(session: Session, user: User, notification_id: int | None = None) -> int:

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ def open_notices(unit_id: int | None = None) -> Select[PublicityNotice]:
     return query if unit_id is None else query.where(PublicityNotice.unit_id == unit_id)
 
 
-def ended_notices(unit_id: int | None = None) -> Select:
+def ended_notices(unit_id: int | None = None) -> Select[PublicityNotice]:
     """Past notices (往期公示): closed, or their term is over though the sweep has not closed them
     yet. Both conditions read the index on (closed_at, ends_at) alone."""
     query = select(PublicityNotice).where(or_(PublicityNotice.closed_at.is_not(None),
@@ -52,7 +53,7 @@ def objection_counts(session: Session, notice_ids: list[int]) -> dict[int, tuple
                                   func.sum(case((Objection.status == "open", 1), else_=0)))
                            .where(Objection.notice_id.in_(notice_ids)).group_by(Objection.notice_id)).all()
     found = dict.fromkeys(notice_ids, (0, 0))
-    found.update({notice_id: (int(filed), int(still_open or 0)) for notice_id, filed, still_open in rows})
+    found.update({int(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows})
     return found
 
 
@@ -113,7 +114,7 @@ def file_objection(session: Session, notice_id: int, data: dict[str, Any], clien
     return objection
 
 
-def _problems(check) -> list[dict[str, Any]]:
+def _problems(check: Callable[[], object]) -> list[dict[str, Any]]:
     try:
         check()
     except ValidationFailed as exc:
@@ -149,6 +150,8 @@ def receipt_status(session: Session, objection: Objection) -> dict[str, Any]:
     """What the objector may read: the state of their own objection and the notice's outcome,
     nothing about anyone else (a superseded objection does not name the one that decided)."""
     notice = session.get(PublicityNotice, objection.notice_id)
+    if notice is None:
+        raise NotFound(msg("公示不存在"))
     filed, still_open = objection_counts(session, [notice.id])[notice.id]
     handled = objection.status in ("dismissed", "upheld")
     return {"receipt": objection.receipt, "status": objection.status, "filed_at": objection.filed_at,

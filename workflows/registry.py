@@ -452,8 +452,9 @@ def display(field: str, value: Any) -> str:
     """A history value as people read it: labels for codes, lists joined, — for nothing."""
     if value in (None, "", []):
         return "—"
-    labels = {"ip_type": IP_TYPES, "funding_source": FUNDING, "status": STATE_NAMES, "grant_kind": GRANT_KINDS,
-              "left_mode": MODES}.get(field)
+    every: dict[str, dict[str, Any]] = {"ip_type": IP_TYPES, "funding_source": FUNDING, "status": STATE_NAMES,
+                                        "grant_kind": GRANT_KINDS, "left_mode": MODES}
+    labels = every.get(field)
     if labels is not None:
-        return labels.get(value, str(value))
+        return str(labels.get(value, value))
     return "、".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -94,7 +94,7 @@ def spec_objects(version: Any) -> tuple[Any, dict[str, Any]]:
     return found
 
 
-def _from_state(dct: dict[str, Any], spec, subprocess_specs) -> BpmnWorkflow:
+def _from_state(dct: dict[str, Any], spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> BpmnWorkflow:
     """BpmnWorkflowConverter.from_dict with the version's already restored specs."""
     from uuid import UUID
     conv = _WORKFLOW_CONVERTER
@@ -221,7 +221,8 @@ def summary(wf: BpmnWorkflow, waiting_first: bool = False) -> dict[str, Any]:
 def trail(wf: BpmnWorkflow) -> dict[str, list[str]]:
     """Elements of the top-level diagram that finished and that run now, for the page's diagram:
     a call activity (公示) runs while its process does, then counts as finished."""
-    done, now = set(), set()
+    done: set[str] = set()
+    now: set[str] = set()
     for task in wf.get_tasks(state=TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED):
         if task.workflow is wf and task.task_spec.bpmn_id:
             (done if task.state == TaskState.COMPLETED else now).add(task.task_spec.bpmn_id)

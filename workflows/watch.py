@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import math
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,9 @@ from . import audit, clock, notify
 from .errors import Forbidden, ValidationFailed, WrongState
 from .i18n import Message, msg
 from .models import Application, RegistryEntry, RoleGrant, Signature, Unit, User
+
+if TYPE_CHECKING:
+    from .engine import ServiceContext
 
 GRANT_KINDS = ("ownership", "use_right")
 KIND = "watch"
@@ -111,7 +114,7 @@ def _entry(session: Session, grant: Application) -> RegistryEntry | None:
 
 # --- service tasks --------------------------------------------------------------------------
 
-def schedule(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def schedule(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The reminder and lapse instants of the current period (re-armed after each extension)."""
     unit: Unit = ctx.application.unit
     current = data.get("watch_extension") or data["period"]
@@ -126,19 +129,27 @@ def schedule(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any
             "lapse_timer": (lapse_at - TIMER_LEAD).isoformat()}
 
 
-def remind_first(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def remind_first(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return _remind(ctx, data, data["watch"]["second_at"])
 
 
-def remind_second(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def remind_second(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return _remind(ctx, data, data["watch"]["lapse_at"])
 
 
-def _remind(ctx, data: dict[str, Any], until: str) -> dict[str, Any]:
+def _grant_of(ctx: ServiceContext) -> Application:
+    """The grant a watch instance watches (it always has one: start_watch sets it)."""
+    grant = ctx.session.get(Application, ctx.application.original_id)
+    if grant is None:
+        raise WrongState(msg("转化期限监督没有对应的赋权申请"))
+    return grant
+
+
+def _remind(ctx: ServiceContext, data: dict[str, Any], until: str) -> dict[str, Any]:
     """Team and office are told how many days are left; not once a contract is recorded, and
     not when the next reminder is already due (a watch armed late or a short extension)."""
     session, watch = ctx.session, data["watch"]
-    grant = session.get(Application, ctx.application.original_id)
+    grant = _grant_of(ctx)
     now = clock.now()
     result: dict[str, Any] = {"round": watch["round"], "at": now.isoformat(), "sent": False}
     if converted(session, grant):
@@ -167,10 +178,10 @@ def recipients(session: Session, grant: Application) -> list[User]:
     return [*team, *(u for u in office if u.id not in grant.member_ids())]
 
 
-def check_lapse(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def check_lapse(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """At the lapse instant: converted → the watch ends; otherwise the office decides."""
     session = ctx.session
-    grant = session.get(Application, ctx.application.original_id)
+    grant = _grant_of(ctx)
     done = converted(session, grant)
     if not done:
         audit.record(session, actor="system", action="conversion_period_lapsed", unit_id=grant.unit_id,
@@ -178,11 +189,11 @@ def check_lapse(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, 
     return {"round": data["watch"]["round"], "at": clock.now().isoformat(), "converted": done}
 
 
-def extend(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def extend(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The office extended the period: the next round of reminders follows the new last day."""
     decision, watch = data["conversion_lapse"], data["watch"]
     new_last = date.fromisoformat(decision["new_last_day"])
-    grant = ctx.session.get(Application, ctx.application.original_id)
+    grant = _grant_of(ctx)
     by = ctx.actor.username if ctx.actor is not None else "system"
     audit.record(ctx.session, actor=by, action="conversion_period_extended", unit_id=grant.unit_id,
                  application_id=grant.id, detail={"from": watch["last_day"], "to": new_last.isoformat(),
@@ -192,12 +203,12 @@ def extend(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
             "at": clock.now().isoformat()}
 
 
-def consequence(ctx, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def consequence(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The agreement's consequence applies: the granted right goes back to the unit, and the
     registry entry returns from 已赋权 / 转化中 to 在库."""
     from . import registry
     session, decision = ctx.session, data["conversion_lapse"]
-    grant = session.get(Application, ctx.application.original_id)
+    grant = _grant_of(ctx)
     by = ctx.actor.username if ctx.actor is not None else "system"
     entry = _entry(session, grant)
     if entry is not None and entry.status in ("granted", "converting"):
@@ -220,7 +231,7 @@ def check_actor(session: Session, actor: User, app: Application) -> None:
     if not actor.has_role("tto", app.unit_id):
         grant = session.get(Application, app.original_id)
         raise Forbidden(msg("转化期限届满的处理由成果转化部门决定（赋权协议“{clause}”条款）",
-                            clause=clause(grant.kind)))
+                            clause=clause(grant.kind if grant else "ownership")))
 
 
 def check_lapse_decision(app: Application, task_data: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
