@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import _postgres_db
 from tests.driver import Driver
-from workflows import audit, db, records
+from workflows import audit, db, document_store
 from workflows import backup as backups
 from workflows.models import Application, AuditEvent, Document
 
@@ -84,7 +84,7 @@ def test_a_completed_grant_survives_backup_and_restore(database_url, sessions, e
     with db.session_factory(engine)() as s:
         assert audit.verify(s) == []
         for doc in s.execute(select(Document)).scalars():
-            records.read(doc)  # raises if the bytes do not hash to the recorded SHA-256
+            document_store.read(doc)  # raises if the bytes do not hash to the recorded SHA-256
     engine.dispose()
 
 
@@ -127,7 +127,7 @@ def test_a_backup_taken_while_writes_go_on_is_consistent(database_url, sessions,
         while not stop.is_set() and written[0] < 400:
             try:
                 db.in_transaction(sessions, lambda s: (
-                    records.store(s, None, "test", "load.bin", os.urandom(2000), "application/octet-stream"),
+                    document_store.store(s, None, "test", "load.bin", os.urandom(2000), "application/octet-stream"),
                     audit.record(s, actor="writer", action="load_write")))
                 written[0] += 1
             except Exception as exc:

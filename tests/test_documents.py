@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
-from workflows import documents, forms, records
+from workflows import document_store, documents, forms
 from workflows.documents import clauses
 from workflows.documents.fetcher import TEMPLATES_DIR, RefusedURL, RestrictedURLFetcher
 from workflows.errors import TamperedDocument
@@ -185,19 +185,19 @@ def test_url_fetcher_refuses_outside_resources(url):
 def test_stored_document_bytes_are_served_unchanged_and_tampering_is_detected(sessions):
     pdf = CASES["decision_record"]()
     with sessions() as s:
-        doc = records.store(s, None, "decision_record", "记录.pdf", pdf)
+        doc = document_store.store(s, None, "decision_record", "记录.pdf", pdf)
         s.commit()
         doc_id, sha = doc.id, doc.sha256
     with sessions() as s:
         from workflows.models import Document
         stored = s.get(Document, doc_id)
-        assert records.read(stored) == pdf
+        assert document_store.read(stored) == pdf
         import hashlib
-        assert hashlib.sha256(records.read(stored)).hexdigest() == sha
+        assert hashlib.sha256(document_store.read(stored)).hexdigest() == sha
         s.execute(text("UPDATE documents SET content = :c WHERE id = :i"), {"c": pdf + b"x", "i": doc_id})
         s.commit()
     with sessions() as s, pytest.raises(TamperedDocument):
-        records.read(s.get(Document, doc_id))
+        document_store.read(s.get(Document, doc_id))
 
 
 def test_publicity_window_counts_full_calendar_days():

@@ -28,7 +28,7 @@ from .catalogue import (
     WATCH_STATUS,
     WITHDRAWABLE,
 )
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState, unwrap
 from .i18n import msg
 from .models import (
     Application,
@@ -42,7 +42,7 @@ from .models import (
     User,
     WorkflowState,
 )
-from .services import OPERATIONS
+from .operations import OPERATIONS
 
 # What a finished process's `outcome` variable makes of the application.
 OUTCOME_STATUS = {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}
@@ -175,7 +175,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     try:
         runtime.complete(wf, task, payload, _engine(session, app, actor))
     except WorkflowException as exc:
-        raise steps.unwrap(exc) from exc
+        raise unwrap(exc) from exc
     steps.after_complete(session, actor, app, row, payload)
     session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id).execution_options(synchronize_session=False))
     notify.task_closed(session, task_id)

@@ -46,3 +46,13 @@ class TamperedDocument(GrantError):
     """A stored document's bytes no longer hash to the SHA-256 recorded when it was made."""
 
     status = 500
+
+
+def unwrap(exc: Exception) -> Exception:
+    """A refusal raised inside a service task reaches the person as itself, not as a crash."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, GrantError):
+            return seen
+        seen = getattr(seen, "exception", None) or seen.__cause__
+    return exc

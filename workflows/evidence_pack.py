@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access, audit, keys, pki, queries, records, settings
+from . import access, audit, document_store, keys, pki, queries, settings
 from .models import Application, AuditEvent, FormSubmission, Objection, User
 
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)  # fixed entry times: the same content gives the same bytes
@@ -63,7 +63,7 @@ def evidence_pack(session: Session, app: Application, user: User) -> tuple[str, 
     checkpoint = audit.checkpoint(session, app.unit_id)
     if checkpoint is None:  # cannot happen: audit.record above created the unit's log
         raise RuntimeError(f"no audit log for unit {app.unit_id}")
-    contents = {f"documents/{doc.id:04d}-{doc.filename}": records.read(doc) for doc in queries.documents(session, app)}
+    contents = {f"documents/{doc.id:04d}-{doc.filename}": document_store.read(doc) for doc in queries.documents(session, app)}
     submissions = _submissions(session, app)
     contents.update({
         "application.json": _json(_application(app)),

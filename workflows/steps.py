@@ -1,5 +1,6 @@
-"""Step-specific rules around completing a task: which policy check applies, signatures,
-objection records. Keeps engine.py about transactions and this file about the domain."""
+"""Step-specific rules around completing a task: which policy check applies before a step, and
+what is recorded after it (signatures in signatures.py, objection outcomes in objections.py).
+Keeps engine.py about transactions and this file about the domain."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,19 +8,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, clock, conversion, income, policy, records, signing, watch
-from .catalogue import CLOSED_STATUSES, SIGN_STEP_PARTY, SIGNERS, steps_in
-from .errors import GrantError, NotFound, ValidationFailed, WrongState
+from . import clock, conversion, income, objections, policy, signatures, watch
+from .catalogue import CLOSED_STATUSES, SIGN_STEP_PARTY, steps_in
+from .errors import NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
     Application,
     ApplicationMember,
     Document,
     HumanTask,
-    Objection,
-    PublicityNotice,
     RegistryEntry,
-    Signature,
     Unit,
     User,
 )
@@ -44,11 +42,11 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
         policy.check_terms(app.kind, data)
         policy.check_terms_as_publicized(app.kind, data, task_data.get("draft") or {})
     elif step in SIGN_ROLES:
-        return _sign(session, actor, app, step, data)
+        return signatures.sign_step(session, actor, app, step, data)
     elif step == "extension_review":
         policy.check_extension_review(data)
     elif step == "handle_objection":
-        return _objection_payload(session, row, data)
+        return objections.handling_payload(session, row, data)
     elif step == "extension_request":
         if data.get("original_number") != task_data.get("original_number"):
             raise ValidationFailed([{"field": "original_number",
@@ -114,103 +112,14 @@ def _check_own_document(session: Session, app: Application, document_id: int, fi
         raise ValidationFailed([{"field": field, "message": msg("附件不存在或不属于本申请")}])
 
 
-SIGN_LABELS = {party: (label, title) for party, (_step, label, title, _doc) in SIGNERS.items()}
-
-
-def _sign(session: Session, actor: User, app: Application, step: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Password again, never stored; then the server adds this person's PAdES signature to the PDF
-    (on top of the other party's, if any) and the Signature row indexes the signed bytes."""
-    policy.check_signature_decision(data)
-    payload = {k: v for k, v in data.items() if k != "password"}
-    if data.get("decision") != "sign":
-        return payload
-    if not accounts.check_password(actor, data.get("password", "")):
-        raise ValidationFailed([{"field": "password", "message": msg("密码不正确，签署未生效")}])
-    document = latest_document(session, app, "agreement_draft")
-    if document is None:
-        raise WrongState(msg("协议文本尚未生成，不能签署"))
-    role = SIGN_ROLES[step]
-    base = signed_so_far(session, app, document)
-    label, title = SIGN_LABELS[role]  # printed in the PDF stamp: Chinese, never translated
-    pdf = signing.sign_as(records.read(base), app.unit, f"Sig_{role}", actor.name, f"{label}（{actor.username}）",
-                          title, username=actor.username)
-    signed = records.store(session, app, "agreement_signed", f"{app.number}-协议（{label}已签署）.pdf", pdf,
-                           actor=actor)
-    signature = Signature(application_id=app.id, document_id=document.id, role=role,
-                          user_id=actor.id, signed_at=clock.now(), sha256=signed.sha256)
-    session.add(signature)
-    session.flush()
-    payload.update(signed_sha256=signed.sha256, signature_id=signature.id, signed_document_id=signed.id,
-                   draft_sha256=document.sha256)
-    return payload
-
-
-def signed_so_far(session: Session, app: Application, draft: Document) -> Document:
-    """The latest signed copy of this draft (signatures accumulate as incremental updates), or the draft."""
-    signed = session.execute(select(Document).where(
-        Document.application_id == app.id, Document.kind == "agreement_signed", Document.id > draft.id)
-        .order_by(Document.id.desc()).limit(1)).scalar_one_or_none()
-    return signed or draft
-
-
-def latest_document(session: Session, app: Application, kind: str) -> Document | None:
-    return session.execute(select(Document).where(Document.application_id == app.id, Document.kind == kind)
-                           .order_by(Document.id.desc()).limit(1)).scalar_one_or_none()
-
-
-# A notice's outcome once its term is over: the strongest decision on any late objection wins.
-OUTCOME_RANK = {"passed": 0, "restarted": 1, "upheld": 2}
-NOTICE_OUTCOME = {"dismiss": "passed", "dismiss_restart": "restarted", "uphold": "upheld"}
-PUBLICITY_OUTCOME = {"passed": "passed", "restarted": "restart", "upheld": "upheld"}
-
-
-def _objection_payload(session: Session, row: HumanTask, data: dict[str, Any]) -> dict[str, Any]:
-    """Tell the diagram whether the term is over (then no terminate end: the other open
-    objections must still be handled) and what the notice's outcome becomes."""
-    objection = session.get(Objection, row.context.get("objection_id"))
-    notice = session.get(PublicityNotice, objection.notice_id) if objection else None
-    term_over = notice is not None and notice.closed_at is not None
-    outcome = _late_outcome(notice.outcome, data["decision"]) if term_over and notice else None
-    return {**data, "term_over": term_over, "outcome": PUBLICITY_OUTCOME.get(outcome or "")}
-
-
-def _late_outcome(current: str | None, decision: str) -> str:
-    new = NOTICE_OUTCOME[decision]
-    return max(current or "passed", new, key=OUTCOME_RANK.__getitem__)
-
-
 def after_complete(session: Session, actor: User, app: Application, row: HumanTask,
                    payload: dict[str, Any]) -> None:
     if row.bpmn_id == "handle_objection":
-        _record_objection_handling(session, actor, row, payload)
+        objections.record_handling(session, actor, row, payload)
         if app.kind == "distribution" and payload["decision"] == "uphold":
             income.plan_of(session, app).status = "refused"  # the office proposes a corrected plan
     elif row.bpmn_id == "distribution_payments":
         income.record_payments(session, app, payload)
-
-
-def _record_objection_handling(session: Session, actor: User, row: HumanTask, payload: dict[str, Any]) -> None:
-    objection = session.get(Objection, row.context.get("objection_id"))
-    if objection is None:
-        return
-    objection.status = "upheld" if payload["decision"] == "uphold" else "dismissed"
-    objection.decision, objection.reasoning = payload["decision"], payload["reasoning"]
-    objection.handled_by_id, objection.handled_at = actor.id, clock.now()
-    notice = session.get_one(PublicityNotice, objection.notice_id)
-    if payload.get("term_over"):
-        notice.outcome = _late_outcome(notice.outcome, payload["decision"])
-    elif payload["decision"] in ("uphold", "dismiss_restart") and notice.closed_at is None:
-        notice.closed_at = clock.now()
-        notice.outcome = NOTICE_OUTCOME[payload["decision"]]
-        _supersede_open_objections(session, notice, objection)
-
-
-def _supersede_open_objections(session: Session, notice: PublicityNotice, handled: Objection) -> None:
-    """The round ended during its term: the other open objections are closed on the record, not lost."""
-    for other in session.execute(select(Objection).where(
-            Objection.notice_id == notice.id, Objection.status == "open", Objection.id != handled.id)).scalars():
-        other.status, other.handled_at = "superseded", clock.now()
-        other.reasoning = msg("公示已因异议{receipt}的处理结论而结束", receipt=handled.receipt)
 
 
 def task_context(task: ReadyTask) -> dict[str, Any]:
@@ -234,16 +143,6 @@ def decision_of(payload: dict[str, Any]) -> Any:
         if key in payload:
             return payload[key]
     return None
-
-
-def unwrap(exc: Exception) -> Exception:
-    """A refusal raised inside a service task reaches the person as itself, not as a crash."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, GrantError):
-            return seen
-        seen = getattr(seen, "exception", None) or seen.__cause__
-    return exc
 
 
 def check_extension_origin(session: Session, actor: User, unit: Unit, number: str | None) -> Application:

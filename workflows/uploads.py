@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy.orm import Session
 
-from . import access, records, settings
+from . import access, document_store, settings
 from .errors import ValidationFailed
 from .i18n import msg
 from .models import Application, Document, User
@@ -45,5 +45,5 @@ def accept(session: Session, app: Application | None, filename: str, content: by
     if kind is None:
         raise ValidationFailed([{"field": field, "message": msg("只能上传PDF、PNG或JPEG文件")}])
     content_type, extension = kind
-    return records.store(session, app, "attachment", safe_filename(filename, extension), content,
+    return document_store.store(session, app, "attachment", safe_filename(filename, extension), content,
                          content_type, actor)

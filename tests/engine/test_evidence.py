@@ -283,12 +283,12 @@ def _signed_pdf(files) -> bytes:
 def test_a_signed_pdf_in_the_pack_must_validate_against_the_unit_ca(completed, tmp_path):
     """The unit's signed agreement validates alone (the pack carries the unit CA) and fails under
     another CA; an upload signed by someone else must be intact but need not chain to the unit."""
-    from workflows import pki, records, settings
+    from workflows import document_store, pki, settings
     drive, app_id = completed
     files, other = _ca_and_signer(tmp_path), _ca_and_signer(tmp_path, "别的CA")
     signed = _signed_pdf(files)
     with drive.sessions() as s:
-        records.store(s, s.get(Application, app_id), "attachment", "已签署.pdf", signed)
+        document_store.store(s, s.get(Application, app_id), "attachment", "已签署.pdf", signed)
         s.commit()
         unit = s.get(Application, app_id).unit
     pack = _pack(drive, app_id)
@@ -317,13 +317,13 @@ def test_every_publicity_notice_prints_a_signed_checkpoint_of_the_units_log(sess
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
     from pypdf import PdfReader
 
-    from workflows import audit, keys, records
+    from workflows import audit, document_store, keys
     from workflows.models import AuditCheckpoint, Document, PublicityNotice
     drive = Driver(sessions)
     app_id = drive.to_publicity()
     with sessions() as s:
         notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == app_id)).scalar_one()
-        pdf = records.read(s.get(Document, notice.document_id))
+        pdf = document_store.read(s.get(Document, notice.document_id))
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).replace("\n", "")
         assert "审计日志检查点" in text
         signed = [c.body for c in s.execute(select(AuditCheckpoint)).scalars()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.driver import Driver, example
-from workflows import clock, income, records
+from workflows import clock, document_store, income
 from workflows.errors import Forbidden, ValidationFailed, WrongState
 from workflows.models import Application, Distribution, IncomeDeduction, IncomeReceipt, Unit
 
@@ -32,7 +32,7 @@ def converted(drive: Driver) -> int:
 
 
 def evidence(drive: Driver, conv_id: int) -> int:
-    return drive.run(lambda s: records.store(s, s.get(Application, conv_id), "income_evidence", "回单.pdf",
+    return drive.run(lambda s: document_store.store(s, s.get(Application, conv_id), "income_evidence", "回单.pdf",
                                              b"%PDF-1.4\n% bank slip\n%%EOF\n").id)
 
 
@@ -200,7 +200,7 @@ def test_leaders_rewards_are_publicized_then_decided_noticed_and_paid(drive):
         notice_pdf = s.execute(select(Document).where(Document.application_id == process_id,
                                                       Document.kind == "distribution_notice")).scalar_one()
         import io
-        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(records.read(notice_pdf))).pages)
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(document_store.read(notice_pdf))).pages)
     for expected in ("赵校长", "钱处长", "陈强", "900,000.00", "股权"):
         assert expected in text, expected
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.driver import Driver, example
 from tests.engine.test_policy import snapshot
-from workflows import audit, clock, engine, keys, pack_verify, services
+from workflows import audit, clock, engine, keys, operations, pack_verify
 from workflows.errors import Conflict
 from workflows.models import Application, AuditCheckpoint, AuditEvent, AuditLog, HumanTask, PublicityNotice, Unit
 
@@ -36,7 +36,7 @@ def test_an_exception_inside_a_step_leaves_everything_as_it_was(drive, monkeypat
 
     def broken(ctx, data, params):
         raise RuntimeError("renderer crashed")
-    monkeypatch.setitem(services.OPERATIONS, "record_decision", broken)
+    monkeypatch.setitem(operations.OPERATIONS, "record_decision", broken)
     with pytest.raises(Exception, match="renderer crashed"):
         drive.decide(app_id)
     assert snapshot(drive, app_id) == before

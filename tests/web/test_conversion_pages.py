@@ -3,7 +3,7 @@ it is, and the conversion page shows its contract, income and distribution with 
 from __future__ import annotations
 
 from tests.driver import Driver, example
-from workflows import clock, income, records
+from workflows import clock, document_store, income
 from workflows.models import Application
 
 from .conftest import login, text_of
@@ -36,7 +36,7 @@ def test_the_team_starts_a_conversion_and_everyone_sees_it_for_what_it_is(client
 
     def book(s):
         tto = driver.user(s, "tto1")
-        doc = records.store(s, s.get(Application, conv_id), "income_evidence", "回单.pdf", b"%PDF-1.4\n%%EOF\n")
+        doc = document_store.store(s, s.get(Application, conv_id), "income_evidence", "回单.pdf", b"%PDF-1.4\n%%EOF\n")
         income.record_income(s, tto, conv_id, {"received_on": today, "amount": "1000000.00",
                                                "evidence_document_id": doc.id})
         income.record_deduction(s, tto, conv_id, {"category": "taxes", "incurred_on": today, "amount": "100000.00",

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_f
 from sqlalchemy import false, select
 from werkzeug.exceptions import HTTPException
 
-from workflows import access, accounts, engine, incidents, pki, publicity, queries, records, settings, uploads
+from workflows import access, accounts, document_store, engine, incidents, pki, publicity, queries, settings, uploads
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Incident, Unit, User
 
@@ -186,7 +186,7 @@ def get_evidence(application_id: int):
 @bearer()
 def get_document(document_id: int):
     doc = document_for(session(), api_user(), document_id)
-    content = records.read(doc)  # TamperedDocument (500) before a single byte leaves
+    content = document_store.read(doc)  # TamperedDocument (500) before a single byte leaves
     response = send_file(BytesIO(content), mimetype=doc.content_type, as_attachment=True,
                          download_name=doc.filename, etag=doc.sha256, conditional=True, max_age=0)
     response.headers["Cache-Control"] = "private, no-cache"

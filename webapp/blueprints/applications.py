@@ -14,12 +14,12 @@ from workflows import (
     application_view,
     clock,
     conversion,
+    document_store,
     engine,
     evidence_pack,
     forms,
     income,
     queries,
-    records,
     watch,
 )
 from workflows.catalogue import KIND, STATUS_LABELS, step_form
@@ -224,7 +224,7 @@ def document(document_id: int):
 
 
 def download(doc: Document, inline: bool = False) -> Response:
-    content = records.read(doc)  # TamperedDocument → the error page, status 500, never the bytes
+    content = document_store.read(doc)  # TamperedDocument → the error page, status 500, never the bytes
     response = send_file(io.BytesIO(content), mimetype=doc.content_type, as_attachment=not inline,
                          download_name=doc.filename, etag=doc.sha256, conditional=True, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"

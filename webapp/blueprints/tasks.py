@@ -12,7 +12,7 @@ from workflows import access, assignment, clock, engine, forms, income, notify, 
 from workflows.catalogue import KIND, KIND_LABELS, STEP_LABELS, step_form, steps_in
 from workflows.errors import GrantError, ValidationFailed, WrongState
 from workflows.models import Objection
-from workflows.steps import latest_document
+from workflows.signatures import latest_document
 
 from .. import database
 from ..extensions import gettext as _

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from . import audit, clock, pki, policy, records, runtime, settings, signing, watch
+from . import audit, clock, document_store, pki, policy, runtime, settings, signing, watch
 from .catalogue import KIND
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
@@ -53,7 +53,7 @@ def record_decision(ctx: ServiceContext, data: dict[str, Any], params: dict[str,
         **_base(ctx, data), "review": data.get("review") or data.get("extension_review", {}), "decision": decision,
         "recorded_by": {"username": actor.username, "name": actor.name}, "recorded_at": clock.now()})
     pdf = signing.sign_as_unit(pdf, app.unit, title="单位集体决策记录电子签章")
-    doc = records.store(ctx.session, app, "decision_record", f"{app.number}-单位决策记录.pdf", pdf, actor=actor)
+    doc = document_store.store(ctx.session, app, "decision_record", f"{app.number}-单位决策记录.pdf", pdf, actor=actor)
     if decision.get("result") == "approve":
         app.decided_at = clock.now()
     return {"document_id": doc.id}
@@ -104,7 +104,7 @@ def open_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, 
         pdf = _documents().render_publicity_notice(context)
     notice.summary = runtime.summary_of(summary)
     pdf = signing.sign_as_unit(pdf, app.unit, title="公示电子签章")
-    notice.document_id = records.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
+    notice.document_id = document_store.store(session, app, "publicity_notice", f"{app.number}-公示-{notice.round}.pdf",
                                        pdf).id
     # SpiffWorkflow fires a timer only once its time is strictly past; one microsecond before
     # the end makes the term close exactly at its end, never a moment earlier.
@@ -129,7 +129,7 @@ def render_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[str
                                                              Signature.valid.is_(True))).scalars():
         signature.valid, signature.invalidated_at = False, clock.now()
     pdf = _render(ctx, data, final=False, esign=True)
-    doc = records.store(session, app, "agreement_draft", f"{app.number}-协议（待签署）.pdf", pdf, actor=ctx.actor)
+    doc = document_store.store(session, app, "agreement_draft", f"{app.number}-协议（待签署）.pdf", pdf, actor=ctx.actor)
     return {"document_id": doc.id, "sha256": doc.sha256}
 
 
@@ -139,7 +139,7 @@ def finalize_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[s
     Re-rendering would break the PAdES signatures, so the final document is the bytes the
     second signer produced, checked once more against the unit's certificate.
     """
-    from .steps import latest_document, signed_so_far
+    from .signatures import latest_document, signed_so_far
     app, session = ctx.application, ctx.session
     draft = latest_document(session, app, "agreement_draft")
     if draft is None:
@@ -152,12 +152,12 @@ def finalize_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[s
     signed = signed_so_far(session, app, draft)
     if signed.id == draft.id or signed.sha256 != signatures[-1].sha256:
         raise WrongState(msg("已签署的协议文件与签署记录不一致"))
-    content = records.read(signed)
+    content = document_store.read(signed)
     roots = pki.trust_roots(settings.get().instance_dir, app.unit.code, app.unit.name)
     problems = signing.problems(content, roots, expected=2)
     if problems:
         raise WrongState(msg("已签署的协议未通过签名核验：{reason}", reason="；".join(problems)))
-    doc = records.store(session, app, "agreement_final", f"{app.number}-协议（已签署）.pdf", content, actor=ctx.actor)
+    doc = document_store.store(session, app, "agreement_final", f"{app.number}-协议（已签署）.pdf", content, actor=ctx.actor)
     return {"document_id": doc.id, "sha256": doc.sha256}
 
 
@@ -201,7 +201,7 @@ def record_distribution(ctx: ServiceContext, data: dict[str, Any], params: dict[
     pdf = _documents().render_distribution_notice({
         **_base(ctx, data), "plan": plan, "decision": decision, "conversion_number": conv.number,
         "decided_at": clock.now()})
-    doc = records.store(session, app, "distribution_notice", f"{app.number}-收益分配公告.pdf", pdf, actor=ctx.actor)
+    doc = document_store.store(session, app, "distribution_notice", f"{app.number}-收益分配公告.pdf", pdf, actor=ctx.actor)
     return {"approved": True, "document_id": doc.id}
 
 

@@ -1,0 +1,58 @@
+"""Objections to a publicity notice, once the office has handled one: what the diagram is told
+(is the term over, what the notice's outcome becomes) and what the record keeps (the decision,
+who made it, the other open objections closed on the record when a round ends early)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .i18n import msg
+from .models import HumanTask, Objection, PublicityNotice, User
+
+# A notice's outcome once its term is over: the strongest decision on any late objection wins.
+OUTCOME_RANK = {"passed": 0, "restarted": 1, "upheld": 2}
+NOTICE_OUTCOME = {"dismiss": "passed", "dismiss_restart": "restarted", "uphold": "upheld"}
+PUBLICITY_OUTCOME = {"passed": "passed", "restarted": "restart", "upheld": "upheld"}
+
+
+def handling_payload(session: Session, row: HumanTask, data: dict[str, Any]) -> dict[str, Any]:
+    """Tell the diagram whether the term is over (then no terminate end: the other open
+    objections must still be handled) and what the notice's outcome becomes."""
+    objection = session.get(Objection, row.context.get("objection_id"))
+    notice = session.get(PublicityNotice, objection.notice_id) if objection else None
+    term_over = notice is not None and notice.closed_at is not None
+    outcome = _late_outcome(notice.outcome, data["decision"]) if term_over and notice else None
+    return {**data, "term_over": term_over, "outcome": PUBLICITY_OUTCOME.get(outcome or "")}
+
+
+def _late_outcome(current: str | None, decision: str) -> str:
+    new = NOTICE_OUTCOME[decision]
+    return max(current or "passed", new, key=OUTCOME_RANK.__getitem__)
+
+
+
+def record_handling(session: Session, actor: User, row: HumanTask, payload: dict[str, Any]) -> None:
+    objection = session.get(Objection, row.context.get("objection_id"))
+    if objection is None:
+        return
+    objection.status = "upheld" if payload["decision"] == "uphold" else "dismissed"
+    objection.decision, objection.reasoning = payload["decision"], payload["reasoning"]
+    objection.handled_by_id, objection.handled_at = actor.id, clock.now()
+    notice = session.get_one(PublicityNotice, objection.notice_id)
+    if payload.get("term_over"):
+        notice.outcome = _late_outcome(notice.outcome, payload["decision"])
+    elif payload["decision"] in ("uphold", "dismiss_restart") and notice.closed_at is None:
+        notice.closed_at = clock.now()
+        notice.outcome = NOTICE_OUTCOME[payload["decision"]]
+        _supersede_open_objections(session, notice, objection)
+
+
+def _supersede_open_objections(session: Session, notice: PublicityNotice, handled: Objection) -> None:
+    """The round ended during its term: the other open objections are closed on the record, not lost."""
+    for other in session.execute(select(Objection).where(
+            Objection.notice_id == notice.id, Objection.status == "open", Objection.id != handled.id)).scalars():
+        other.status, other.handled_at = "superseded", clock.now()
+        other.reasoning = msg("公示已因异议{receipt}的处理结论而结束", receipt=handled.receipt)
