@@ -155,7 +155,7 @@ def check_extension_origin(session: Session, actor: User, unit: Unit, number: st
     if original.representative_id != actor.id:
         raise ValidationFailed([{"field": "original_number", "message": msg("只有原申请的团队指定代表可以申请延长")}])
     open_ext = session.execute(select(Application).where(
-        Application.original_id == original.id,
+        Application.original_id == original.id, Application.kind == "extension",
         Application.status.notin_(CLOSED_STATUSES))).scalar_one_or_none()
     if open_ext is not None:
         raise WrongState(msg("该使用权已有进行中的延期申请{number}", number=open_ext.number))
