@@ -74,7 +74,7 @@ def test_a_licence_with_agreement_pricing_walked_by_the_office_and_the_team(brow
     visitor = Person(browser, base)
     visitor.go("/publicity")
     board = _body(visitor)
-    assert "协议定价公示（§三(五)1）" in board and "1200000.00" in board
+    assert "协议定价公示（§三(五)1）" in board and "1,200,000.00" in board
     visitor.shot("conv-03-price-notice-board")
     visitor.close()
 
@@ -122,7 +122,7 @@ def test_a_licence_with_agreement_pricing_walked_by_the_office_and_the_team(brow
     office.page.wait_for_load_state()
     assert "已登记扣除项" in _body(office)
     ledger = office.page.text_content('[data-testid="conversion-ledger"]')
-    assert "1200000.00" in ledger and "相关税费" in ledger and "100000.00" in ledger and "1200000.001" not in ledger
+    assert "1,200,000.00" in ledger and "相关税费" in ledger and "100,000.00" in ledger and "1200000.001" not in ledger
     office.shot("conv-05-ledger")
 
     # a distribution plan: first one that gives the inventors less than 70%, then a proper one

@@ -28,7 +28,7 @@ def test_the_team_starts_a_conversion_and_everyone_sees_it_for_what_it_is(client
     driver.complete(conv_id, "conversion_plan", "tto1", example("conversion_plan"))
     html = client.get("/publicity").get_data(as_text=True)
     board = text_of(client.get("/publicity"))
-    assert "协议定价公示（§三(五)1）" in board and "1200000.00" in board and "深圳芯视科技有限公司" in board
+    assert "协议定价公示（§三(五)1）" in board and "1,200,000.00" in board and "深圳芯视科技有限公司" in board
     assert html.count('data-testid="notice-kind"') == 1  # the grant's own notice is over
     driver.pass_publicity(conv_id)
     today = clock.local_date(clock.now()).isoformat()
@@ -47,7 +47,7 @@ def test_the_team_starts_a_conversion_and_everyone_sees_it_for_what_it_is(client
             "shares": [{"name": "陈强", "amount": "630000.00", "mode": "cash"}]})
     driver.run(book)
     page = text_of(client.get(f"/applications/{conv_id}"))
-    for expected in ("SZDU-JS-2026-018", "1000000.00", "相关税费", "900000.00", "不低于70%（§三(六)1）", "陈强"):
+    for expected in ("SZDU-JS-2026-018", "1,000,000.00", "相关税费", "900,000.00", "不低于70%（§三(六)1）", "陈强"):
         assert expected in page, expected
     client.post("/logout")
     login(client, "researcher9")
@@ -76,7 +76,7 @@ def test_a_leaders_reward_is_on_the_board_and_its_process_page_shows_the_plan(cl
     assert "陈强" not in board  # only leaders' rewards are posted
     login(client, "tto1")
     page = text_of(client.get(f"/applications/{process_id}"))
-    assert "转化收益分配" in page and "900000.00" in page and "公示中" in page
+    assert "转化收益分配" in page and "900,000.00" in page and "公示中" in page
 
 
 def test_the_grant_page_shows_its_conversion_period_and_the_office_decides_at_the_lapse(client, driver):
