@@ -69,9 +69,17 @@ class Client(threading.Thread):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body)
         t0 = time.perf_counter()
-        self.conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-        r = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=data, headers=headers)
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # gunicorn closed an idle keep-alive connection (keepalive = 5 s) before reading this
+            self.conn.close()
+            t0 = time.perf_counter()
+            self.conn.request(method, path, body=data, headers=headers)
+            r = self.conn.getresponse()
         raw = r.read()
         self.requests += 1
         return r.status, (json.loads(raw) if raw else None), (time.perf_counter() - t0) * 1000
