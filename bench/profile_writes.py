@@ -81,7 +81,7 @@ def steps(client, headers, n: int):
             ("list tasks", list_tasks)]
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0912 (one branch per command-line option and step)
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--database")
@@ -126,8 +126,8 @@ def main() -> None:
                 print("\n".join(counter.statements))
     print("| step | wall median ms | wall p95 ms | CPU median ms | SQL statements |")
     print("|---|---|---|---|---|")
-    for name in wall:
-        w = sorted(wall[name])
+    for name, times in wall.items():
+        w = sorted(times)
         print(f"| {name} | {statistics.median(w):.1f} | {w[int(0.95 * (len(w) - 1))]:.1f} "
               f"| {statistics.median(cpu[name]):.1f} | {sql[name]} |")
     if args.cprofile:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import copy
 import http.client
 import json
@@ -87,10 +88,8 @@ def process_cpu_ms(pid: int) -> float:
     """Time on CPU of every thread of the process so far (ms, from the scheduler's own counters)."""
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
+        with contextlib.suppress(OSError, ValueError):
             total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
     return total / 1e6
 
 
@@ -118,7 +117,7 @@ def start_ours(work: Path, port: int, root: Path = ROOT, name: str = "ours") -> 
     grants = [sys.executable, "-c", "from webapp.cli import main; main()"]
     for cmd in (["init-db"], ["demo"]):
         subprocess.run(grants + cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    log = open(work / f"{name}.log", "w")
+    log = open(work / f"{name}.log", "w")  # noqa: SIM115 (the server writes it until it is stopped)
     # The web process alone, as `grants run` serves it (waitress, 8 threads) but without its 1 s
     # timer/mail sweep thread: spiff-arena runs here without its background scheduler too. (The
     # sweep belongs to `grants worker` in a deployment; nothing in these steps is timed.)
@@ -191,7 +190,7 @@ def start_spiff(work: Path, port: int) -> subprocess.Popen:
     env = spiff_env(work, port)
     subprocess.run([str(PEER_VENV / "bin" / "flask"), "--app", "app.py", "db", "upgrade"], cwd=backend,
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = open(work / "spiff.log", "w")
+    log = open(work / "spiff.log", "w")  # noqa: SIM115 (the server writes it until it is stopped)
     proc = subprocess.Popen([str(PEER_VENV / "bin" / "uvicorn"), "spiff_web_server:asgi_app", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1", "--log-level", "warning",
                              "--timeout-keep-alive", "120"],
