@@ -47,7 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.register(app)  # before the blueprints: it bounds the <int:…> converter
     database.register(app)
     extensions.register(app)
-    from . import cli, views
-    views.register(app)
+    from . import blueprints, cli
+    blueprints.register_all(app)
     cli.register(app)
     return app

@@ -149,7 +149,7 @@ def test_the_task_form_summary_links_to_every_failing_field(client, driver):
 @pytest.mark.parametrize(("value", "shown"), [("1234567.5", "1,234,567.50"), ("0", "0.00"), (88000, "88,000.00"),
                                              ("12.345", "12.35"), (None, ""), ("待定", "待定")])
 def test_money_is_written_the_zh_cn_way(value, shown):
-    from webapp.blueprints.ui_helpers import money
+    from webapp.filters import money
     assert money(value) == shown
 
 

@@ -15,7 +15,7 @@ from babel.support import Translations
 import webapp
 import workflows
 from tests.driver import example
-from webapp.blueprints.ui_helpers import translate
+from webapp.filters import translate
 from workflows import forms
 from workflows.errors import ValidationFailed
 from workflows.i18n import Message, msg

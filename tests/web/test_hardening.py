@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 import pytest
 from sqlalchemy import select
@@ -69,7 +70,7 @@ def objected(client, driver):
     """An application in publicity with one objection filed by the public."""
     app_id = driver.to_publicity()
     html = client.get("/publicity").get_data(as_text=True)
-    notice = int(html.split('href="/publicity/', 1)[1].split('"', 1)[0])
+    notice = int(re.search(r'href="/publicity/(\d+)"', html).group(1))
     assert client.post(f"/publicity/{notice}/objection", data=OBJECTOR).status_code == 302
     return app_id, driver.task_id(app_id, "handle_objection")
 

@@ -1,4 +1,4 @@
-"""Property-based tests of the generic form parser (webapp/blueprints/ui_helpers.parse_form):
+"""Property-based tests of the generic form parser (webapp/form_widgets.parse_form):
 whatever a browser or an attacker posts, parsing never raises, always gives a JSON object,
 only keys the schema names, and turns the form the UI renders for a value back into that value."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from webapp.blueprints.ui_helpers import parse_form
+from webapp.form_widgets import parse_form
 from workflows import forms
 
 from .conftest import form_fields

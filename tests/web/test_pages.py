@@ -51,8 +51,8 @@ def test_application_page_shows_summary_team_history_and_diagram(client, driver)
 
 
 def test_viewer_missing_is_said_not_crashed(client, driver, monkeypatch):
-    from webapp.blueprints import ui_helpers
-    monkeypatch.setattr(ui_helpers, "VIEWER_JS", "vendor/missing.js")
+    from webapp import filters
+    monkeypatch.setattr(filters, "VIEWER_JS", "vendor/missing.js")
     app_id = driver.start()
     login(client, "researcher1")
     assert "流程图查看器未安装" in text_of(client.get(f"/applications/{app_id}"))

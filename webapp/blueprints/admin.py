@@ -12,8 +12,9 @@ from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
 
 from .. import database, demo_mail
+from ..errors import errors_by_field
 from ..extensions import gettext as _
-from .ui_helpers import errors_by_field, me
+from ..signed_in import me
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ROLE_NAMES = ROLE_LABELS

@@ -20,13 +20,13 @@ from workflows.models import Application, Incident, Unit, User
 
 from .. import openapi
 from ..database import session
+from ..errors import message_of, translated_errors
 from ..extensions import csrf
 from ..extensions import gettext as _
 from . import api_json as out
 from . import listing, public
 from .api_auth import Unauthorized, api_user, bearer, issue_token
 from .api_files import document_for, evidence_pack, may_attach
-from .ui_helpers import message_of, translated_errors
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

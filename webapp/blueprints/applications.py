@@ -27,10 +27,11 @@ from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Document, HumanTask, Unit, User
 
 from .. import database
+from ..errors import errors_by_field, message_of
 from ..extensions import gettext as _
+from ..signed_in import me
 from . import listing
 from .tasks import EVENT_STEPS, KINDS, STEP_NAMES
-from .ui_helpers import errors_by_field, me, message_of
 
 bp = Blueprint("applications", __name__)
 

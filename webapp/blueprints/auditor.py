@@ -14,10 +14,11 @@ from workflows.models import Application
 
 from .. import database
 from ..extensions import gettext as _
+from ..filters import local_time
+from ..signed_in import me, role_required
 from . import listing
 from .applications import STATUSES
 from .tasks import KINDS
-from .ui_helpers import local_time, me, role_required
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 

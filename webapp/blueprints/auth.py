@@ -10,8 +10,9 @@ from workflows import accounts, signin
 from workflows.errors import GrantError, ValidationFailed
 
 from .. import database
+from ..errors import errors_by_field, message_of
 from ..extensions import gettext as _
-from .ui_helpers import SignedIn, errors_by_field, landing, me, message_of, safe_next
+from ..signed_in import SignedIn, landing, me, safe_next
 
 bp = Blueprint("auth", __name__)
 

@@ -13,7 +13,8 @@ from workflows import access, income, uploads
 from workflows.errors import GrantError, ValidationFailed
 
 from .. import database
-from .ui_helpers import me, message_of
+from ..errors import message_of
+from ..signed_in import me
 
 bp = Blueprint("ledger", __name__)
 SHARE_ROWS = 5  # blank rows on the plan form; empty ones are left out

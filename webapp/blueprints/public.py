@@ -17,11 +17,11 @@ from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Objection, PublicityNotice
 
 from .. import database
+from ..errors import errors_by_field, message_of
 from ..extensions import gettext as _
 from . import listing
 from .applications import download
 from .tasks import KINDS
-from .ui_helpers import errors_by_field, message_of
 
 bp = Blueprint("public", __name__, url_prefix="/publicity")
 

@@ -14,8 +14,10 @@ from workflows.errors import ValidationFailed
 from workflows.models import Unit, User
 
 from .. import database
+from ..errors import errors_by_field, message_of
 from ..extensions import gettext as _
-from .ui_helpers import errors_by_field, me, message_of, translate
+from ..filters import translate
+from ..signed_in import me
 
 bp = Blueprint("registry", __name__)
 PAGE_SIZE = 20

@@ -16,8 +16,9 @@ from workflows import sso
 from workflows.errors import GrantError
 
 from .. import database
+from ..errors import message_of
 from ..extensions import gettext as _
-from .ui_helpers import SignedIn, message_of
+from ..signed_in import SignedIn
 
 bp = Blueprint("sso", __name__)
 

@@ -15,9 +15,12 @@ from workflows.models import Objection
 from workflows.signatures import latest_document
 
 from .. import database
+from ..errors import errors_by_field, message_of
 from ..extensions import gettext as _
+from ..filters import translate
+from ..form_widgets import parse_form
+from ..signed_in import me, safe_next
 from . import listing
-from .ui_helpers import errors_by_field, me, message_of, parse_form, safe_next, translate
 
 bp = Blueprint("tasks", __name__)
 

@@ -1,0 +1,106 @@
+"""Template filters and globals: dates in Shanghai time, waiting times, money, translation of
+data and engine messages, attachment names, the top bar's counts."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from flask_babel import get_locale
+from flask_login import current_user
+from jinja2 import pass_context
+
+from workflows import access, clock, queries
+from workflows.catalogue import FLOORS
+from workflows.i18n import Message
+
+from . import database
+from .extensions import gettext as _
+from .signed_in import me
+
+VIEWER_JS = "vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return "" if value is None else clock.as_utc(value).astimezone(clock.SHANGHAI).strftime(fmt)
+
+
+def money(value: Any) -> str:
+    """Yuan as zh-CN writes it: thousands separators and two decimals (1,234,567.50), exact
+    from the Decimal strings the engine stores; anything that is no number is shown as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return str(value)
+    return f"{amount:,.2f}"
+
+
+def waited(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    seconds = max(0, int((clock.now() - clock.as_utc(value)).total_seconds()))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        return _("%(d)s天%(h)s小时", d=days, h=hours)
+    if hours:
+        return _("%(h)s小时%(m)s分钟", h=hours, m=minutes)
+    return _("%(m)s分钟", m=minutes)
+
+
+def nav_context() -> dict[str, Any]:
+    """Counts in the top bar; only for signed-in people."""
+    if not current_user.is_authenticated:
+        return {"nav": None}
+    user, s = me(), database.session()
+    unread = len(s.execute(queries.unread_notifications(user).limit(100)).scalars().all())
+    return {"nav": {"tasks": queries.task_count(s, user), "unread": unread,
+                    "auditor": bool(user.units_for("auditor")), "admin": None in user.units_for("admin"),
+                    "researcher": bool(user.units_for("researcher")),
+                    "applications": _("我的申请") if user.units_for("researcher") else _("全部申请")}}
+
+
+def translate(text: Any) -> Any:
+    """Translate text that comes from data (schema titles, step names) or from the engine.
+    An engine Message is looked up by its template, then formatted with its parameters, which
+    are translated too when they are Messages themselves (a schema title, "第2行", a role).
+    gettext is called without keyword arguments, so no %-formatting: a literal % is safe."""
+    if isinstance(text, Message):
+        translated = _(text.template) if text.template else text.template
+        if not text.params:
+            return translated
+        params = {k: translate(v) if isinstance(v, Message) else v for k, v in text.params.items()}
+        try:
+            return translated.format(**params)
+        except (KeyError, IndexError, ValueError):   # a broken translation: show the original
+            return text.template.format(**params)
+    return _(text) if isinstance(text, str) and text else text
+
+
+@pass_context
+def document_name(context, document_id: Any) -> str:
+    """The stored file name of an attachment id in a form (ids alone mean nothing to people),
+    only when the document belongs to the application on the page: a form naming someone
+    else's id shows the bare id, never their filename."""
+    app = context.get("app") or getattr(context.get("task"), "application", None)
+    doc = access.own_document(database.session(), app, document_id) if app is not None else None
+    return doc.filename if doc is not None else f"#{document_id}"
+
+
+def viewer_installed() -> bool:
+    return (Path(current_app.static_folder) / VIEWER_JS).is_file()
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.context_processor(nav_context)
+    app.add_template_global(viewer_installed)
+    app.add_template_global(document_name)
+    app.add_template_global(get_locale)
+    app.add_template_global(translate, "tr")
+    app.add_template_global(FLOORS, "floors")  # policy floors, written once in workflows/catalogue.py
+    app.add_template_filter(local_time, "local")
+    app.add_template_filter(waited, "waited")
+    app.add_template_filter(money, "money")
