@@ -198,8 +198,8 @@ def get_document(document_id: int):
 @bp.get("/tasks")
 @bearer()
 def list_tasks():
-    query = queries.tasks_for(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
-    return listing.api_response(listing.page_of(query, queries.TASK_SORTS, "created", queries.search_tasks), out.task)
+    found = listing.task_page(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
+    return listing.api_response(found, out.task)
 
 
 def _visible_task(task_id: str):
