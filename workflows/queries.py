@@ -53,12 +53,19 @@ class Page:
         return self.page < self.pages
 
 
-def paginate(session: Session, query: Select[Any], page: int = 1, per_page: int = PER_PAGE, sort: str = "") -> Page:
-    """Indexed offset pagination: one COUNT over the filtered rows and one query for the page."""
+def paginate(session: Session, query: Select[Any], page: int = 1, per_page: int = PER_PAGE, sort: str = "",
+             key: InstrumentedAttribute[Any] | None = None) -> Page:
+    """Indexed offset pagination: one COUNT over the filtered rows and one query for the page.
+    With `key` (the primary key) the page's keys are cut first and only their rows are joined:
+    PostgreSQL otherwise joins every row of a sort group before its top-N (the board's 5,000
+    open notices sharing one end date, bench/README)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     page = min(max(page, 1), max(1, -(-total // per_page)))
-    rows: list[Any] = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars())
+    cut = query.limit(per_page).offset((page - 1) * per_page)
+    if key is not None:
+        cut = query.where(key.in_(cut.with_only_columns(key)))
+    rows: list[Any] = list(session.execute(cut).scalars())
     return Page(rows, total, page, per_page, sort)
 
 

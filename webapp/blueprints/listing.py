@@ -18,13 +18,14 @@ def args() -> tuple[int, str | None, str]:
         request.args.get("q", "").strip()
 
 
-def page_of(query: Select, sorts: dict[str, tuple], default: str, search=None) -> queries.Page:
-    """Filter by `q` (when the list has a search), order by `sort`, cut out `page`."""
+def page_of(query: Select, sorts: dict[str, tuple], default: str, search=None, key=None) -> queries.Page:
+    """Filter by `q` (when the list has a search), order by `sort`, cut out `page` (by its
+    keys first when `key` is given: `queries.paginate`)."""
     page, sort, text = args()
     if search is not None:
         query = search(query, text)
     query, sort = queries.sorted_by(query, sorts, sort, default)
-    return queries.paginate(database.session(), query, page, _per_page(), sort)
+    return queries.paginate(database.session(), query, page, _per_page(), sort, key)
 
 
 def _per_page() -> int:

@@ -46,7 +46,8 @@ RECEIPTS_KEY = "objection_receipts"  # receipts filed in this browser session: s
 
 @bp.get("")
 def index():
-    found = listing.page_of(board_query(), queries.NOTICE_SORTS, "ends", queries.search_notices)
+    found = listing.page_of(board_query(), queries.NOTICE_SORTS, "ends", queries.search_notices,
+                            key=PublicityNotice.id)
     return render_template("public/index.html", items=[_summary(n) for n in found.rows], page=found,
                            q=listing.args()[2], kinds=KINDS, article=_article, lookup={}, lookup_errors={})
 
