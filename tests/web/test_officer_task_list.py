@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from workflows import clock
-from workflows.models import Application, HumanTask, Unit, User
+from workflows.models import Application, HumanTask, RoleGrant, Unit, User
 
 from .conftest import login
 from .test_lists import _numbers, _start, _token, counted
@@ -65,3 +65,27 @@ def test_officer_task_list_queries_do_not_grow_with_rows(client, driver):
         counts.append((len(web), len(api)))
         client.post("/logout")
     assert counts[0] == counts[1]
+
+
+def test_city_wide_role_counts_each_task_once_and_pages_stay_in_order(client, driver):
+    """A tto grant for every unit beside the unit's own: its queue covers the unit's, so no task
+    is listed or counted twice; the other unit's unclaimed task joins the list in its place."""
+    _office_tasks(driver, _start(driver, 10))
+    with driver.sessions() as s:
+        tto1 = s.execute(select(User).where(User.username == "tto1")).scalar_one()
+        s.add(RoleGrant(user_id=tto1.id, unit_id=None, role="tto"))
+        s.commit()
+        ready = s.execute(select(Application.number).join(HumanTask).where(
+            HumanTask.state == "ready", HumanTask.role == "tto",
+            or_(HumanTask.assignee_id == tto1.id, HumanTask.assignee_id.is_(None)))
+            .order_by(HumanTask.created_at, HumanTask.id)).scalars().all()
+    assert len(ready) == 6  # 4 of tto1's unit + 2 of the other unit's queue
+    login(client, "tto1")
+    pages = [_numbers(client.get(f"/tasks?per_page=4&page={p}")) for p in (1, 2, 3)]
+    assert pages == [ready[:4], ready[4:], ready[4:]]  # past the end: the last page
+    assert _numbers(client.get("/tasks?sort=-created&per_page=4&page=2")) == ready[::-1][4:]
+    assert _numbers(client.get("/tasks?step=review&per_page=50")) == ready
+    assert _numbers(client.get("/tasks?step=draft")) == []
+    response = client.get("/api/v1/tasks?per_page=4&page=2", headers=_token(client, "tto1"))
+    assert [t["number"] for t in response.get_json()] == ready[4:]
+    assert response.headers["X-Total-Count"] == "6"

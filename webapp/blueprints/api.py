@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from workflows import access, accounts, document_store, engine, incidents, pki, publicity, queries, settings, uploads
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
-from workflows.models import Application, Incident, Unit, User
+from workflows.models import Application, Incident, PublicityNotice, Unit, User
 
 from .. import openapi
 from ..database import session
@@ -198,8 +198,8 @@ def get_document(document_id: int):
 @bp.get("/tasks")
 @bearer()
 def list_tasks():
-    query = queries.tasks_for(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
-    return listing.api_response(listing.page_of(query, queries.TASK_SORTS, "created", queries.search_tasks), out.task)
+    found = listing.task_page(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
+    return listing.api_response(found, out.task)
 
 
 def _visible_task(task_id: str):
@@ -272,7 +272,7 @@ def list_notices():
     query = public.board_query(unit_id)
     if code and unit_id is None:
         query = query.where(false())
-    found = listing.page_of(query, queries.NOTICE_SORTS, "ends", queries.search_notices)
+    found = listing.page_of(query, queries.NOTICE_SORTS, "ends", queries.search_notices, key=PublicityNotice.id)
     return listing.api_response(found, out.notice)
 
 

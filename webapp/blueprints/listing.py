@@ -18,14 +18,29 @@ def args() -> tuple[int, str | None, str]:
         request.args.get("q", "").strip()
 
 
-def page_of(query: Select, sorts: dict[str, tuple], default: str, search=None) -> queries.Page:
-    """Filter by `q` (when the list has a search), order by `sort`, cut out `page`."""
+def page_of(query: Select, sorts: dict[str, tuple], default: str, search=None, key=None) -> queries.Page:
+    """Filter by `q` (when the list has a search), order by `sort`, cut out `page` (by its
+    keys first when `key` is given: `queries.paginate`)."""
     page, sort, text = args()
     if search is not None:
         query = search(query, text)
     query, sort = queries.sorted_by(query, sorts, sort, default)
-    per_page = request.args.get("per_page", queries.PER_PAGE, type=int) or queries.PER_PAGE
-    return queries.paginate(database.session(), query, page, per_page, sort)
+    return queries.paginate(database.session(), query, page, _per_page(), sort, key)
+
+
+def _per_page() -> int:
+    return request.args.get("per_page", queries.PER_PAGE, type=int) or queries.PER_PAGE
+
+
+def task_page(user, kind: str | None = None, step: str | None = None, since=None) -> queries.Page:
+    """The user's tasks: in creation order without a search or a kind, each source's index gives
+    the page (`queries.task_page`); any other sort or a search takes the general query."""
+    page, sort, text = args()
+    key = sort if sort and sort.lstrip("-") in queries.TASK_SORTS else "created"
+    if not text and not kind and key.lstrip("-") == "created":
+        return queries.task_page(database.session(), user, page, _per_page(), key, step=step, since=since)
+    return page_of(queries.tasks_for(user, kind=kind, step=step, since=since), queries.TASK_SORTS, "created",
+                   queries.search_tasks)
 
 
 def url_for_page(page: int, **changes: Any) -> str:

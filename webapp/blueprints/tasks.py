@@ -33,8 +33,7 @@ EVENT_STEPS = {**STEP_NAMES, "publicity": "公示"}
 def index():
     kind, step = request.args.get("kind") or None, request.args.get("step") or None
     since = _parse_date(request.args.get("since"))
-    found = listing.page_of(queries.tasks_for(me(), kind=kind, step=step, since=since), queries.TASK_SORTS,
-                            "created", queries.search_tasks)
+    found = listing.task_page(me(), kind=kind, step=step, since=since)
     due_days = current_app.config["REMINDER_AFTER_DAYS"]
     return render_template("tasks/index.html", tasks=found.rows, page=found, q=listing.args()[2], kinds=KINDS,
                            steps=STEP_NAMES, kind=kind, step=step, since=request.args.get("since", ""),
