@@ -10,11 +10,23 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine") or make_engine()
-    with engine.begin() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
-        with context.begin_transaction():
-            context.run_migrations()
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.driver_connection
+        if sqlite:  # batch mode copies a table and drops the old one: SQLite's foreign keys would
+            raw.execute("PRAGMA foreign_keys=OFF")  # refuse that once other rows reference it
+        try:
+            with connection.begin():
+                context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=sqlite)
+                with context.begin_transaction():
+                    context.run_migrations()
+                if sqlite:  # ... so check every reference by hand before the migration commits
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 run_migrations_online()
