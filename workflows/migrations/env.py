@@ -13,6 +13,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         raw = connection.connection.driver_connection
+        assert raw is not None  # a live connection has its DBAPI connection
         if sqlite:  # batch mode copies a table and drops the old one: SQLite's foreign keys would
             raw.execute("PRAGMA foreign_keys=OFF")  # refuse that once other rows reference it
         try:
