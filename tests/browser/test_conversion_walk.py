@@ -142,7 +142,7 @@ def test_a_licence_with_agreement_pricing_walked_by_the_office_and_the_team(brow
     # the unit decides the plan
     decider = Person(browser, base).login("decider1")
     decider.open_task("distribution_decision")
-    assert "770000.00" in _body(decider)
+    assert "770,000.00" in _body(decider)  # the plan, in zh-CN money format
     decider.fill({"meeting_type": "president_office", "meeting_date": today, "participants": "校长办公会7人",
                   "votes_for": 7, "votes_against": 0, "votes_abstain": 0, "result": "approve",
                   "reason": "分配方案符合§三(六)的规定。"})
@@ -168,7 +168,7 @@ def test_a_licence_with_agreement_pricing_walked_by_the_office_and_the_team(brow
     team.shot("conv-09-distribution-done")
     team.go(conv_url)
     ledger = team.page.text_content('[data-testid="conversion-ledger"]')
-    for expected in ("SZDU-JS-2026-018", "1100000.00", "770000.00", "33000.00", "297000.00", "陈强",
+    for expected in ("SZDU-JS-2026-018", "1,100,000.00", "770,000.00", "33,000.00", "297,000.00", "陈强",
                      "不低于70%（§三(六)1）"):
         assert expected in ledger, expected
     assert team.page.locator('[data-testid="ledger-forms"]').count() == 0  # the team reads, the office books
