@@ -4,6 +4,7 @@ once, or rolls back and nothing has changed."""
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -337,15 +338,30 @@ def tick(session: Session, limit: int = 200) -> int:
     return sum(_fire_guarded(session, state) for state in due)
 
 
+# Databases (by their session factory) in which every completed grant has its watch: a grant that
+# completes later starts its watch in the same transaction, so the sweep stops asking.
+_WATCHES_COMPLETE: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
+
+
+def _backfill_watches(sessions: sessionmaker[Session]) -> None:
+    """Grants completed before the watch existed get theirs: a read first, the write lock only
+    when one lacks it, and no query at all once none does."""
+    if sessions in _WATCHES_COMPLETE:
+        return
+    with sessions() as probe:
+        missing = bool(_unwatched_grants(probe, 1))
+    if missing:
+        db.in_transaction(sessions, start_missing_watches)
+    else:
+        _WATCHES_COMPLETE.add(sessions)
+
+
 def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -> int:
     """Fire due timers one instance per transaction, for at most `budget_seconds`; the rest wait
     for the next sweep. A transaction holds its unit's audit log head (and on SQLite the write
     lock) for one instance only, not for a whole batch: other writers wait milliseconds."""
     deadline = time.monotonic() + budget_seconds
-    with sessions() as probe:  # a read first: the write lock only when a grant lacks its watch
-        missing = bool(_unwatched_grants(probe, 1))
-    if missing:
-        db.in_transaction(sessions, start_missing_watches)
+    _backfill_watches(sessions)
     seen: list[int] = []  # an instance whose timer did not move is not picked again this sweep
     fired = 0
     while time.monotonic() < deadline:
