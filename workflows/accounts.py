@@ -217,6 +217,63 @@ def create_unit(session: Session, actor: User, code: str, name: str, contact: st
     return unit
 
 
+# A unit's own settings where the policy leaves the choice to the unit (name: (kind, lowest, highest)).
+UNIT_SETTINGS: dict[str, tuple[str, int, int]] = {
+    "name": ("text", 1, 200), "contact": ("text", 0, 500),
+    "leader_publicity_days": ("int", 1, 365),              # §三(六)3 names no term
+    "conversion_reminder_first_days": ("int", 1, 3650),    # before the conversion period lapses
+    "conversion_reminder_second_days": ("int", 1, 3650),
+    "reward_after_grant": ("bool", 0, 1),                  # §三(六)2 "可以不再给予"
+    "auditors_see_objectors": ("bool", 0, 1),
+}
+
+
+def update_unit_settings(session: Session, actor: User, unit: Unit, form: dict[str, str]) -> dict[str, Any]:
+    """An administrator changes a unit's settings; every problem is named at once and nothing
+    changes unless all are fine. Returns {setting: [before, after]} of what changed (audited).
+    Reminder days apply to conversion periods scheduled from now on (and re-armed by an extension)."""
+    require_admin(actor, msg("只有管理员可以更改单位设置"))
+    values, problems = _unit_setting_values(form)
+    first = values.get("conversion_reminder_first_days")
+    second = values.get("conversion_reminder_second_days")
+    if first is not None and second is not None and first <= second:
+        problems.append({"field": "conversion_reminder_second_days",
+                         "message": msg("第二次提醒须晚于第一次提醒（距期满天数更少）")})
+    if problems:
+        raise ValidationFailed(problems)
+    changed = {field: [getattr(unit, field), value] for field, value in values.items()
+               if getattr(unit, field) != value}
+    for field, (_before, after) in changed.items():
+        setattr(unit, field, after)
+    if changed:
+        audit.record(session, actor=actor.username, action="update_unit_settings", unit_id=unit.id,
+                     detail={"changed": changed})
+    return changed
+
+
+def _unit_setting_values(form: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each setting parsed from its form text; checkboxes are off when absent."""
+    values: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    for field, (kind, lowest, highest) in UNIT_SETTINGS.items():
+        text = (form.get(field) or "").strip()
+        if kind == "bool":
+            values[field] = text in {"1", "on", "true"}
+        elif kind == "text":
+            if len(text) < lowest:
+                problems.append({"field": field, "message": msg("请填写单位名称")})
+            elif len(text) > highest:
+                problems.append({"field": field, "message": msg("不能超过{n}个字符", n=highest)})
+            else:
+                values[field] = text
+        elif not text.isdigit() or not lowest <= int(text) <= highest:
+            problems.append({"field": field, "message": msg("请输入{lowest}至{highest}之间的整数",
+                                                            lowest=lowest, highest=highest)})
+        else:
+            values[field] = int(text)
+    return values, problems
+
+
 def set_active(session: Session, actor: User, user: User, active: bool) -> None:
     """An administrator (de)activates a user: they cannot sign in; their records and actions stay."""
     require_admin(actor)

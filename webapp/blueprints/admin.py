@@ -50,6 +50,24 @@ def units():
     return render_template("admin/units.html", units=rows, errors=errors, form=request.form), status
 
 
+@bp.route("/units/<int:unit_id>", methods=["GET", "POST"])
+def unit_settings(unit_id: int):
+    """A unit's own settings (the choices the policy leaves to the unit)."""
+    s = database.session()
+    unit = s.get(Unit, unit_id) or abort(404)
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            changed = accounts.update_unit_settings(s, me(), unit, request.form.to_dict())
+            flash(_("已保存%(name)s的设置", name=unit.name) if changed else _("设置没有变化"), "success")
+            return redirect(url_for("admin.unit_settings", unit_id=unit.id))
+        except ValidationFailed as exc:
+            database.discard_changes()
+            errors, status = errors_by_field(exc), 422
+    return render_template("admin/unit_settings.html", unit=unit, errors=errors,
+                           form=request.form if request.method == "POST" else None), status
+
+
 @bp.post("/units/<int:unit_id>/password-sign-in")
 def password_sign_in(unit_id: int):
     """Once a unit signs its staff in centrally (统一身份认证) it may turn passwords off."""
