@@ -1,9 +1,9 @@
 """Who may see what: team members see their applications; unit staff and auditors their unit's."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from .catalogue import GRANTABLE_ROLES, READ_ONLY_ROLES
@@ -69,15 +69,34 @@ def get_visible(session: Session, user: User, application_id: int) -> Applicatio
     return app
 
 
+class Sources(NamedTuple):
+    """Where the applications a user may read come from, one condition each: `units`, each unit
+    they are staff of; `personal`, those they represent and those they are on the team of."""
+
+    units: list[ColumnElement[bool]]
+    personal: list[ColumnElement[bool]]
+
+    @property
+    def all(self) -> list[ColumnElement[bool]]:
+        return [*self.units, *self.personal]
+
+
+def application_sources(user: User) -> Sources | None:
+    """The user's sources (None: every application). Lists read each from its own index
+    (`queries.application_page`)."""
+    units = staff_unit_ids(user)
+    if None in units:
+        return None
+    mine = select(ApplicationMember.application_id).where(ApplicationMember.user_id == user.id)
+    return Sources([Application.unit_id == u for u in sorted(u for u in units if u is not None)],
+                   [Application.representative_id == user.id, Application.id.in_(mine)])
+
+
 def visible_applications(user: User) -> Select[Application]:
     """A query for every application the user may read."""
-    units = staff_unit_ids(user)
+    sources = application_sources(user)
     query = select(Application)
-    if None in units:
-        return query
-    mine = select(ApplicationMember.application_id).where(ApplicationMember.user_id == user.id)
-    return query.where(or_(Application.unit_id.in_([u for u in units if u is not None]),
-                           Application.representative_id == user.id, Application.id.in_(mine)))
+    return query if sources is None else query.where(or_(*sources.all))
 
 
 def require_role(user: User, role: str, unit_id: int | None) -> None:

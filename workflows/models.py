@@ -207,9 +207,12 @@ class HumanTask(Base):
     __table_args__ = (Index("ix_tasks_queue", "state", "unit_id", "role", "assignee_id", "created_at"),
                       Index("ix_tasks_assignee", "state", "assignee_id", "created_at"),
                       Index("ix_tasks_role_created", "state", "role", "created_at"),
-                      Index("ix_tasks_remind", "state", "reminded_at", "created_at"), *_checks("human_tasks"))
+                      Index("ix_tasks_remind", "state", "reminded_at", "created_at"),
+                      # An application's ready steps (pages, lists' step column): both equalities in one
+                      # index, else SQLite reads every ready task of the city through ix_tasks_remind.
+                      Index("ix_tasks_application", "application_id", "state", "created_at"), *_checks("human_tasks"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     bpmn_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))

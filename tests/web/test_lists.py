@@ -109,6 +109,7 @@ def test_applications_board_audit_and_notifications_paginate(client, driver):
     login(client, "researcher1")
     assert _numbers(client.get("/applications?per_page=4&sort=number")) == numbers[:4]
     assert _numbers(client.get("/applications?per_page=4&sort=number&page=2")) == numbers[4:]
+    assert sorted(_numbers(client.get("/applications?q=起草"))) == numbers  # a current step's name
     headers = _token(client, "researcher1")
     listed = client.get("/api/v1/applications?per_page=4&sort=-number", headers=headers)
     assert [a["number"] for a in listed.get_json()] == numbers[::-1][:4]

@@ -100,11 +100,9 @@ def me():
 @bp.get("/applications")
 @bearer()
 def list_applications():
-    query = access.visible_applications(api_user())
-    for key in ("status", "kind"):
-        if request.args.get(key):
-            query = query.where(getattr(Application, key) == request.args[key])
-    found = listing.page_of(query, queries.APPLICATION_SORTS, "-updated", queries.search_applications)
+    where = tuple(getattr(Application, key) == request.args[key] for key in ("status", "kind")
+                  if request.args.get(key))
+    found = listing.application_page(api_user(), where)
     steps = queries.current_steps_of(session(), [a.id for a in found.rows])
     return listing.api_response(found, lambda a: out.application(session(), a, steps=steps[a.id]))
 

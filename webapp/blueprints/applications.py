@@ -55,8 +55,7 @@ OBJECTION_STATUSES = {"open": "待处理", "dismissed": "不成立", "upheld": "
 @bp.get("/applications")
 @login_required
 def index():
-    found = listing.page_of(access.visible_applications(me()), queries.APPLICATION_SORTS, "-updated",
-                            queries.search_applications)
+    found = listing.application_page(me())
     return render_template("applications/index.html", applications=found.rows, page=found, q=listing.args()[2],
                            kinds=KINDS, statuses=STATUSES)
 

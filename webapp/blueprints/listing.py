@@ -8,7 +8,7 @@ from typing import Any
 from flask import jsonify, request, url_for
 from sqlalchemy import Select
 
-from workflows import queries
+from workflows import access, queries
 
 from .. import database
 
@@ -41,6 +41,17 @@ def task_page(user, kind: str | None = None, step: str | None = None, since=None
         return queries.task_page(database.session(), user, page, _per_page(), key, step=step, since=since)
     return page_of(queries.tasks_for(user, kind=kind, step=step, since=since), queries.TASK_SORTS, "created",
                    queries.search_tasks)
+
+
+def application_page(user, where: tuple = ()) -> queries.Page:
+    """The applications the user may read: in updated/created order without a search, each
+    source's index gives the page (`queries.application_page`); otherwise the general query."""
+    page, sort, text = args()
+    key = sort if sort and sort.lstrip("-") in queries.APPLICATION_SORTS else "-updated"
+    if not text and key.lstrip("-") in ("updated", "created"):
+        return queries.application_page(database.session(), user, page, _per_page(), key, where)
+    return page_of(access.visible_applications(user).where(*where), queries.APPLICATION_SORTS, "-updated",
+                   queries.search_applications)
 
 
 def url_for_page(page: int, **changes: Any) -> str:
