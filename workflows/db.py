@@ -103,8 +103,21 @@ def begin_write(session: Session) -> Session:
     return session
 
 
+# Work a session does just before its transaction commits (workflows.audit appends the events it
+# queued): `WorkSession.commit` runs it even while a savepoint is open; a `before_commit` listener
+# of the hook's own module covers a commit that bypasses `Session.commit`.
+before_commit_hooks: list[Callable[[Session], None]] = []
+
+
+class WorkSession(Session):
+    def commit(self) -> None:
+        for hook in before_commit_hooks:
+            hook(self)
+        super().commit()
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, class_=WorkSession, expire_on_commit=False)
 
 
 def create_schema(engine: Engine) -> None:

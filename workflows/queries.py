@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload, lazyload
 
-from . import forms, runtime
+from . import audit, forms, runtime
 from .catalogue import KINDS_ALL, step_form
 from .models import (
     Application,
@@ -283,6 +283,7 @@ def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
 
 
 def history(session: Session, app: Application) -> list[AuditEvent]:
+    audit.append_pending(session)  # this transaction's own events too (audit appends at commit)
     return list(session.execute(select(AuditEvent).where(AuditEvent.application_id == app.id)
                                 .order_by(AuditEvent.id)).scalars())
 
