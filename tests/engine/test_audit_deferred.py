@@ -54,21 +54,26 @@ def test_events_are_appended_when_the_transaction_commits(sessions):
         assert audit.verify(s) == []
 
 
+def _failing_step(s, unit: int, action: str, inner: str | None = None) -> None:
+    with s.begin_nested():
+        audit.record(s, actor="system", action=action, unit_id=unit)
+        if inner:
+            with s.begin_nested():
+                audit.record(s, actor="system", action=inner, unit_id=unit)
+        raise RuntimeError("this step failed")
+
+
 def test_a_savepoint_rolled_back_drops_only_its_own_events(sessions):
     unit = _unit(sessions)
     size = _size(sessions, unit)
     with sessions() as s:
         audit.record(s, actor="system", action="kept-before", unit_id=unit)
-        with pytest.raises(RuntimeError), s.begin_nested():
-            audit.record(s, actor="system", action="dropped", unit_id=unit)
-            with s.begin_nested():
-                audit.record(s, actor="system", action="dropped-inner", unit_id=unit)
-            raise RuntimeError("this step failed")
+        with pytest.raises(RuntimeError):
+            _failing_step(s, unit, "dropped", inner="dropped-inner")
         with s.begin_nested():
             audit.record(s, actor="system", action="kept-released", unit_id=unit)
-            with pytest.raises(RuntimeError), s.begin_nested():
-                audit.record(s, actor="system", action="dropped-nested", unit_id=unit)
-                raise RuntimeError("inner step failed")
+            with pytest.raises(RuntimeError):
+                _failing_step(s, unit, "dropped-nested")
         audit.record(s, actor="system", action="kept-after", unit_id=unit)
         s.commit()
     assert _actions(sessions, unit, size - 1) == ["kept-before", "kept-released", "kept-after"]
