@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import text
+from sqlalchemy import event, text
 from weasyprint import document as weasy_document
 
 from workflows import db, documents, keys, pki
@@ -69,6 +69,41 @@ def test_sessions_in_two_threads_never_share_a_connection(sqlite_url):
     for thread_id, conn_id in seen:
         owners.setdefault(conn_id, set()).add(thread_id)
     assert all(len(threads) == 1 for threads in owners.values())
+
+
+def test_a_thread_reuses_its_own_idle_connection_and_two_sessions_never_share_one(sqlite_url):
+    """The pool keeps each thread's idle connections for that thread: sequential sessions open
+    one connection (and run the pragmas once), two sessions open at once get two, and another
+    thread never gets this thread's."""
+    engine = db.make_engine(sqlite_url)
+    opened: list[int] = []
+    event.listen(engine, "connect", lambda dbapi_connection, _record: opened.append(id(dbapi_connection)))
+    factory = db.session_factory(engine)
+
+    def raw(session):
+        session.execute(text("SELECT 1"))
+        return session.connection().connection.dbapi_connection
+    try:
+        used = []
+        for _ in range(10):
+            with factory() as session:
+                used.append(raw(session))
+        assert len(opened) == 1 and len({id(c) for c in used}) == 1
+        with factory() as first, factory() as second:
+            assert raw(first) is not raw(second)
+        other: list[object] = []
+
+        def elsewhere():
+            with factory() as session:
+                other.append(raw(session))
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        assert other[0] is not used[0] and other[0] not in used
+        with factory() as session:
+            assert raw(session).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        engine.dispose()
 
 
 def test_documents_are_laid_out_one_at_a_time(monkeypatch):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import access, forms
+from . import access, audit, forms
 from .models import (
     Application,
     Document,
@@ -44,6 +44,7 @@ class DocumentGroup:
 
 def submissions(session: Session, app: Application, step: str | None = None) -> list[FormSubmission]:
     """Every submitted revision (of one step, if given), oldest first."""
+    audit.append_pending(session)  # this transaction's own submissions too (written with its events)
     query = select(FormSubmission).where(FormSubmission.application_id == app.id)
     if step:
         query = query.where(FormSubmission.step == step)

@@ -15,15 +15,16 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
+from sqlalchemy.orm.util import identity_key
 
-from . import clock, keys, settings
+from . import clock, db, keys, settings
 from .models import Application, AuditCheckpoint, AuditEvent, AuditLog, FormSubmission, HumanTask, User
 from .pack_verify import (
     CHECKPOINT_FORMAT,
@@ -38,6 +39,7 @@ from .pack_verify import (
 )
 
 __all__ = [
+    "append_pending",
     "beijing",
     "canonical",
     "checkpoint",
@@ -45,6 +47,7 @@ __all__ = [
     "digest",
     "latest_checkpoint",
     "leaf_fields",
+    "pending",
     "record",
     "record_submission",
     "verify",
@@ -72,11 +75,15 @@ def _lock_head(session: Session, log_id: int) -> AuditLog:
              .execution_options(populate_existing=True))
     head = session.execute(query).scalar_one_or_none()
     if head is None:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        session.execute(insert(AuditLog).values(log_id=log_id, size=0, root=EMPTY_ROOT, frontier=[])
-                        .on_conflict_do_nothing(index_elements=["log_id"]))
+        _create_head(session, log_id)
         head = session.execute(query).scalar_one()
     return head
+
+
+def _create_head(session: Session, log_id: int) -> None:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(AuditLog).values(log_id=log_id, size=0, root=EMPTY_ROOT, frontier=[])
+                    .on_conflict_do_nothing(index_elements=["log_id"]))
 
 
 def _log_of(session: Session, unit_id: int | None, application_id: int | None) -> int:
@@ -85,41 +92,158 @@ def _log_of(session: Session, unit_id: int | None, application_id: int | None) -
     return unit_id if unit_id is not None else SYSTEM_LOG
 
 
+# -- appending: queued in the transaction, appended in one step just before it commits ------------
+# A log's head row is locked from the append to the commit (every writer of that unit queues on
+# it), so the events of a transaction are appended last: `record` queues the event in the session,
+# `append_pending` (run by the commit, see `_before_commit` and workflows.db.WorkSession) locks
+# each head once, numbers the events and writes them with Core statements. A savepoint rolled
+# back drops the events queued inside it (`_after_soft_rollback`); a transaction rolled back drops
+# them all. Code that reads this transaction's own events calls `append_pending` first.
+_PENDING = "audit_pending"
+_MARKS = "audit_savepoint_marks"
+
+
+class _Pending:
+    __slots__ = ("event", "submission")
+
+    def __init__(self, event: AuditEvent):
+        self.event = event
+        self.submission: dict[str, Any] | None = None
+
+
 def record(session: Session, *, actor: str, action: str, unit_id: int | None = None,
            application_id: int | None = None, step: str = "", data: Any = None,
            detail: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event to its unit's log, in the caller's transaction."""
-    log_id = _log_of(session, unit_id, application_id)
-    head = _lock_head(session, log_id)
-    app_seq = None
-    if application_id is not None:  # an application's events all go to its unit's log: the lock covers them
-        last = session.execute(select(func.max(AuditEvent.app_seq))
-                               .where(AuditEvent.application_id == application_id)).scalar()
-        app_seq = (last or 0) + 1
-    event = AuditEvent(log_id=log_id, seq=head.size, app_seq=app_seq, leaf_version=2,
-                       at=clock.as_utc(clock.now()), unit_id=unit_id, application_id=application_id,
+    """Queue one event for its unit's log, in the caller's transaction; it is appended (given its
+    log, seq, app_seq, leaf hash and id) when the transaction commits or `append_pending` runs."""
+    event = AuditEvent(leaf_version=2, at=clock.as_utc(clock.now()), unit_id=unit_id, application_id=application_id,
                        actor=actor, action=action, step=step, detail=json.loads(canonical(detail or {})),
                        data_digest=digest(data if data is not None else {}))
-    event.leaf_hash = leaf_hash(leaf_fields(event))
-    frontier = frontier_append([list(x) for x in head.frontier], event.leaf_hash)
-    head.size, head.frontier, head.root = head.size + 1, frontier, frontier_root(frontier)
-    session.add(event)
-    session.flush()
+    if not session.in_transaction():  # the event belongs to a transaction: its rollback drops it
+        session.connection()
+    session.info.setdefault(_PENDING, []).append(_Pending(event))
     return event
 
 
-def record_submission(session: Session, event: AuditEvent, task: HumanTask, user: User, payload: Any) -> FormSubmission:
-    """Keep the submitted form itself, with the digest its audit event covers."""
-    stored = json.loads(canonical(payload if payload is not None else {}))
-    revision = 1 + (session.execute(select(func.count(FormSubmission.id)).where(
-        FormSubmission.application_id == task.application_id, FormSubmission.step == task.bpmn_id)).scalar() or 0)
-    submission = FormSubmission(application_id=task.application_id, task_id=task.id, step=task.bpmn_id,
-                                form=task.form, revision=revision, user_id=user.id, actor=user.username,
-                                submitted_at=event.at, payload=stored, payload_digest=event.data_digest,
-                                audit_event_id=event.id)
-    session.add(submission)
-    session.flush()
-    return submission
+def record_submission(session: Session, event: AuditEvent, task: HumanTask, user: User, payload: Any) -> None:
+    """Keep the submitted form itself, with the digest its (queued) audit event covers; written
+    with the event, its revision counted then (the instance's state row is locked by then)."""
+    for entry in reversed(session.info.get(_PENDING, [])):
+        if entry.event is event:
+            entry.submission = {
+                "application_id": task.application_id, "task_id": task.id, "step": task.bpmn_id, "form": task.form,
+                "user_id": user.id, "actor": user.username, "submitted_at": event.at,
+                "payload": json.loads(canonical(payload if payload is not None else {})),
+                "payload_digest": event.data_digest}
+            return
+    raise ValueError("record_submission: the event is not queued in this session")
+
+
+def pending(session: Session) -> int:
+    """How many events this transaction has queued and not yet appended."""
+    return len(session.info.get(_PENDING, ()))
+
+
+def append_pending(session: Session) -> None:
+    """Append the queued events: per log (in log order, so two transactions never wait on each
+    other crosswise) lock the head with the applications' last app_seq in one statement, insert
+    the events, move the head; then write the queued form submissions."""
+    entries: list[_Pending] = session.info.get(_PENDING) or []
+    if not entries:
+        return
+    session.info[_PENDING] = []
+    marks: dict[Any, int] = session.info.get(_MARKS, {})
+    for transaction in marks:
+        marks[transaction] = 0
+    session.flush()  # everything else first: the lock is taken last
+    by_log: dict[int, list[_Pending]] = {}
+    for entry in entries:
+        entry.event.log_id = _log_of(session, entry.event.unit_id, entry.event.application_id)
+        by_log.setdefault(entry.event.log_id, []).append(entry)
+    for log_id in sorted(by_log):
+        _append_to_log(session, log_id, by_log[log_id])
+    submissions = [entry for entry in entries if entry.submission is not None]
+    for entry in submissions:
+        values = dict(entry.submission or {}, audit_event_id=entry.event.id)
+        values["revision"] = select(func.count(FormSubmission.id) + 1).where(
+            FormSubmission.application_id == values["application_id"],
+            FormSubmission.step == values["step"]).scalar_subquery()
+        session.execute(insert(_SUBMISSIONS).values(values))
+
+
+def _head_query(log_id: int, application_ids: list[int]) -> Any:
+    last = [select(func.max(AuditEvent.app_seq)).where(AuditEvent.application_id == app_id).scalar_subquery()
+            for app_id in application_ids]
+    return (select(AuditLog.size, AuditLog.frontier, *last).where(AuditLog.log_id == log_id)
+            .with_for_update(of=AuditLog))
+
+
+def _append_to_log(session: Session, log_id: int, entries: list[_Pending]) -> None:
+    application_ids = sorted({e.event.application_id for e in entries if e.event.application_id is not None})
+    row = session.execute(_head_query(log_id, application_ids)).first()
+    if row is None:
+        _create_head(session, log_id)
+        row = session.execute(_head_query(log_id, application_ids)).one()
+    size, frontier = row[0], [list(x) for x in row[1]]
+    app_seqs = {app_id: last or 0 for app_id, last in zip(application_ids, row[2:], strict=True)}
+    rows = []
+    for entry in entries:
+        event = entry.event
+        event.seq, size = size, size + 1
+        if event.application_id is not None:  # an application's events all go to its unit's log: the lock covers them
+            event.app_seq = app_seqs[event.application_id] = app_seqs[event.application_id] + 1
+        event.leaf_hash = leaf_hash(leaf_fields(event))
+        frontier_append(frontier, event.leaf_hash)
+        rows.append({column: getattr(event, column) for column in _EVENT_COLUMNS})
+    inserted = session.execute(insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows)
+    ids: list[int] = list(inserted.scalars())
+    for entry, event_id in zip(entries, ids, strict=True):
+        entry.event.id = event_id
+    session.execute(update(AuditLog).where(AuditLog.log_id == log_id)
+                    .values(size=size, frontier=frontier, root=frontier_root(frontier)))
+    cached = session.identity_map.get(identity_key(AuditLog, log_id))
+    if cached is not None:  # an ORM copy of the head read earlier in this session is stale now
+        session.expire(cached)
+
+
+_EVENTS, _SUBMISSIONS = cast(Table, AuditEvent.__table__), cast(Table, FormSubmission.__table__)
+_EVENT_COLUMNS = ("log_id", "seq", "app_seq", "leaf_version", "at", "unit_id", "application_id", "actor",
+                  "action", "step", "detail", "data_digest", "leaf_hash")
+
+
+def _before_commit(session: Session) -> None:
+    """A root commit appends what is queued. (A savepoint's release fires this too: it keeps its
+    events queued for the root's commit. workflows.db.WorkSession.commit appends even when a
+    savepoint is still open.)"""
+    if session.info.get(_PENDING) and session.get_nested_transaction() is None:
+        append_pending(session)
+
+
+def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+
+def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.nested:
+        mark = session.info.get(_MARKS, {}).pop(previous, None)
+        if mark is not None and session.info.get(_PENDING):
+            del session.info[_PENDING][mark:]
+    elif previous.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed (appended) or rolled back: nothing stays queued
+        session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
+
+
+sa_event.listen(Session, "before_commit", _before_commit)
+sa_event.listen(Session, "after_transaction_create", _after_transaction_create)
+sa_event.listen(Session, "after_soft_rollback", _after_soft_rollback)
+sa_event.listen(Session, "after_transaction_end", _after_transaction_end)
+db.before_commit_hooks.append(append_pending)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -175,6 +299,7 @@ def _sign(log_id: int, size: int, root: str, at: datetime) -> dict[str, Any]:
 
 def checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
     """Sign the log's current head (in this transaction) unless it is signed already."""
+    append_pending(session)
     if session.get(AuditLog, log_id) is None:
         return None
     head = _lock_head(session, log_id)
@@ -193,6 +318,7 @@ def checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
 def checkpoint_all(session: Session) -> int:
     """Sign every log whose head moved since its last checkpoint (the sweep calls this each second).
     Busy heads are skipped (SKIP LOCKED) and signed on the next sweep."""
+    append_pending(session)
     signed = func.coalesce(select(func.max(AuditCheckpoint.size)).where(
         AuditCheckpoint.log_id == AuditLog.log_id).scalar_subquery(), -1)
     heads = session.execute(select(AuditLog).where(AuditLog.size > signed)
@@ -212,6 +338,7 @@ def latest_checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
 def application_proofs(session: Session, app: Application, checkpoint_body: dict[str, Any]
                        ) -> tuple[list[AuditEvent], dict[int, list[str]], str]:
     """The application's events and an inclusion proof for each, against `checkpoint_body`."""
+    append_pending(session)
     log_id, size = checkpoint_body["log_id"], checkpoint_body["size"]
     events = list(session.execute(select(AuditEvent).where(AuditEvent.application_id == app.id,
                                                            AuditEvent.log_id == log_id, AuditEvent.seq < size)

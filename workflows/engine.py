@@ -99,6 +99,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
     if late:
         app.number = seed["application_number"] = _next_number(session, unit)
         _renumber(wf, number, app.number)
+    set_committed_value(app, "state", None)  # a new instance has none: no statement to look for one
     app.state = WorkflowState(process_version=version, serialized="")
     _persist(session, app, wf)
     audit.record(session, actor=actor.username, action="start", unit_id=unit.id, application_id=app.id,
@@ -206,6 +207,7 @@ def start_watch(session: Session, grant: Application) -> Application | None:
     data["application_number"] = app.number
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs, data)
     runtime.advance(wf, _engine(session, app, None))
+    set_committed_value(app, "state", None)
     app.state = WorkflowState(process_version=version, serialized="")
     _persist(session, app, wf)
     audit.record(session, actor="system", action="start", unit_id=app.unit_id, application_id=app.id,
@@ -437,19 +439,11 @@ def retry_incident(session: Session, actor: User, incident_id: int) -> Incident:
 
 
 def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
-    """Write state, the projection of ready human tasks and the derived status together."""
+    """Write state, the projection of ready human tasks and the derived status together. The
+    instance's own columns are set first, so the first flush writes each row once (a new state
+    row is inserted with its state, not inserted empty and updated); any flush here may run the
+    version check."""
     ready = runtime.ready_human_tasks(wf)
-    open_rows = {t.id: t for t in session.execute(
-        select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
-        .options(lazyload("*"))).scalars()}  # their application is `app`; nothing else is read
-    ready_ids = {t.id for t in ready}
-    for task_id, row in open_rows.items():
-        if task_id not in ready_ids:
-            row.state = "cancelled"
-            notify.task_closed(session, task_id)
-    for task in ready:
-        if task.id not in open_rows:
-            _add_task_row(session, app, task)
     app.status = _status(wf, ready, app.kind)
     app.updated_at = clock.now()
     if app.status in CLOSED_STATUSES and app.closed_at is None:
@@ -458,6 +452,17 @@ def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
     app.summary = runtime.summary(wf, waiting_first=app.kind == watch.KIND)
     app.state.timer_due_at = runtime.next_timer_due(wf)
     try:
+        open_rows = {t.id: t for t in session.execute(
+            select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
+            .options(lazyload("*"))).scalars()}  # their application is `app`; nothing else is read
+        ready_ids = {t.id for t in ready}
+        for task_id, row in open_rows.items():
+            if task_id not in ready_ids:
+                row.state = "cancelled"
+                notify.task_closed(session, task_id)
+        for task in ready:
+            if task.id not in open_rows:
+                _add_task_row(session, app, task)
         session.flush()
     except StaleDataError as exc:
         raise Conflict(msg("该申请刚被他人修改，请刷新后重试")) from exc

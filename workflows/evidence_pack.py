@@ -57,6 +57,7 @@ README = """尽职免责证据包（职务科技成果赋权）
 def evidence_pack(session: Session, app: Application, user: User) -> tuple[str, bytes]:
     """Record the export, sign the unit's log, and build the ZIP (the caller commits)."""
     access.check_may_download_evidence(user, app)
+    audit.append_pending(session)  # events this transaction queued are counted too
     count = session.execute(select(func.count(AuditEvent.id)).where(AuditEvent.application_id == app.id)).scalar_one()
     audit.record(session, actor=user.username, action="evidence_pack", unit_id=app.unit_id, application_id=app.id,
                  detail={"events": count + 1, "number": app.number})

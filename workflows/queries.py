@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, defer, joinedload, lazyload
 
-from . import access, forms, runtime
+from . import access, audit, forms, runtime
 from .catalogue import KINDS_ALL, step_form
 from .models import (
     Application,
@@ -336,6 +336,7 @@ def current_steps(session: Session, app: Application) -> list[dict[str, Any]]:
 
 
 def history(session: Session, app: Application) -> list[AuditEvent]:
+    audit.append_pending(session)  # this transaction's own events too (audit appends at commit)
     return list(session.execute(select(AuditEvent).where(AuditEvent.application_id == app.id)
                                 .order_by(AuditEvent.id)).scalars())
 

@@ -321,6 +321,7 @@ def _both_hold_their_lock(factory, units: list[int]) -> list[str]:
                 s.execute(text("SET LOCAL lock_timeout = '2s'"))
             try:
                 audit.record(s, actor="system", action="reminder", unit_id=unit_id)
+                audit.append_pending(s)  # takes the head lock (a commit would do it last)
             except OperationalError:
                 s.rollback()
                 results.append("blocked")
@@ -475,6 +476,8 @@ def test_migration_0003_turns_the_hmac_chain_into_verifiable_logs(empty_database
                              .order_by(AuditEvent.seq)).scalars().all()
             assert seqs == [1, 2, 3]
             event = audit.record(s, actor="tto1", action="claim", unit_id=1, application_id=7)
+            assert event.seq is None and audit.pending(s) == 1  # queued: appended when the transaction commits
+            audit.append_pending(s)
             assert (event.id, event.seq, event.app_seq) == (6, 3, 4)
             audit.checkpoint_all(s)
             s.commit()
