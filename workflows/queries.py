@@ -3,6 +3,7 @@ or plain data and never change anything."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload, lazyload
+from sqlalchemy.orm.interfaces import ORMOption
 
 from . import forms, runtime
 from .catalogue import KINDS_ALL, step_form
@@ -292,9 +294,9 @@ def documents(session: Session, app: Application) -> list[Document]:
                                 .order_by(Document.id)).scalars())
 
 
-def signatures(session: Session, app: Application) -> list[Signature]:
+def signatures(session: Session, app: Application, options: Sequence[ORMOption] = ()) -> list[Signature]:
     return list(session.execute(select(Signature).where(Signature.application_id == app.id)
-                                .order_by(Signature.id)).scalars())
+                                .options(*options).order_by(Signature.id)).scalars())
 
 
 def objections(session: Session, app: Application) -> list[Objection]:
