@@ -112,7 +112,9 @@ def _show(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
         out.append('<span class="muted">—</span>')
         return
     kind = node.get("type")
-    if kind == "object":
+    if kind == "array":
+        _show_array(node, value, out, name_of)
+    elif kind == "object":
         out.append('<dl class="kv">\n  ')
         for key, child in node.get("properties", {}).items():
             item = value.get(key)
@@ -121,7 +123,21 @@ def _show(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
                 _show(child, item, out, name_of)
                 out.append("</dd>\n  ")
         out.append("\n  </dl>")
-    elif kind == "array" and "document_id" in node["items"].get("properties", {}):
+    elif value is True:
+        out.append(_gettext("是"))
+    elif value is False:
+        out.append(_gettext("否"))
+    elif node.get("enum"):
+        out.extend(str(escape(translate(text))) for code, text in enum_pairs(node) if code == value)
+    elif node.get("format") == "password":
+        out.append("••••")
+    else:
+        out.append(f'<span class="pre">{escape(value)}</span>')
+
+
+def _show_array(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
+    """The macro's three array cases: attachments, a table of objects, a list of values."""
+    if "document_id" in node["items"].get("properties", {}):
         if value:
             out.append('<ul class="plain">')
             for row in value:
@@ -131,7 +147,7 @@ def _show(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
             out.append("</ul>")
         else:
             out.append(f'<span class="muted">{_gettext("无")}</span>')
-    elif kind == "array" and node["items"].get("type") == "object":
+    elif node["items"].get("type") == "object":
         cols = node["items"].get("properties", {})
         out.append('\n  <div class="table-scroll"><table class="grid compact">\n    <thead><tr>')
         out.extend(f"<th>{escape(translate(col.get('title') or key))}</th>" for key, col in cols.items())
@@ -144,24 +160,13 @@ def _show(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
                 out.append("</td>")
             out.append("</tr>")
         out.append("</tbody>\n  </table></div>")
-    elif kind == "array":
-        if value:
-            for i, item in enumerate(value):
-                _show(node["items"], item, out, name_of)
-                if i < len(value) - 1:
-                    out.append("、")
-        else:
-            out.append(f'<span class="muted">{_gettext("无")}</span>')
-    elif value is True:
-        out.append(_gettext("是"))
-    elif value is False:
-        out.append(_gettext("否"))
-    elif node.get("enum"):
-        out.extend(str(escape(translate(text))) for code, text in enum_pairs(node) if code == value)
-    elif node.get("format") == "password":
-        out.append("••••")
+    elif value:
+        for i, item in enumerate(value):
+            _show(node["items"], item, out, name_of)
+            if i < len(value) - 1:
+                out.append("、")
     else:
-        out.append(f'<span class="pre">{escape(value)}</span>')
+        out.append(f'<span class="muted">{_gettext("无")}</span>')
 
 
 def viewer_installed() -> bool:
