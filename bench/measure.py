@@ -99,6 +99,36 @@ def application_pages(app, client, app_ids: list[int], header: bool = True) -> N
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+def explain_page(app, client, app_ids: list[int]) -> None:
+    """The plan of every statement one application page issues (a page with the most statements
+    of the sample), run with the very parameters it was sent with."""
+    from sqlalchemy import event
+    engine = app.extensions["grants_sessions"].kw["bind"]
+    best: list[tuple[str, object]] = []
+    for app_id in app_ids:
+        seen: list[tuple[str, object]] = []
+
+        def keep(_conn, _cursor, statement, parameters, _context, _many, seen=seen) -> None:
+            seen.append((statement, parameters))
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            client.get(f"/applications/{app_id}")
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        if len(seen) > len(best):
+            best, chosen = seen, app_id
+    dialect = engine.dialect.name
+    prefix = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) "
+    print(f"\n-- application page /applications/{chosen}: {len(best)} statements ({dialect})")
+    with engine.connect() as conn:
+        for statement, parameters in best:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            print("\n" + " ".join(statement.split())[:160] + " …")
+            rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+            print("\n".join("  " + " | ".join(str(c) for c in r[-1:]) for r in rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", required=True)
@@ -124,6 +154,8 @@ def main() -> None:
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.page_only:
         application_pages(app, client, app_ids)
+        if args.explain:
+            explain_page(app, client, app_ids)
         return
     rows = [("GET /api/v1/tasks (first page)", "/api/v1/tasks", {"headers": bearer}),
             ("GET /tasks (我的待办, first page)", "/tasks", {}),

@@ -150,15 +150,15 @@ def _queues(session: Session, app: Application, wanted: set[tuple[str, int]]) ->
         return {}
     team = app.member_ids()
     units = {unit for _, unit in wanted}
-    grants = session.execute(select(RoleGrant.role, RoleGrant.unit_id, User.id, User.name).join(
+    grants = sorted(session.execute(select(RoleGrant.role, RoleGrant.unit_id, User.id, User.name, User.username).join(
         User, RoleGrant.user_id == User.id).where(
         RoleGrant.role.in_({role for role, _ in wanted}), User.active.is_(True),
-        RoleGrant.unit_id.in_(units) | RoleGrant.unit_id.is_(None)).order_by(User.username, User.id)).all()
+        RoleGrant.unit_id.in_(units) | RoleGrant.unit_id.is_(None))).all(), key=lambda g: (g.username, g.id))
     found: dict[tuple[str, int], list[str]] = {}
     for role, unit in wanted:
         seen: set[int] = set()
         names = found.setdefault((role, unit), [])
-        for g_role, g_unit, user_id, name in grants:
+        for g_role, g_unit, user_id, name, _username in grants:
             if g_role == role and g_unit in (unit, None) and user_id not in team and user_id not in seen:
                 seen.add(user_id)
                 names.append(name)

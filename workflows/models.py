@@ -564,6 +564,8 @@ Index("ix_applications_unit_created", Application.unit_id, Application.created_a
 Index("ix_applications_unit_closed", Application.unit_id, Application.status, Application.closed_at, Application.kind)
 Index("ix_notices_unit_closed", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.starts_at)
 Index("ix_notices_durations", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.duration_seconds)
+# Who may claim a queued task (the application page): a role's holders in a unit or city-wide.
+Index("ix_role_grants_role_unit", RoleGrant.role, RoleGrant.unit_id)
 # A grant's conversions and its conversion-period watch (the application page, watch.watch_of).
 Index("ix_applications_original", Application.original_id, Application.kind)
 

@@ -175,6 +175,13 @@ def tasks_for(user: User, kind: str | None = None, step: str | None = None,
     return query.order_by(HumanTask.created_at, HumanTask.id)
 
 
+def my_tasks_of(user: User, application_id: int) -> Select[Any]:
+    """Ids of one application's ready tasks that are the user's (`tasks_for`'s sources), read
+    through the application's own index: not the user's whole union of tasks (1,085 rows for
+    the busiest officer at 100k) to test a handful against it."""
+    return select(HumanTask.id).where(HumanTask.application_id == application_id, or_(*_task_sources(user)))
+
+
 def _count_sources(session: Session, sources: list[ColumnElement[bool]]) -> int:
     """One statement adding a COUNT per source, each read from its index alone."""
     counts = [select(func.count()).select_from(HumanTask).where(c).scalar_subquery() for c in sources]

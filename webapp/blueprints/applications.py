@@ -25,7 +25,7 @@ from workflows import (
 )
 from workflows.catalogue import KIND, STATUS_LABELS, step_form
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
-from workflows.models import Application, Document, HumanTask, Signature, Unit, User
+from workflows.models import Application, Document, Signature, Unit, User
 
 from .. import database
 from ..errors import errors_by_field, message_of
@@ -120,8 +120,7 @@ def show(application_id: int):
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
         record=queries.agreement_record(app, data), objection_statuses=OBJECTION_STATUSES,
-        my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
-                               .with_only_columns(HumanTask.id)).scalars()) if waiting else set(),
+        my_tasks=set(s.execute(queries.my_tasks_of(user, app.id)).scalars()) if waiting else set(),
         conversions=conversions_view(s, user, app, data, children), deduction_names=income.DEDUCTIONS,
         period=_period_view(s, app, children))
 

@@ -8,6 +8,7 @@
   timestamps (microseconds kept; SQLite's julianday is a double of days, ~20 µs off).
 - `ix_applications_original (original_id, kind)`: the application page's conversions and watch,
   and `watch.watch_of`, read all applications without it (a full scan at 100,000).
+- `ix_role_grants_role_unit (role, unit_id)`: who may claim a queued task, without scanning users.
 
 Revision ID: 0004_page
 Revises: 0003_boardcount
@@ -54,9 +55,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_notices_durations", ["unit_id", "closed_at", "duration_seconds"], unique=False)
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.create_index("ix_applications_original", ["original_id", "kind"], unique=False)
+    with op.batch_alter_table("role_grants", schema=None) as batch_op:
+        batch_op.create_index("ix_role_grants_role_unit", ["role", "unit_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("role_grants", schema=None) as batch_op:
+        batch_op.drop_index("ix_role_grants_role_unit")
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.drop_index("ix_applications_original")
     with op.batch_alter_table("publicity_notices", schema=None) as batch_op:
