@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--reuse", action="store_true", help="the database at --url is already seeded")
     args = parser.parse_args()
-    settings.configure(audit_key=b"bench")
+    settings.configure(instance_dir=tempfile.mkdtemp())  # demo.seed signs with keys kept there
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     engine = db.make_engine(url)
     db.create_schema(engine)
