@@ -67,12 +67,14 @@ def seed(factory, n: int, units: int = 20) -> None:
                     done = t + timedelta(hours=rng.randrange(1, 24 * 20))
                     tasks.append({"id": str(uuid.uuid4()), "application_id": i + 1, "unit_id": unit,
                                   "bpmn_id": bpmn_id, "name": bpmn_id, "lane": "x", "role": "tto", "form": "x",
-                                  "state": "completed", "created_at": t, "completed_at": done, "context": {}})
+                                  "state": "completed", "created_at": t, "completed_at": done,
+                                  "duration_seconds": (done - t).total_seconds(), "context": {}})
                     t = done
                 if status == "completed":
                     notices.append({"application_id": i + 1, "unit_id": unit, "round": 1, "starts_at": created,
                                     "ends_at": created + timedelta(days=16), "last_day": "2025-01-01",
-                                    "closed_at": created + timedelta(days=16)})
+                                    "closed_at": created + timedelta(days=16),
+                                    "duration_seconds": timedelta(days=16).total_seconds()})
                     day = (closed or created).date().isoformat()
                     entries.append({"unit_id": unit, "title": f"成果{i}", "ip_type": "patent", "ip_numbers": [],
                                     "status": "granted", "application_id": i + 1, "numbers_text": "",
@@ -110,7 +112,7 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--reuse", action="store_true", help="the database at --url is already seeded")
     args = parser.parse_args()
-    settings.configure(audit_key=b"bench")
+    settings.configure(instance_dir=tempfile.mkdtemp())  # demo.seed signs with keys kept there
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     engine = db.make_engine(url)
     db.create_schema(engine)

@@ -39,6 +39,7 @@ from workflows.models import (
     Unit,
     User,
     WorkflowState,
+    seconds_between,
 )
 from workflows.pack_verify import frontier_append, frontier_root, leaf_hash
 
@@ -328,7 +329,8 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
             batch["tasks"].append({"id": task_ids[x["id"]], "application_id": app_id, "unit_id": unit["unit_id"],
                                    "bpmn_id": x["bpmn_id"], "name": x["name"], "lane": x["lane"], "role": x["role"],
                                    "form": x["form"], "assignee_id": assignee, "state": "ready",
-                                   "created_at": x["created_at"] + shift, "context": c.sub_json(x["context"], m),
+                                   "created_at": x["created_at"] + shift, "duration_seconds": None,  # ready: not finished
+                                   "context": c.sub_json(x["context"], m),
                                    "reminded_at": reminded(x["created_at"] + shift)})
         for k, d in enumerate(t["documents"]):
             batch["docs"].append({"id": doc_id + k, "application_id": app_id, "kind": d["kind"],
@@ -340,6 +342,7 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
                 "id": notice_id + k, "application_id": app_id, "unit_id": unit["unit_id"], "round": x["round"],
                 "starts_at": x["starts_at"] + shift, "ends_at": x["ends_at"] + shift, "last_day": x["last_day"],
                 "closed_at": x["closed_at"] and x["closed_at"] + shift, "outcome": x["outcome"],
+                "duration_seconds": seconds_between(x["starts_at"], x["closed_at"]),  # shifted alike
                 "document_id": m["#document"].get(x["document_id"]), "summary": c.sub_json(x["summary"], m)})
         for e in t["events"]:
             actor = users[e["actor"]][1] if e["actor"] in users else e["actor"]

@@ -1,10 +1,12 @@
 """Who may see what: team members see their applications; unit staff and auditors their unit's."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.interfaces import ORMOption
 
 from .catalogue import GRANTABLE_ROLES, READ_ONLY_ROLES
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
@@ -61,8 +63,9 @@ def can_view(user: User, app: Application) -> bool:
     return None in units or app.unit_id in units or user.id in app.member_ids()
 
 
-def get_visible(session: Session, user: User, application_id: int) -> Application:
-    app = session.get(Application, application_id)
+def get_visible(session: Session, user: User, application_id: int, options: Sequence[ORMOption] = ()) -> Application:
+    """The application if the user may see it (`options`: loader options, as Session.get takes)."""
+    app = session.get(Application, application_id, options=options)
     if app is None or not can_view(user, app):
         # Not yours looks the same as not there: ids of other teams' work leak nothing.
         raise NotFound(msg("申请不存在或您无权查看"))

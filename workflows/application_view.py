@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from . import access, audit, forms
 from .models import (
@@ -43,9 +43,11 @@ class DocumentGroup:
 
 
 def submissions(session: Session, app: Application, step: str | None = None) -> list[FormSubmission]:
-    """Every submitted revision (of one step, if given), oldest first."""
+    """Every submitted revision (of one step, if given), oldest first, with its submitter's name
+    (not their roles: the page never reads them)."""
     audit.append_pending(session)  # this transaction's own submissions too (written with its events)
-    query = select(FormSubmission).where(FormSubmission.application_id == app.id)
+    query = select(FormSubmission).where(FormSubmission.application_id == app.id).options(
+        joinedload(FormSubmission.user).lazyload(User.roles))
     if step:
         query = query.where(FormSubmission.step == step)
     return list(session.execute(query.order_by(FormSubmission.id)).scalars())
@@ -79,9 +81,12 @@ def _references(schema: dict[str, Any], value: Any, title: str = "") -> list[tup
     return found
 
 
-def document_groups(session: Session, user: User, app: Application) -> list[DocumentGroup]:
+def document_groups(session: Session, user: User, app: Application,
+                    submitted: list[FormSubmission] | None = None,
+                    rounds: list[dict[str, Any]] | None = None) -> list[DocumentGroup]:
     """The application's documents by purpose. An upload appears only once a submitted form (or an
-    income line, or an objection) names it; until then only its uploader sees it, in the form."""
+    income line, or an objection) names it; until then only its uploader sees it, in the form.
+    The page passes the submissions and publicity rounds it already read (`submitted`, `rounds`)."""
     docs = {d.id: d for d in session.execute(select(Document).where(Document.application_id == app.id)
                                              .order_by(Document.id)).scalars()}
     groups: dict[str, DocumentGroup] = {}
@@ -95,7 +100,7 @@ def document_groups(session: Session, user: User, app: Application) -> list[Docu
         if doc.kind in GENERATED:
             order, title = GENERATED[doc.kind]
             add(doc.kind, order, title, doc, doc.filename)
-    for sub in submissions(session, app):
+    for sub in submissions(session, app) if submitted is None else submitted:
         schema = forms.load_schema(sub.form) if sub.form else {}
         for doc_id, label in _references(schema, sub.payload):
             if doc_id in docs:
@@ -105,15 +110,19 @@ def document_groups(session: Session, user: User, app: Application) -> list[Docu
         if doc_id in docs:
             add("income", *INCOME_GROUP, docs[doc_id], docs[doc_id].filename)
     if access.may_see_objectors(user, app):  # an objector's file may carry their name
-        for doc_id in session.execute(select(Objection.attachment_id).where(
-                Objection.application_id == app.id, Objection.attachment_id.is_not(None))).scalars():
+        attached = ([o.attachment_id for o in objections(session, app)] if rounds is None else
+                    [o["attachment_id"] for r in rounds for o in r["objections"]])
+        for doc_id in [i for i in attached if i is not None]:
             if doc_id in docs:
                 add("objection", *OBJECTION_GROUP, docs[doc_id], docs[doc_id].filename)
     return sorted(groups.values(), key=lambda g: g.order)
 
 
 def _income_evidence(session: Session, app: Application) -> list[int]:
+    """Evidence of a conversion's ledger lines (only a conversion has a ledger: income.py)."""
     ids: list[int] = []
+    if app.kind != "conversion":
+        return ids
     for model in (IncomeReceipt, IncomeDeduction):
         ids += [i for i in session.execute(select(model.evidence_document_id).where(
             model.conversion_id == app.id, model.evidence_document_id.is_not(None))).scalars() if i is not None]
@@ -122,41 +131,62 @@ def _income_evidence(session: Session, app: Application) -> list[int]:
 
 def waiting(session: Session, app: Application) -> list[dict[str, Any]]:
     """Each ready step with since when it waits, and for whom: the person, or the role and the
-    people who may claim it."""
-    rows = session.execute(select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).scalars().all()
-    result = []
-    for task in rows:
-        who = [task.assignee] if task.assignee else _queue(session, task)
-        result.append({"task_id": task.id, "bpmn_id": task.bpmn_id, "name": task.name, "since": task.created_at,
-                       "assigned": task.assignee is not None,
-                       "role": ROLE_NAMES.get(task.role or "", task.role or ""), "people": [u.name for u in who]})
-    return result
+    people who may claim it. Two statements of plain columns, however many steps wait."""
+    rows = session.execute(select(HumanTask.id, HumanTask.bpmn_id, HumanTask.name, HumanTask.created_at,
+                                  HumanTask.role, HumanTask.unit_id, HumanTask.assignee_id, User.name)
+                           .outerjoin(User, User.id == HumanTask.assignee_id)
+                           .where(HumanTask.application_id == app.id, HumanTask.state == "ready")
+                           .order_by(HumanTask.created_at)).all()
+    queues = _queues(session, app, {(r.role, r.unit_id) for r in rows if r.assignee_id is None and r.role})
+    return [{"task_id": r.id, "bpmn_id": r.bpmn_id, "name": r.name, "since": r.created_at,
+             "assigned": r.assignee_id is not None, "role": ROLE_NAMES.get(r.role or "", r.role or ""),
+             "people": [r[7]] if r.assignee_id is not None else queues.get((r.role, r.unit_id), [])}
+            for r in rows]
 
 
-def _queue(session: Session, task: HumanTask) -> list[User]:
-    """Who may claim a queued task: the role's holders in the unit (or all units), minus the team."""
-    if not task.role:
-        return []
-    team = task.application.member_ids()
-    users = session.execute(select(User).join(RoleGrant, RoleGrant.user_id == User.id).where(
-        RoleGrant.role == task.role, User.active.is_(True),
-        (RoleGrant.unit_id == task.unit_id) | RoleGrant.unit_id.is_(None)).order_by(User.username)).scalars().unique()
-    return [u for u in users if u.id not in team]
+def _queues(session: Session, app: Application, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+    """Who may claim each queued (role, unit): the role's active holders in that unit or in all
+    units, by username, minus the team; one statement for every queue of the page."""
+    if not wanted:
+        return {}
+    team = app.member_ids()
+    units = {unit for _, unit in wanted}
+    grants = sorted(session.execute(select(RoleGrant.role, RoleGrant.unit_id, User.id, User.name, User.username).join(
+        User, RoleGrant.user_id == User.id).where(
+        RoleGrant.role.in_({role for role, _ in wanted}), User.active.is_(True),
+        RoleGrant.unit_id.in_(units) | RoleGrant.unit_id.is_(None))).all(), key=lambda g: (g.username, g.id))
+    found: dict[tuple[str, int], list[str]] = {}
+    for role, unit in wanted:
+        seen: set[int] = set()
+        names = found.setdefault((role, unit), [])
+        for g_role, g_unit, user_id, name, _username in grants:
+            if g_role == role and g_unit in (unit, None) and user_id not in team and user_id not in seen:
+                seen.add(user_id)
+                names.append(name)
+    return found
+
+
+def objections(session: Session, app: Application) -> list[Objection]:
+    return list(session.execute(select(Objection).where(Objection.application_id == app.id)
+                                .order_by(Objection.id)).scalars())
 
 
 def publicity_rounds(session: Session, user: User, app: Application) -> list[dict[str, Any]]:
-    """Each notice with its objections; who objected only for those `may_see_objectors` allows."""
+    """Each notice with its objections; who objected only for those `may_see_objectors` allows.
+    Objections are read only when there is a notice (each objection answers one)."""
     notices = session.execute(select(PublicityNotice).where(PublicityNotice.application_id == app.id)
+                              .options(lazyload(PublicityNotice.application))
                               .order_by(PublicityNotice.id)).scalars().all()
-    objections = session.execute(select(Objection).where(Objection.application_id == app.id)
-                                 .order_by(Objection.id)).scalars().all()
+    if not notices:
+        return []
+    found = objections(session, app)
     identity = access.may_see_objectors(user, app)
     rounds = []
     for notice in notices:
         rows = [{"receipt": o.receipt, "filed_at": o.filed_at, "status": o.status, "reason": o.reason,
                  "reasoning": o.reasoning, "handled_at": o.handled_at,
-                 "name": o.name if identity else None, "contact": o.contact if identity else None}
-                for o in objections if o.notice_id == notice.id]
+                 "name": o.name if identity else None, "contact": o.contact if identity else None,
+                 "attachment_id": o.attachment_id}
+                for o in found if o.notice_id == notice.id]
         rounds.append({"notice": notice, "objections": rows})
     return rounds

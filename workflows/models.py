@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
     text,
     true,
@@ -224,6 +226,9 @@ class HumanTask(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Seconds from created_at to completed_at, written with completed_at (`_store_durations`):
+    # the statistics sort these, not a julianday per row.
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
     reminded_at: Mapped[datetime | None]
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     application: Mapped[Application] = relationship(lazy="joined")
@@ -288,6 +293,8 @@ class PublicityNotice(Base):
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    # Seconds from starts_at to closed_at, written with closed_at (`_store_durations`).
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
     # What is publicized: a grant (§三(一)3/§三(二)1) or a price fixed by agreement (§三(五)1).
     kind: Mapped[str] = mapped_column(String(16), default="grant", server_default="grant")
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -553,11 +560,39 @@ class RegistryHistory(Base):
 
 # Indexes for the statistics (workflows/statistics.py): per unit, step and year, answered from
 # the index alone, so the dashboard stays fast at a city's scale.
-Index("ix_tasks_statistics", HumanTask.unit_id, HumanTask.bpmn_id, HumanTask.completed_at, HumanTask.created_at)
+# The durations last: median and p90 are sorted from the index alone.
+Index("ix_tasks_durations", HumanTask.unit_id, HumanTask.bpmn_id, HumanTask.completed_at, HumanTask.duration_seconds)
 Index("ix_applications_unit_created", Application.unit_id, Application.created_at, Application.status,
       Application.kind)
 Index("ix_applications_unit_closed", Application.unit_id, Application.status, Application.closed_at, Application.kind)
 Index("ix_notices_unit_closed", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.starts_at)
+Index("ix_notices_durations", PublicityNotice.unit_id, PublicityNotice.closed_at, PublicityNotice.duration_seconds)
+# Who may claim a queued task (the application page): a role's holders in a unit or city-wide.
+Index("ix_role_grants_role_unit", RoleGrant.role, RoleGrant.unit_id)
+# A grant's conversions and its conversion-period watch (the application page, watch.watch_of).
+Index("ix_applications_original", Application.original_id, Application.kind)
+
+
+def seconds_between(begin: datetime | None, end: datetime | None) -> float | None:
+    """end − begin in seconds (microseconds kept), both read as UTC; None if either is missing."""
+    if begin is None or end is None:
+        return None
+    return (clock.as_utc(end) - clock.as_utc(begin)).total_seconds()
+
+
+@event.listens_for(HumanTask, "before_insert")
+@event.listens_for(HumanTask, "before_update")
+@event.listens_for(PublicityNotice, "before_insert")
+@event.listens_for(PublicityNotice, "before_update")
+def _store_durations(_mapper: Any, _connection: Any, target: HumanTask | PublicityNotice) -> None:
+    """Every ORM write of a finished task or a closed notice stores its duration in the same
+    flush, so in the transaction that completes it (engine.complete_task, the publicity close,
+    the objection handling, and any test or seeder writing rows through the ORM). Core inserts
+    (bench/seed.py, bench/bench_statistics.py) write the column themselves."""
+    if isinstance(target, HumanTask):
+        target.duration_seconds = seconds_between(target.created_at, target.completed_at)
+    else:
+        target.duration_seconds = seconds_between(target.starts_at, target.closed_at)
 
 
 # --- hardening: sweep incidents, login throttling, outbox claims -------------------------

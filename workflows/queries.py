@@ -3,6 +3,7 @@ or plain data and never change anything."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
@@ -23,6 +24,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, defer, joinedload, lazyload
+from sqlalchemy.orm.interfaces import ORMOption
 
 from . import access, audit, forms, runtime
 from .catalogue import KINDS_ALL, step_form
@@ -189,6 +191,13 @@ def tasks_for(user: User, kind: str | None = None, step: str | None = None,
     return query.order_by(HumanTask.created_at, HumanTask.id)
 
 
+def my_tasks_of(user: User, application_id: int) -> Select[Any]:
+    """Ids of one application's ready tasks that are the user's (`tasks_for`'s sources), read
+    through the application's own index: not the user's whole union of tasks (1,085 rows for
+    the busiest officer at 100k) to test a handful against it."""
+    return select(HumanTask.id).where(HumanTask.application_id == application_id, or_(*_task_sources(user)))
+
+
 def _count_sources(session: Session, sources: list[ColumnElement[bool]]) -> int:
     """One statement adding a COUNT per source, each read from its index alone."""
     counts = [select(func.count()).select_from(HumanTask).where(c).scalar_subquery() for c in sources]
@@ -346,9 +355,9 @@ def documents(session: Session, app: Application) -> list[Document]:
                                 .order_by(Document.id)).scalars())
 
 
-def signatures(session: Session, app: Application) -> list[Signature]:
+def signatures(session: Session, app: Application, options: Sequence[ORMOption] = ()) -> list[Signature]:
     return list(session.execute(select(Signature).where(Signature.application_id == app.id)
-                                .order_by(Signature.id)).scalars())
+                                .options(*options).order_by(Signature.id)).scalars())
 
 
 def objections(session: Session, app: Application) -> list[Objection]:

@@ -159,45 +159,41 @@ def _grants_per_month(session: Session, unit_id: int | None, year: int) -> list[
     return [int(v or 0) for v in row]
 
 
-def _duration(session: Session, begin: InstrumentedAttribute[datetime],
-              finish: InstrumentedAttribute[datetime | None]) -> ColumnElement[float | Decimal]:
-    """Days between two timestamps, as a SQL expression of this database."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.julianday(finish) - func.julianday(begin)
-    return func.extract("epoch", finish - begin) / 86400.0
-
-
 def _steps(session: Session, unit_id: int | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per step: how many finished in the year, median and p90 of the days they waited."""
+    """Per step: how many finished in the year, median and p90 of the days they waited, from the
+    durations stored when each task finished (`duration_seconds`, written with completed_at /
+    closed_at): the indexes `ix_tasks_durations` and `ix_notices_durations` answer alone."""
     rows = []
     for key, name, bpmn_ids in STEPS:
         if bpmn_ids:
-            days = _duration(session, HumanTask.created_at, HumanTask.completed_at)
+            seconds: InstrumentedAttribute[float | None] = HumanTask.duration_seconds
             # Only a completion sets completed_at (cancelled rows keep it empty): the index answers alone.
             where = and_(_unit(HumanTask.unit_id, unit_id), HumanTask.bpmn_id.in_(bpmn_ids),
                          HumanTask.completed_at >= start, HumanTask.completed_at < end)
         else:
-            days = _duration(session, PublicityNotice.starts_at, PublicityNotice.closed_at)
+            seconds = PublicityNotice.duration_seconds
             where = and_(_unit(PublicityNotice.unit_id, unit_id), PublicityNotice.closed_at.is_not(None),
                          PublicityNotice.closed_at >= start, PublicityNotice.closed_at < end)
-        rows.append({"step": key, "name": name, **_percentiles(days, where)(session)})
+        rows.append({"step": key, "name": name, **_percentiles(seconds, where)(session)})
     return rows
 
 
-def _percentiles(days: ColumnElement[float | Decimal], where: ColumnElement[bool]) -> Callable[[Session], dict[str, Any]]:
+def _percentiles(seconds: InstrumentedAttribute[float | None],
+                 where: ColumnElement[bool]) -> Callable[[Session], dict[str, Any]]:
     """Count, median and p90 (nearest rank) in one sorted pass: a window numbers the sorted
-    durations; ceil(p·n) is integer arithmetic, (n + 1) // 2 and (9n + 9) // 10, on both databases."""
-    ranked = select(days.label("d"), func.row_number().over(order_by=days).label("rn"),
+    durations; ceil(p·n) is integer arithmetic, (n + 1) // 2 and (9n + 9) // 10, on both databases.
+    Days are the stored seconds / 86400, rounded to 0.01 here."""
+    ranked = select(seconds.label("s"), func.row_number().over(order_by=seconds).label("rn"),
                     func.count().over().label("n")).where(where).subquery()
     median_rank, p90_rank = (ranked.c.n + 1) // 2, (ranked.c.n * 9 + 9) // 10
-    query = select(ranked.c.d, ranked.c.rn, ranked.c.n, median_rank, p90_rank).where(
+    query = select(ranked.c.s, ranked.c.rn, ranked.c.n, median_rank, p90_rank).where(
         (ranked.c.rn == median_rank) | (ranked.c.rn == p90_rank))
 
     def run(session: Session) -> dict[str, Any]:
         found: Sequence[Any] = session.execute(query).all()
         if not found:
             return {"count": 0, "median_days": None, "p90_days": None}
-        at = {rn: round(float(d), 2) for d, rn, _n, _m, _p in found}
+        at = {rn: round(float(d) / 86400, 2) for d, rn, _n, _m, _p in found}
         _d, _rn, n, m, p = found[0]
         return {"count": int(n), "median_days": at[m], "p90_days": at[p]}
     return run

@@ -272,7 +272,12 @@ def check_not_lapsed(session: Session, grant: Application) -> None:
 
 def view(session: Session, grant: Application) -> dict[str, Any] | None:
     """Period end, next reminder, reminders sent and the lapse task's outcome, from the summary."""
-    watch = watch_of(session, grant)
+    return view_of(watch_of(session, grant))
+
+
+def view_of(watch: Application | None) -> dict[str, Any] | None:
+    """`view` of a watch already read (the application page reads a grant's watch and its
+    conversions in one statement)."""
     if watch is None:
         return None
     data = watch.summary or {}

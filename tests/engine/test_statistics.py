@@ -3,16 +3,19 @@ of a seeded year over two units, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
+from freezegun import freeze_time
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from tests import registry_seed
 from tests.driver import Driver
-from workflows import accounts, annual_report, statistics
+from workflows import accounts, annual_report, clock, statistics
 from workflows.access import SystemActor
 from workflows.errors import Forbidden
-from workflows.models import Unit
+from workflows.models import HumanTask, PublicityNotice, Unit
 
 YEAR = registry_seed.YEAR
 
@@ -95,3 +98,34 @@ def test_who_may_see_the_statistics(seeded):
         statistics.check_may_view(drive.user(s, "city1"), szdi)
         with pytest.raises(Forbidden):
             annual_report.build(s, drive.user(s, "auditor2"), "SZDU", YEAR)
+
+
+def test_completing_a_task_stores_its_duration(sessions):
+    """The statistics sort stored seconds (`duration_seconds`), written in the transaction that
+    completes the task or closes the notice; a ready task and an open notice have none."""
+    drive = Driver(sessions)
+    start = clock.now()
+    with freeze_time(start):
+        app_id = drive.start()
+    with freeze_time(start + timedelta(days=2, hours=3, seconds=1.25)):
+        drive.draft(app_id)
+    with drive.sessions() as s:
+        rows = s.execute(select(HumanTask).where(HumanTask.application_id == app_id)).scalars().all()
+        done = [r for r in rows if r.state == "completed"]
+        assert [r.bpmn_id for r in done] == ["draft"]
+        assert done[0].duration_seconds == pytest.approx(2 * 86400 + 3 * 3600 + 1.25, abs=1e-6)
+        assert all(r.duration_seconds is None for r in rows if r.state == "ready")
+
+
+def test_closing_a_notice_stores_its_duration(sessions):
+    drive = Driver(sessions)
+    notice_app = drive.to_publicity()
+    with drive.sessions() as s:
+        notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == notice_app)).scalar_one()
+        assert notice.duration_seconds is None
+        starts = notice.starts_at
+    drive.pass_publicity(notice_app)
+    with drive.sessions() as s:
+        notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == notice_app)).scalar_one()
+        assert notice.closed_at is not None
+        assert notice.duration_seconds == pytest.approx((notice.closed_at - starts).total_seconds(), abs=1e-6)

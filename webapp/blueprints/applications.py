@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from workflows import (
     access,
@@ -24,7 +25,7 @@ from workflows import (
 )
 from workflows.catalogue import KIND, STATUS_LABELS, step_form
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
-from workflows.models import Document, HumanTask, Unit, User
+from workflows.models import Application, Document, Signature, Unit, User
 
 from .. import database
 from ..errors import errors_by_field, message_of
@@ -96,33 +97,57 @@ def _researcher_units() -> list[Unit]:
 @bp.get("/applications/<int:application_id>")
 @login_required
 def show(application_id: int):
+    """Everything about one application, from the summary read model and indexed reads (no
+    workflow loads; tests/web/test_application_page_statements.py bounds the statements)."""
     s = database.session()
     user = me()
-    app = access.get_visible(s, user, application_id)
+    app = access.get_visible(s, user, application_id, options=PAGE_OPTIONS)
     data = app.summary or {}  # the read model written with each state: no workflow loads
     events = queries.history(s, app)
     waiting = application_view.waiting(s, app)
     people = {e.actor for e in events} | {(e.detail or {}).get("to", "") for e in events}
+    filed = _filed(s, app, data)
+    rounds = application_view.publicity_rounds(s, user, app)
+    children = _children(s, app)
     return render_template(
         "applications/show.html", app=app, title=queries.working_title(s, user, app), kinds=KINDS, statuses=STATUSES,
-        **_filed(s, app, data), steps=waiting,
+        **filed, steps=waiting,
         history=[_event_row(e) for e in events], names=_names(s, people),
-        document_groups=application_view.document_groups(s, user, app), signatures=queries.signatures(s, app),
-        rounds=application_view.publicity_rounds(s, user, app), trail=queries.step_trail(s, app),
+        document_groups=application_view.document_groups(s, user, app, filed["submitted"], rounds),
+        signatures=queries.signatures(s, app, options=PAGE_SIGNATURE_OPTIONS),
+        rounds=rounds, trail=queries.step_trail(s, app),
         may_withdraw=user.id == app.representative_id and app.status in engine.WITHDRAWABLE,
         may_evidence=_may_download_evidence(app), step_names=STEP_NAMES, team=_team(s, app, data),
         record=queries.agreement_record(app, data), objection_statuses=OBJECTION_STATUSES,
-        my_tasks=set(s.execute(queries.tasks_for(user).where(HumanTask.application_id == app.id)
-                               .with_only_columns(HumanTask.id)).scalars()),
-        conversions=conversions_view(s, user, app, data), deduction_names=income.DEDUCTIONS,
-        period=_period_view(s, app))
+        my_tasks=set(s.execute(queries.my_tasks_of(user, app.id)).scalars()) if waiting else set(),
+        conversions=conversions_view(s, user, app, data, children), deduction_names=income.DEDUCTIONS,
+        period=_period_view(s, app, children))
 
 
-def _period_view(s, app) -> dict[str, Any] | None:
+# The page reads the representative's name, never their roles (a selectin otherwise).
+PAGE_OPTIONS = (joinedload(Application.representative).lazyload(User.roles),)
+PAGE_SIGNATURE_OPTIONS = (joinedload(Signature.user).lazyload(User.roles),)
+
+
+def _children(s, app) -> list[Any] | None:
+    """A grant's conversions and its conversion-period watch, in one statement (None: a kind
+    that has neither, which the page asks about in its own way)."""
+    if app.kind in ("conversion", "distribution", watch.KIND):
+        return None
+    model = type(app)
+    return list(s.execute(select(model).where(model.original_id == app.id, model.kind.in_(("conversion", watch.KIND)))
+                          .options(*PAGE_OPTIONS).order_by(model.id)).scalars())
+
+
+def _period_view(s, app, children: list[Any] | None = None) -> dict[str, Any] | None:
     """A grant, and its watch, show the conversion period and what the watch did."""
     if app.kind == watch.KIND:
         return watch.view(s, s.get(type(app), app.original_id))
-    return watch.view(s, app) if app.kind in watch.GRANT_KINDS else None
+    if app.kind not in watch.GRANT_KINDS:
+        return None
+    if children is None:
+        return watch.view(s, app)
+    return watch.view_of(next((c for c in children if c.kind == watch.KIND), None))
 
 
 def _filed(s, app, data: dict[str, Any]) -> dict[str, Any]:
@@ -132,12 +157,12 @@ def _filed(s, app, data: dict[str, Any]) -> dict[str, Any]:
     every = application_view.submissions(s, app)
     revisions = [r for r in every if r.step == filed_key]
     chosen = application_view.pick_revision(revisions, request.args.get("revision"))
-    return {"filed": chosen.payload if chosen else data.get(filed_key), "filed_revision": chosen,
+    return {"filed": chosen.payload if chosen else data.get(filed_key), "filed_revision": chosen, "submitted": every,
             "revisions": revisions, "filed_schema": forms.load_schema(step_form(filed_key, app.kind)),
             "other_submissions": [r for r in every if r.step != filed_key], "load_schema": forms.load_schema}
 
 
-def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
+def conversions_view(s, user, app, data: dict[str, Any], children: list[Any] | None = None) -> dict[str, Any]:
     """A grant lists its conversions (and may start one); a conversion shows its contract and ledger."""
     if app.kind == "conversion":
         may_book = app.status == "completed" and user.has_role("tto", app.unit_id) and user.id not in app.member_ids()
@@ -148,8 +173,9 @@ def conversions_view(s, user, app, data: dict[str, Any]) -> dict[str, Any]:
         ledger = income.ledger(s, conv)
         ledger["distributions"] = [p for p in ledger["distributions"] if p["process_id"] == app.id]
         return {"contract": (conv.summary or {}).get("conversion_contract"), "grant": conv, **ledger}
-    rows = s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
-                     .order_by(type(app).id)).scalars().all()
+    rows = ([c for c in children if c.kind == "conversion"] if children is not None else
+            s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
+                      .order_by(type(app).id)).scalars().all())
     may_start = app.status == "completed" and app.kind in conversion.GRANT_KINDS and (
         user.id == app.representative_id or user.has_role("tto", app.unit_id))
     return {"list": rows, "may_start": may_start}
