@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -190,13 +190,18 @@ def checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
     return body
 
 
+def heads_moved() -> ColumnElement[bool]:
+    """A log's head is past its last checkpoint (the newest size read from the end of the
+    (log_id, size) unique index: one index probe per log)."""
+    signed = func.coalesce(select(func.max(AuditCheckpoint.size)).where(
+        AuditCheckpoint.log_id == AuditLog.log_id).scalar_subquery(), -1)
+    return AuditLog.size > signed
+
+
 def checkpoint_all(session: Session) -> int:
     """Sign every log whose head moved since its last checkpoint (the sweep calls this each second).
     Busy heads are skipped (SKIP LOCKED) and signed on the next sweep."""
-    signed = func.coalesce(select(func.max(AuditCheckpoint.size)).where(
-        AuditCheckpoint.log_id == AuditLog.log_id).scalar_subquery(), -1)
-    heads = session.execute(select(AuditLog).where(AuditLog.size > signed)
-                            .with_for_update(skip_locked=True)).scalars().all()
+    heads = session.execute(select(AuditLog).where(heads_moved()).with_for_update(skip_locked=True)).scalars().all()
     for head in heads:
         checkpoint(session, head.log_id)
     return len(heads)

@@ -151,7 +151,8 @@ class Application(Base):
     __table_args__ = (Index("ix_apps_unit_updated", "unit_id", "updated_at"),
                       Index("ix_apps_unit_created", "unit_id", "created_at"),
                       Index("ix_apps_updated", "updated_at"), Index("ix_apps_created", "created_at"),
-                      Index("ix_apps_representative", "representative_id"), *_checks("applications"))
+                      Index("ix_apps_representative", "representative_id"),
+                      Index("ix_apps_original", "original_id", "kind"), *_checks("applications"))
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
