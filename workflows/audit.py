@@ -42,6 +42,7 @@ __all__ = [
     "canonical",
     "checkpoint",
     "checkpoint_all",
+    "checkpoint_moved",
     "digest",
     "latest_checkpoint",
     "leaf_fields",
@@ -205,6 +206,14 @@ def checkpoint_all(session: Session) -> int:
     for head in heads:
         checkpoint(session, head.log_id)
     return len(heads)
+
+
+def checkpoint_moved(session: Session, log_id: int) -> int:
+    """Sign one log if its head moved and no other transaction holds it (SKIP LOCKED: a busy
+    head is signed on the next sweep); 1 if signed."""
+    head = session.execute(select(AuditLog.log_id).where(AuditLog.log_id == log_id, heads_moved())
+                           .with_for_update(skip_locked=True)).scalar()
+    return int(head is not None and checkpoint(session, log_id) is not None)
 
 
 def latest_checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
