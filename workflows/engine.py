@@ -421,9 +421,15 @@ def _fire_guarded(session: Session, state: WorkflowState) -> int:
         return 0
 
 
+# A fired instance reads its application with unit, representative and team; the representative's
+# roles (a selectin of every load) load only if a step asks for them.
+_FIRE_LOAD = (joinedload(Application.representative).lazyload(User.roles),)
+
+
 def _fire(session: Session, state: WorkflowState) -> int:
     """Advance one instance whose timer is due; 1 if a timer fired."""
-    app = state.application
+    app = session.execute(select(Application).where(Application.id == state.application_id)
+                          .options(*_FIRE_LOAD)).scalar_one()
     wf = runtime.load(state.serialized, state.process_version)
     before = state.timer_due_at
     runtime.advance(wf, _engine(session, app, None))
@@ -499,7 +505,7 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
     else:
         staff = session.execute(select(User).join(RoleGrant).where(
             RoleGrant.role == role, (RoleGrant.unit_id == app.unit_id) | RoleGrant.unit_id.is_(None),
-            User.active.is_(True))).scalars().unique().all()
+            User.active.is_(True)).options(lazyload(User.roles))).scalars().unique().all()  # name and address only
         notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
 
 
