@@ -119,3 +119,25 @@ def test_an_unsigned_head_is_seen(drive):
     assert _nothing(drive.sessions).checkpoints is True
     sweep.sweep(drive.sessions)
     assert _nothing(drive.sessions).checkpoints is False
+
+
+def test_reminders_go_out_in_short_transactions_and_all_of_them_in_one_sweep(drive, monkeypatch):
+    app_id = drive.start()
+    drive.draft(app_id)  # three consent tasks
+    _settled(drive)
+    batches: list[int] = []
+    real = sweep.notify.remind_overdue
+
+    def counted(session, limit=500):
+        batches.append(real(session, limit=limit))
+        return batches[-1]
+    monkeypatch.setattr(sweep.notify, "remind_overdue", counted)
+    monkeypatch.setattr(sweep, "REMINDER_BATCH", 1)
+    with drive.sessions() as s:
+        created = s.execute(select(func.max(HumanTask.created_at)).where(HumanTask.state == "ready")).scalar_one()
+    with freeze_time(created + timedelta(days=settings.get().reminder_after_days, seconds=1)):
+        sweep.sweep(drive.sessions)
+    assert batches == [1, 1, 1, 0]  # one task a transaction, until none is left
+    with drive.sessions() as s:
+        assert s.execute(select(func.count()).select_from(HumanTask).where(
+            HumanTask.state == "ready", HumanTask.reminded_at.is_(None))).scalar_one() == 0
