@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import inspect, select
 
-from workflows import accounts, audit, db, demo, engine, keys, notify, pack_verify, pki, settings
+from workflows import accounts, audit, db, demo, keys, pack_verify, pki, settings, sweep
 from workflows import backup as backups
 from workflows import settings as engine_settings
 from workflows.access import SystemActor
@@ -47,16 +47,11 @@ def demo_data() -> None:
 
 
 def tick_once(app: Flask) -> int:
-    """Fire due timers (each instance in its own transaction, for at most a second), then
-    reminders, then mail, each in its own transaction so a failure of one does not undo or
-    stop the others; then sign every log whose head moved."""
+    """One sweep (workflows/sweep.py): fire due timers (each instance in its own transaction, for
+    at most a second), then reminders, throttles, mail and checkpoints, each in its own
+    transaction; parts with nothing to do take no write lock."""
     with app.app_context():
-        fired = engine.sweep_timers(current_app.extensions["grants_sessions"])
-        _run_in_transaction(notify.remind_overdue)
-        _run_in_transaction(accounts.prune_throttles)
-        notify.deliver_outbox(current_app.extensions["grants_sessions"])
-        _run_in_transaction(audit.checkpoint_all)
-        return fired
+        return sweep.sweep(current_app.extensions["grants_sessions"])
 
 
 def _init_keys(app: Flask) -> list[str]:

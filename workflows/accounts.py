@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -134,12 +134,15 @@ def _lock_if_exceeded(session: Session, key: str, limit: int, now: datetime, pro
 def prune_throttles(session: Session) -> int:
     """Forget counters idle for a day whose lock has run out: strangers' guesses must not
     fill the table for ever."""
-    now = clock.now()
-    result = session.execute(delete(LoginThrottle).where(
-        LoginThrottle.updated_at < now - timedelta(days=1),
-        (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now))
-        .execution_options(synchronize_session=False))
+    result = session.execute(delete(LoginThrottle).where(*stale_throttles(clock.now()))
+                             .execution_options(synchronize_session=False))
     return cast("CursorResult[Any]", result).rowcount or 0
+
+
+def stale_throttles(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Counters idle for a day (a range of `ix_login_throttles_updated_at`) whose lock has run out."""
+    return (LoginThrottle.updated_at < now - timedelta(days=1),
+            (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now))
 
 
 def change_password(user: User, old: str, new: str) -> None:

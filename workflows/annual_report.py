@@ -106,7 +106,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     """The report as PDF/A, signed with the unit's certificate (PAdES) like its notices."""
     from . import signing
     from .documents import render
-    pdf = render._pdf("annual_report.html", {**report, "number": f"{report['unit']['code']}-{report['year']}"})
+    pdf = render.pdf_in_child("annual_report.html", {**report, "number": f"{report['unit']['code']}-{report['year']}"})
     return signing.sign_as_unit(pdf, signing.UnitName(report["unit"]["code"], report["unit"]["name"]),
                                 title="年度报告电子签章")
 

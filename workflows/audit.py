@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
@@ -44,6 +44,7 @@ __all__ = [
     "canonical",
     "checkpoint",
     "checkpoint_all",
+    "checkpoint_moved",
     "digest",
     "latest_checkpoint",
     "leaf_fields",
@@ -315,17 +316,30 @@ def checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:
     return body
 
 
+def heads_moved() -> ColumnElement[bool]:
+    """A log's head is past its last checkpoint (the newest size read from the end of the
+    (log_id, size) unique index: one index probe per log)."""
+    signed = func.coalesce(select(func.max(AuditCheckpoint.size)).where(
+        AuditCheckpoint.log_id == AuditLog.log_id).scalar_subquery(), -1)
+    return AuditLog.size > signed
+
+
 def checkpoint_all(session: Session) -> int:
     """Sign every log whose head moved since its last checkpoint (the sweep calls this each second).
     Busy heads are skipped (SKIP LOCKED) and signed on the next sweep."""
     append_pending(session)
-    signed = func.coalesce(select(func.max(AuditCheckpoint.size)).where(
-        AuditCheckpoint.log_id == AuditLog.log_id).scalar_subquery(), -1)
-    heads = session.execute(select(AuditLog).where(AuditLog.size > signed)
-                            .with_for_update(skip_locked=True)).scalars().all()
+    heads = session.execute(select(AuditLog).where(heads_moved()).with_for_update(skip_locked=True)).scalars().all()
     for head in heads:
         checkpoint(session, head.log_id)
     return len(heads)
+
+
+def checkpoint_moved(session: Session, log_id: int) -> int:
+    """Sign one log if its head moved and no other transaction holds it (SKIP LOCKED: a busy
+    head is signed on the next sweep); 1 if signed."""
+    head = session.execute(select(AuditLog.log_id).where(AuditLog.log_id == log_id, heads_moved())
+                           .with_for_update(skip_locked=True)).scalar()
+    return int(head is not None and checkpoint(session, log_id) is not None)
 
 
 def latest_checkpoint(session: Session, log_id: int) -> dict[str, Any] | None:

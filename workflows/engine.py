@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import uuid4
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import Select, delete, exists, select
+from sqlalchemy import ColumnElement, Select, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload, lazyload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -226,14 +228,15 @@ def _unwatched_grants(session: Session, limit: int) -> list[Application]:
 def start_missing_watches(session: Session, limit: int = 20) -> int:
     """Grants completed before the watch existed get theirs on a sweep; each start is its own
     savepoint, so a sweeper that lost the race to another one just skips it."""
-    started = 0
-    for grant in _unwatched_grants(session, limit):
-        try:
-            with session.begin_nested():
-                started += start_watch(session, grant) is not None
-        except IntegrityError:
-            continue
-    return started
+    return sum(_start_missing_watch(session, grant) for grant in _unwatched_grants(session, limit))
+
+
+def _start_missing_watch(session: Session, grant: Application) -> int:
+    try:
+        with session.begin_nested():
+            return int(start_watch(session, grant) is not None)
+    except IntegrityError:
+        return 0
 
 
 def claim_task(session: Session, actor: User, task_id: str) -> HumanTask:
@@ -345,17 +348,23 @@ def tick(session: Session, limit: int = 200) -> int:
 _WATCHES_COMPLETE: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
 
 
-def _backfill_watches(sessions: sessionmaker[Session]) -> None:
-    """Grants completed before the watch existed get theirs: a read first, the write lock only
-    when one lacks it, and no query at all once none does."""
+def backfill_watches(sessions: sessionmaker[Session], limit: int = 20) -> int:
+    """Grants completed before the watch existed get theirs (at most `limit` a sweep): a read
+    first, then one grant per transaction (the unit's audit head and, on SQLite, the write lock
+    held for one start, ~20 ms, not for a batch), and no query at all once none lacks it."""
     if sessions in _WATCHES_COMPLETE:
-        return
+        return 0
     with sessions() as probe:
-        missing = bool(_unwatched_grants(probe, 1))
-    if missing:
-        db.in_transaction(sessions, start_missing_watches)
-    else:
+        missing = [grant.id for grant in _unwatched_grants(probe, limit)]
+    if not missing:
         _WATCHES_COMPLETE.add(sessions)
+    return sum(db.in_transaction(sessions, partial(_start_missing_watch_of, grant_id=grant_id))
+               for grant_id in missing)
+
+
+def _start_missing_watch_of(session: Session, grant_id: int) -> int:
+    grant = session.get(Application, grant_id)
+    return _start_missing_watch(session, grant) if grant is not None else 0
 
 
 def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -> int:
@@ -363,7 +372,9 @@ def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -
     for the next sweep. A transaction holds its unit's audit log head (and on SQLite the write
     lock) for one instance only, not for a whole batch: other writers wait milliseconds."""
     deadline = time.monotonic() + budget_seconds
-    _backfill_watches(sessions)
+    with sessions() as probe:  # a read first: no write lock (SQLite) while nothing is due
+        if probe.execute(due_timers(clock.now()).limit(1)).first() is None:
+            return 0
     seen: list[int] = []  # an instance whose timer did not move is not picked again this sweep
     fired = 0
     while time.monotonic() < deadline:
@@ -374,10 +385,18 @@ def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -
     return fired
 
 
+def _due_conditions(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Due and not held back by an incident (read from `ix_workflow_states_timer_due_at`)."""
+    return (WorkflowState.timer_due_at <= now, WorkflowState.application_id.not_in(incidents.held_back(now)))
+
+
+def due_timers(now: datetime) -> Select[int]:
+    """The instances the sweep would fire now: its "is anything due?" asks for one of them."""
+    return select(WorkflowState.application_id).where(*_due_conditions(now))
+
+
 def _due(limit: int, skip: list[int] | None = None) -> Select[WorkflowState]:
-    now = clock.now()
-    query = select(WorkflowState).where(WorkflowState.timer_due_at <= now,
-                                        WorkflowState.application_id.not_in(incidents.held_back(now)))
+    query = select(WorkflowState).where(*_due_conditions(clock.now()))
     if skip:
         query = query.where(WorkflowState.application_id.not_in(skip))
     return query.order_by(WorkflowState.timer_due_at).limit(limit).with_for_update(skip_locked=True, of=WorkflowState)
@@ -404,9 +423,15 @@ def _fire_guarded(session: Session, state: WorkflowState) -> int:
         return 0
 
 
+# A fired instance reads its application with unit, representative and team; the representative's
+# roles (a selectin of every load) load only if a step asks for them.
+_FIRE_LOAD = (joinedload(Application.representative).lazyload(User.roles),)
+
+
 def _fire(session: Session, state: WorkflowState) -> int:
     """Advance one instance whose timer is due; 1 if a timer fired."""
-    app = state.application
+    app = session.execute(select(Application).where(Application.id == state.application_id)
+                          .options(*_FIRE_LOAD)).scalar_one()
     wf = runtime.load(state.serialized, state.process_version)
     before = state.timer_due_at
     runtime.advance(wf, _engine(session, app, None))
@@ -485,7 +510,7 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
     else:
         staff = session.execute(select(User).join(RoleGrant).where(
             RoleGrant.role == role, (RoleGrant.unit_id == app.unit_id) | RoleGrant.unit_id.is_(None),
-            User.active.is_(True))).scalars().unique().all()
+            User.active.is_(True)).options(lazyload(User.roles))).scalars().unique().all()  # name and address only
         notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
 
 

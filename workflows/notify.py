@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from functools import partial
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import clock, db, i18n, settings
@@ -57,18 +57,24 @@ def announce(session: Session, users: list[User], application_id: int, message: 
                                    body=f"{user.name}，您好：\n\n{message}\n详情：{link}\n"))
 
 
+def reminders_due(now: datetime) -> tuple[tuple[ColumnElement[bool], ...], tuple[ColumnElement[bool], ...]]:
+    """The two ranges of `ix_tasks_remind` holding the tasks due for a reminder: never reminded
+    and old enough, or last reminded a period ago."""
+    cutoff = now - timedelta(days=settings.get().reminder_after_days)
+    ready = HumanTask.state == "ready"
+    return ((ready, HumanTask.reminded_at.is_(None), HumanTask.created_at <= cutoff),
+            (ready, HumanTask.reminded_at <= cutoff))
+
+
 def remind_overdue(session: Session, limit: int = 500) -> int:
     """Tasks waiting longer than the configured days get one reminder per period (at most
     `limit` per sweep, the rest on the next). Two reads of `ix_tasks_remind`, due rows only:
     never reminded and old enough, or last reminded a period ago."""
     cfg = settings.get()
-    cutoff = clock.now() - timedelta(days=cfg.reminder_after_days)
-    ready = HumanTask.state == "ready"
-    rows = list(session.execute(select(HumanTask).where(ready, HumanTask.reminded_at.is_(None),
-                                                        HumanTask.created_at <= cutoff).limit(limit)).scalars())
+    never, again = reminders_due(clock.now())
+    rows = list(session.execute(select(HumanTask).where(*never).limit(limit)).scalars())
     if len(rows) < limit:
-        rows += session.execute(select(HumanTask).where(ready, HumanTask.reminded_at <= cutoff)
-                                .limit(limit - len(rows))).scalars().all()
+        rows += session.execute(select(HumanTask).where(*again).limit(limit - len(rows))).scalars().all()
     for task in rows:
         users: Sequence[User] = [task.assignee] if task.assignee else []
         if not users:

@@ -208,3 +208,16 @@ def test_city_auditor_reads_every_units_applications_and_changes_nothing(client,
     assert client.post(f"/tasks/{task_id}", data={"agree": "true"}).status_code in (403, 404)
     assert client.post(f"/tasks/{task_id}/claim").status_code in (403, 404)
     assert driver.status(szdu) == before and driver.task_id(szdu, "consent", "researcher2") == task_id
+
+
+def test_the_annual_report_pdf_is_laid_out_in_a_child_process(client, driver, monkeypatch):
+    """A big unit's report takes ~700 MB to lay out: the server must not keep that (issue 10)."""
+    import weasyprint
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("laid out in the server process")
+    driver.run(registry_seed.seed_registry)
+    login(client, "tto1")
+    monkeypatch.setattr(weasyprint.HTML, "render", not_here)
+    pdf = client.get(f"/statistics/report.pdf?unit=SZDU&year={YEAR}")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")

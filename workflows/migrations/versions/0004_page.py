@@ -7,7 +7,9 @@
   backfilled: on PostgreSQL with EXTRACT(EPOCH …) (exact), on SQLite in Python from the stored
   timestamps (microseconds kept; SQLite's julianday is a double of days, ~20 µs off).
 - `ix_applications_original (original_id, kind)`: the application page's conversions and watch,
-  and `watch.watch_of`, read all applications without it (a full scan at 100,000).
+  `watch.watch_of` and the sweep's "does every completed grant have its watch?" (one look-up per
+  completed grant: 30,000 × 100,000 rows on the first sweep of a process), read all applications
+  without it (a full scan at 100,000).
 - `ix_role_grants_role_unit (role, unit_id)`: who may claim a queued task, without scanning users.
 
 Revision ID: 0004_page
