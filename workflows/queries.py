@@ -249,7 +249,7 @@ def working_title(session: Session, user: User, app: Application) -> str:
     return ""
 
 
-TERMS_FORMS = {k.code: (k.terms_step, step_form(k.terms_step, k.code)) for k in KINDS_ALL if k.terms_step}
+TERMS_FORMS: dict[str, tuple[str, str]] = {k.code: (k.terms_step, step_form(k.terms_step, k.code)) for k in KINDS_ALL if k.terms_step}
 
 
 def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
