@@ -13,7 +13,7 @@ from flask_login import current_user
 from jinja2 import pass_context
 
 from workflows import access, clock, queries
-from workflows.catalogue import FLOORS
+from workflows.catalogue import FLOORS, RoleCode
 from workflows.i18n import Message
 
 from . import database
@@ -58,9 +58,9 @@ def nav_context() -> dict[str, Any]:
     user, s = me(), database.session()
     unread = len(s.execute(queries.unread_notifications(user).limit(100)).scalars().all())
     return {"nav": {"tasks": queries.task_count(s, user), "unread": unread,
-                    "auditor": bool(user.units_for("auditor")), "admin": None in user.units_for("admin"),
-                    "researcher": bool(user.units_for("researcher")),
-                    "applications": _("我的申请") if user.units_for("researcher") else _("全部申请")}}
+                    RoleCode.AUDITOR: bool(user.units_for(RoleCode.AUDITOR)), RoleCode.ADMIN: None in user.units_for(RoleCode.ADMIN),
+                    RoleCode.RESEARCHER: bool(user.units_for(RoleCode.RESEARCHER)),
+                    "applications": _("我的申请") if user.units_for(RoleCode.RESEARCHER) else _("全部申请")}}
 
 
 def translate(text: Any) -> Any:

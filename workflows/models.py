@@ -33,6 +33,8 @@ from .catalogue import (
     CLOSED_STATUSES,
     GRANTABLE_ROLES,
     MIN_PUBLICITY_DAYS,
+    NoticeKind,
+    ObjectionStatus,
     checks_of,
 )
 
@@ -286,7 +288,7 @@ class PublicityNotice(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     # What is publicized: a grant (§三(一)3/§三(二)1) or a price fixed by agreement (§三(五)1).
-    kind: Mapped[str] = mapped_column(String(16), default="grant", server_default="grant")
+    kind: Mapped[str] = mapped_column(String(16), default=NoticeKind.GRANT, server_default=NoticeKind.GRANT.value)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     application: Mapped[Application] = relationship(lazy="joined")
 
@@ -303,7 +305,7 @@ class Objection(Base):
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     client: Mapped[str] = mapped_column(String(64), default="")
     filed_at: Mapped[datetime] = mapped_column(default=clock.now)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=ObjectionStatus.OPEN)
     decision: Mapped[str | None] = mapped_column(String(20))
     reasoning: Mapped[str | None] = mapped_column(Text)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

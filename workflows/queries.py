@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, ScalarResult, Select, and_, func, or_, sel
 from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload, lazyload
 
 from . import forms, runtime
-from .catalogue import KINDS_ALL, step_form
+from .catalogue import KINDS_ALL, RoleCode, StepId, step_form
 from .models import (
     Application,
     ApplicationMember,
@@ -143,7 +143,7 @@ def _task_sources(user: User) -> list[ColumnElement[bool]]:
     so counts add up and each source reads its oldest rows straight from its index."""
     ready = HumanTask.state == "ready"
     sources = [and_(ready, HumanTask.assignee_id == user.id)]
-    queues = {(g.role, g.unit_id) for g in user.roles if g.role in ("tto", "decider", "signer")}
+    queues = {(g.role, g.unit_id) for g in user.roles if g.role in (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER)}
     for role, unit_id in sorted(queues, key=lambda q: (q[0], q[1] or 0)):
         if unit_id is not None and (role, None) in queues:
             continue
@@ -259,7 +259,7 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
         return {}
     terms_key, terms_form = TERMS_FORMS[app.kind]
     found = {}
-    for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", step_form("ip_transfer", "")))):
+    for key, form in (("terms", (terms_key, terms_form)), (StepId.IP_TRANSFER, (StepId.IP_TRANSFER, step_form(StepId.IP_TRANSFER, "")))):
         value = data.get(form[0])
         if isinstance(value, dict) and value:
             found[key] = (forms.load_schema(form[1]), value)
