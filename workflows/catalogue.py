@@ -364,7 +364,7 @@ SIGN_STEP_PARTY: dict[str, str] = {step: party for party, (step, *_rest) in SIGN
 
 def check_constraint(column: str, codes: tuple[str, ...] | list[str]) -> str:
     """SQL of a CHECK that `column` holds one of `codes` (models.py and the migration share it)."""
-    return f"{column} IN ({', '.join(repr(c) for c in codes)})"
+    return f"{column} IN ({', '.join(repr(str(c)) for c in codes)})"
 
 
 # The database refuses any other value (CHECK constraints in models.py and migration 0003_catalogue).
