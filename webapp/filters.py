@@ -13,7 +13,7 @@ from flask_login import current_user
 from jinja2 import pass_context
 
 from workflows import access, clock, queries
-from workflows.catalogue import FLOORS, RoleCode
+from workflows.catalogue import FLOORS, TEMPLATE_CODES, RoleCode
 from workflows.i18n import Message
 
 from . import database
@@ -101,6 +101,8 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(get_locale)
     app.add_template_global(translate, "tr")
     app.add_template_global(FLOORS, "floors")  # policy floors, written once in workflows/catalogue.py
+    for name, codes in TEMPLATE_CODES.items():  # the codes (StepId.REVIEW, RoleCode.TTO...), spelled only there
+        app.add_template_global(codes, name)
     app.add_template_filter(local_time, "local")
     app.add_template_filter(waited, "waited")
     app.add_template_filter(money, "money")

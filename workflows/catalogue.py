@@ -161,6 +161,11 @@ class NoticeOutcome(StrEnum):
     UPHELD = "upheld"
 
 
+# Every code class, by name: the page and document templates get each as a global (`StepId.REVIEW`).
+CODES: tuple[type[StrEnum], ...] = (StatusCode, RoleCode, StepId, KindCode, Process, NoticeKind, RegistryState,
+                                    ObjectionStatus, ObjectionDecision, NoticeOutcome)
+TEMPLATE_CODES = {codes.__name__: codes for codes in CODES}
+
 @dataclass(frozen=True)
 class Status:
     code: StatusCode

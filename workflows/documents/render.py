@@ -9,7 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
-from ..catalogue import FLOORS, KindCode, StepId
+from ..catalogue import FLOORS, TEMPLATE_CODES, KindCode, StepId
 from ..i18n import msg
 from . import clauses, labels
 from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
@@ -37,7 +37,7 @@ _env.filters.update(
 _env.filters.update(iso=labels.iso)
 _env.globals.update(label=labels.enum_label, kind_names=labels.KIND_NAMES,
                     role_names=labels.ROLE_NAMES, no_number_ip_types=clauses.NO_NUMBER_IP_TYPES,
-                    floors=FLOORS, cn_number=labels.cn_number)
+                    floors=FLOORS, cn_number=labels.cn_number, **TEMPLATE_CODES)
 
 # Parsed once: the stylesheet and font lookups are the same for every document.
 _font_config = FontConfiguration()
