@@ -372,9 +372,13 @@ def check_constraint(column: str, codes: tuple[str, ...] | list[str]) -> str:
     return f"{column} IN ({', '.join(repr(str(c)) for c in codes)})"
 
 
-# The database refuses any other value (CHECK constraints in models.py and migration 0003_catalogue).
-# Adding a value here needs a migration that re-creates that table's constraint.
-CHECKS = {
+# The database refuses any other value: CHECK constraints in models.py, created by migrations
+# 0003_catalogue (frozen copies of the code lists as they were then) and 0004_consts (objections).
+# Adding, removing or renaming a code above therefore needs a new migration that drops and re-creates
+# that table's constraint with the new list written out as literals (never imported from here: a
+# migration is history). tests/test_migrations.py fails until the head-migrated database's
+# constraints accept exactly these codes.
+CHECKS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ck_applications_kind": ("applications", "kind", KIND_CODES),
     "ck_applications_status": ("applications", "status", STATUS_CODES),
     "ck_role_grants_role": ("role_grants", "role", GRANTABLE_ROLES),
@@ -383,6 +387,8 @@ CHECKS = {
     "ck_publicity_notices_kind": ("publicity_notices", "kind", tuple(NOTICE_KINDS)),
     "ck_registry_entries_status": ("registry_entries", "status", tuple(REGISTRY_STATES)),
     "ck_registry_entries_grant_kind": ("registry_entries", "grant_kind", GRANT_KINDS),
+    "ck_objections_status": ("objections", "status", tuple(ObjectionStatus)),
+    "ck_objections_decision": ("objections", "decision", tuple(ObjectionDecision)),
 }
 
 

@@ -295,6 +295,7 @@ class PublicityNotice(Base):
 
 class Objection(Base):
     __tablename__ = "objections"
+    __table_args__ = _checks("objections")
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt: Mapped[str] = mapped_column(String(40), unique=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("publicity_notices.id"), index=True)

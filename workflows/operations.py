@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from . import audit, clock, document_store, pki, policy, runtime, settings, signing, watch
-from .catalogue import KIND, KindCode, NoticeKind, NoticeOutcome, RegistryState, StepId
+from .catalogue import KIND, SIGNERS, KindCode, NoticeKind, NoticeOutcome, RegistryState, StepId
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
@@ -147,7 +147,7 @@ def finalize_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[s
     signatures = session.execute(select(Signature).where(
         Signature.application_id == app.id, Signature.valid.is_(True), Signature.document_id == draft.id)
         .order_by(Signature.signed_at, Signature.id)).scalars().all()
-    if {s.role for s in signatures} != {"representative", "unit"}:
+    if {s.role for s in signatures} != set(SIGNERS):
         raise WrongState(msg("协议尚未由双方签署"))
     signed = signed_so_far(session, app, draft)
     if signed.id == draft.id or signed.sha256 != signatures[-1].sha256:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..catalogue import MIN_INVENTOR_INCOME, MIN_TEAM_SHARE, MIN_TTO_INCOME, MIN_USE_RIGHT_YEARS, KindCode, StepId
+from ..catalogue import (
+    MIN_INVENTOR_INCOME,
+    MIN_TEAM_SHARE,
+    MIN_TTO_INCOME,
+    MIN_USE_RIGHT_YEARS,
+    SIGNERS,
+    KindCode,
+    StepId,
+)
 from ..i18n import msg
 
 
@@ -193,7 +201,7 @@ def check_signatures(ctx: dict[str, Any]) -> None:
         raise MissingClause(msg("协议草稿SHA-256"))
     signatures = ctx.get("signatures") or []
     roles = {s.get("role") for s in signatures}
-    if not {"representative", "unit"} <= roles:
+    if not set(SIGNERS) <= roles:
         raise MissingClause(msg("双方签署记录"))
     for sig in signatures:
         for field, clause in (("name", msg("签署人")), ("signed_at", msg("签署时间")),
