@@ -94,7 +94,7 @@ SCHEMAS: dict[str, Any] = {
                                                "description": "Last day of the term, Asia/Shanghai"}),
     "ArchivedNotice": {"allOf": [_ref("Notice"), _obj(
         ["notice_kind", "round", "posted_title", "closed_at", "outcome", "objections", "unit"],
-        notice_kind={"type": "string", "enum": [NoticeKind.GRANT, NoticeKind.PRICE, NoticeKind.LEADER_REWARD],
+        notice_kind={"type": "string", "enum": list(NoticeKind),
                      "description": "What was publicized: a grant, a price fixed by agreement, leaders' rewards"},
         round={"type": "integer"}, posted_title={"type": "string"}, closed_at=_nullable(DATETIME),
         outcome={"type": "string", "enum": NOTICE_OUTCOMES,
@@ -107,7 +107,7 @@ SCHEMAS: dict[str, Any] = {
                                    "description": "The contact given when objecting (second factor)"}),
     "ReceiptStatus": _obj(["receipt", "notice_id", "status", "filed_at", "handled_at", "reasoning", "notice_outcome"],
                           receipt={"type": "string"}, notice_id={"type": "integer"},
-                          status={"type": "string", "enum": ["open", "dismissed", ObjectionStatus.UPHELD, ObjectionStatus.SUPERSEDED]},
+                          status={"type": "string", "enum": list(ObjectionStatus)},
                           filed_at=DATETIME, handled_at=_nullable(DATETIME), reasoning=_nullable({"type": "string"}),
                           notice_outcome={"type": "string", "enum": NOTICE_OUTCOMES}),
     "ObjectionRequest": _obj(["name", "contact", "reason"], name={"type": "string"},
@@ -309,7 +309,7 @@ def _paths() -> dict[str, Any]:
             "Past notices of every kind with their outcome (public; the latest end first)", "200",
             _list_response("ArchivedNotice"), (),
             params=[_param("unit", {"type": "string"}, "query", "Unit code"),
-                    _param("kind", {"type": "string", "enum": [NoticeKind.GRANT, NoticeKind.PRICE, NoticeKind.LEADER_REWARD]}, "query"),
+                    _param("kind", {"type": "string", "enum": list(NoticeKind)}, "query"),
                     *_list_params(list(queries.NOTICE_SORTS), "-ends")], public=True)},
         "/api/v1/publicity/{notice_id}": {"get": _op(
             "One notice, open or past, with its outcome (public; never gone once posted)", "200",

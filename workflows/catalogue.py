@@ -249,48 +249,49 @@ class Step:
 GRANTS = (Process.OWNERSHIP_GRANT, Process.USE_RIGHT_GRANT)
 AGREEMENTS = (*GRANTS, Process.USE_RIGHT_EXTENSION)
 USER_STEPS = (
-    Step(StepId.DRAFT, msg("填写申请"), GRANTS, StatusCode.DRAFT, RoleCode.REPRESENTATIVE, "{kind}_draft.schema.json", "filed",
-         "团队代表填写成果、团队、赋权条件并附材料；policy.check_draft"),
-    Step(StepId.CONSENT, msg("团队成员确认"), GRANTS, StatusCode.CONSENTING, RoleCode.MEMBER, "consent.schema.json", "consent",
-         "每位成员书面确认内部分配（多实例，一人一项）"),
-    Step(StepId.REVIEW, msg("成果转化部门审查"), GRANTS, StatusCode.IN_REVIEW, RoleCode.TTO, "review.schema.json", "review",
-         "资格、排除情形、完整性；可退回或不予通过"),
-    Step(StepId.UNIT_DECISION, msg("单位集体决策"), GRANTS, StatusCode.DECIDING, RoleCode.DECIDER, "unit_decision.schema.json",
-         "decision", "集体决策记录（会议、日期、结果、异议）"),
+    Step(StepId.DRAFT, msg("填写申请"), GRANTS, StatusCode.DRAFT, RoleCode.REPRESENTATIVE, "{kind}_draft.schema.json",
+         "filed", "团队代表填写成果、团队、赋权条件并附材料；policy.check_draft"),
+    Step(StepId.CONSENT, msg("团队成员确认"), GRANTS, StatusCode.CONSENTING, RoleCode.MEMBER, "consent.schema.json",
+         "consent", "每位成员书面确认内部分配（多实例，一人一项）"),
+    Step(StepId.REVIEW, msg("成果转化部门审查"), GRANTS, StatusCode.IN_REVIEW, RoleCode.TTO, "review.schema.json",
+         "review", "资格、排除情形、完整性；可退回或不予通过"),
+    Step(StepId.UNIT_DECISION, msg("单位集体决策"), GRANTS, StatusCode.DECIDING, RoleCode.DECIDER,
+         "unit_decision.schema.json", "decision", "集体决策记录（会议、日期、结果、异议）"),
     Step(StepId.HANDLE_OBJECTION, msg("公示异议处理"), (Process.PUBLICITY,), StatusCode.PUBLICITY, RoleCode.TTO,
          "objection_handling.schema.json", "objection", "异议不成立 / 不成立并重新公示 / 成立"),
-    Step(StepId.AGREEMENT_TERMS, msg("拟定协议条款"), GRANTS, StatusCode.AGREEMENT, RoleCode.TTO, "{kind}_terms.schema.json", "terms",
-         "§三(一)4 / §三(二)1 的协议条款"),
+    Step(StepId.AGREEMENT_TERMS, msg("拟定协议条款"), GRANTS, StatusCode.AGREEMENT, RoleCode.TTO,
+         "{kind}_terms.schema.json", "terms", "§三(一)4 / §三(二)1 的协议条款"),
     Step(StepId.SIGN_REPRESENTATIVE, msg("团队代表签署"), AGREEMENTS, StatusCode.SIGNING, RoleCode.REPRESENTATIVE,
          "signature.schema.json", "sign", "乙方指定代表电子签名"),
-    Step(StepId.SIGN_UNIT, msg("单位签署"), AGREEMENTS, StatusCode.SIGNING, RoleCode.SIGNER, "signature.schema.json", "sign",
-         "甲方授权签字人电子签名"),
-    Step(StepId.IP_TRANSFER, msg("知识产权权属变更"), GRANTS, StatusCode.IP_TRANSFER, RoleCode.TTO, "ip_transfer.schema.json",
-         "transfer", "权属变更或许可备案（机关、编号、日期、证明）"),
-    Step(StepId.COMPLETE_ARCHIVE, msg("办结归档"), AGREEMENTS, StatusCode.IP_TRANSFER, RoleCode.TTO, "completion.schema.json",
-         "archive", "归档，审计可下载协议与证据包"),
-    Step(StepId.EXTENSION_REQUEST, msg("延期申请"), (Process.USE_RIGHT_EXTENSION,), StatusCode.DRAFT, RoleCode.REPRESENTATIVE,
-         "extension_request.schema.json", "filed", "§三(二)2 延长使用权"),
+    Step(StepId.SIGN_UNIT, msg("单位签署"), AGREEMENTS, StatusCode.SIGNING, RoleCode.SIGNER, "signature.schema.json",
+         "sign", "甲方授权签字人电子签名"),
+    Step(StepId.IP_TRANSFER, msg("知识产权权属变更"), GRANTS, StatusCode.IP_TRANSFER, RoleCode.TTO,
+         "ip_transfer.schema.json", "transfer", "权属变更或许可备案（机关、编号、日期、证明）"),
+    Step(StepId.COMPLETE_ARCHIVE, msg("办结归档"), AGREEMENTS, StatusCode.IP_TRANSFER, RoleCode.TTO,
+         "completion.schema.json", "archive", "归档，审计可下载协议与证据包"),
+    Step(StepId.EXTENSION_REQUEST, msg("延期申请"), (Process.USE_RIGHT_EXTENSION,), StatusCode.DRAFT,
+         RoleCode.REPRESENTATIVE, "extension_request.schema.json", "filed", "§三(二)2 延长使用权"),
     Step(StepId.EXTENSION_REVIEW, msg("延期审查"), (Process.USE_RIGHT_EXTENSION,), StatusCode.IN_REVIEW, RoleCode.TTO,
          "extension_review.schema.json", "review", "履约与转化情况"),
-    Step(StepId.EXTENSION_DECISION, msg("延期决策"), (Process.USE_RIGHT_EXTENSION,), StatusCode.DECIDING, RoleCode.DECIDER,
-         "unit_decision.schema.json", "decision", "集体决策记录"),
-    Step(StepId.SUPPLEMENTARY_TERMS, msg("补充协议条款"), (Process.USE_RIGHT_EXTENSION,), StatusCode.AGREEMENT, RoleCode.TTO,
-         "supplementary_terms.schema.json", "terms", "延长年限、到期日、许可费"),
-    Step(StepId.CONVERSION_PLAN, msg("拟定转化方案"), (Process.CONVERSION,), StatusCode.DRAFT, RoleCode.TTO, "conversion_plan.schema.json",
-         "filed", "转化方式、定价、关联方申报（§三(五)1）"),
+    Step(StepId.EXTENSION_DECISION, msg("延期决策"), (Process.USE_RIGHT_EXTENSION,), StatusCode.DECIDING,
+         RoleCode.DECIDER, "unit_decision.schema.json", "decision", "集体决策记录"),
+    Step(StepId.SUPPLEMENTARY_TERMS, msg("补充协议条款"), (Process.USE_RIGHT_EXTENSION,), StatusCode.AGREEMENT,
+         RoleCode.TTO, "supplementary_terms.schema.json", "terms", "延长年限、到期日、许可费"),
+    Step(StepId.CONVERSION_PLAN, msg("拟定转化方案"), (Process.CONVERSION,), StatusCode.DRAFT, RoleCode.TTO,
+         "conversion_plan.schema.json", "filed", "转化方式、定价、关联方申报（§三(五)1）"),
     Step(StepId.CONVERSION_CONTRACT, msg("登记转化合同"), (Process.CONVERSION,), StatusCode.AGREEMENT, RoleCode.TTO,
          "conversion_contract.schema.json", "contract", "合同金额与公示价格一致"),
-    Step(StepId.DISTRIBUTION_DECISION, msg("收益分配决策"), (Process.DISTRIBUTION,), StatusCode.DECIDING, RoleCode.DECIDER,
-         "distribution_decision.schema.json", "filed", "分配方案的集体决策（§三(六)）"),
+    Step(StepId.DISTRIBUTION_DECISION, msg("收益分配决策"), (Process.DISTRIBUTION,), StatusCode.DECIDING,
+         RoleCode.DECIDER, "distribution_decision.schema.json", "filed", "分配方案的集体决策（§三(六)）"),
     Step(StepId.DISTRIBUTION_PAYMENTS, msg("登记奖励发放"), (Process.DISTRIBUTION,), StatusCode.PAYING, RoleCode.TTO,
          "distribution_payments.schema.json", "payments", "逐人登记发放"),
-    Step(StepId.CONVERSION_LAPSE, msg("转化期限届满处理"), (Process.CONVERSION_WATCH,), StatusCode.DECIDING, RoleCode.TTO,
-         "conversion_lapse.schema.json", "filed", "转化期限届满未转化：延长（附理由）或按协议约定处理"),
+    Step(StepId.CONVERSION_LAPSE, msg("转化期限届满处理"), (Process.CONVERSION_WATCH,), StatusCode.DECIDING,
+         RoleCode.TTO, "conversion_lapse.schema.json", "filed", "转化期限届满未转化：延长（附理由）或按协议约定处理"),
 )
 SERVICE_STEPS = (
     Step(StepId.RECORD_DECISION, msg("生成单位决策记录"), AGREEMENTS, notes="尽职免责证据：谁、何时、依据什么作出决策"),
-    Step(StepId.OPEN_PUBLICITY, msg("发布公示"), (Process.PUBLICITY,), notes=f"不少于{MIN_PUBLICITY_DAYS}日；计时器在期满后触发"),
+    Step(StepId.OPEN_PUBLICITY, msg("发布公示"), (Process.PUBLICITY,),
+         notes=f"不少于{MIN_PUBLICITY_DAYS}日；计时器在期满后触发"),
     Step(StepId.CLOSE_PUBLICITY, msg("结束公示"), (Process.PUBLICITY,)),
     Step(StepId.RENDER_AGREEMENT, msg("生成协议文本"), AGREEMENTS),
     Step(StepId.FINALIZE_AGREEMENT, msg("协议定稿"), AGREEMENTS, notes="双方签署后的最终文本"),
@@ -337,13 +338,15 @@ class Kind:
 
 
 KINDS_ALL = (
-    Kind(KindCode.OWNERSHIP, msg("赋予所有权"), Process.OWNERSHIP_GRANT, StepId.DRAFT, StepId.AGREEMENT_TERMS, grant=True,
-         short=msg("所有权")),
-    Kind(KindCode.USE_RIGHT, msg("赋予长期使用权"), Process.USE_RIGHT_GRANT, StepId.DRAFT, StepId.AGREEMENT_TERMS, grant=True,
-         short=msg("长期使用权")),
-    Kind(KindCode.EXTENSION, msg("延长长期使用权"), Process.USE_RIGHT_EXTENSION, StepId.EXTENSION_REQUEST, StepId.SUPPLEMENTARY_TERMS),
+    Kind(KindCode.OWNERSHIP, msg("赋予所有权"), Process.OWNERSHIP_GRANT, StepId.DRAFT, StepId.AGREEMENT_TERMS,
+         grant=True, short=msg("所有权")),
+    Kind(KindCode.USE_RIGHT, msg("赋予长期使用权"), Process.USE_RIGHT_GRANT, StepId.DRAFT, StepId.AGREEMENT_TERMS,
+         grant=True, short=msg("长期使用权")),
+    Kind(KindCode.EXTENSION, msg("延长长期使用权"), Process.USE_RIGHT_EXTENSION, StepId.EXTENSION_REQUEST,
+         StepId.SUPPLEMENTARY_TERMS),
     Kind(KindCode.CONVERSION, msg("成果转化"), Process.CONVERSION, StepId.CONVERSION_PLAN, notice=NoticeKind.PRICE),
-    Kind(KindCode.DISTRIBUTION, msg("转化收益分配"), Process.DISTRIBUTION, StepId.DISTRIBUTION_DECISION, notice=NoticeKind.LEADER_REWARD),
+    Kind(KindCode.DISTRIBUTION, msg("转化收益分配"), Process.DISTRIBUTION, StepId.DISTRIBUTION_DECISION,
+         notice=NoticeKind.LEADER_REWARD),
     Kind(KindCode.WATCH, msg("转化期限监督"), Process.CONVERSION_WATCH, StepId.CONVERSION_LAPSE, application=False),
 )
 KIND: dict[str, Kind] = {k.code: k for k in KINDS_ALL}
@@ -358,12 +361,14 @@ NOTICE_KINDS: dict[str, Message] = {NoticeKind.GRANT: msg("赋权公示"), Notic
                 NoticeKind.LEADER_REWARD: msg("领导人员奖励公示")}
 
 # The achievement registry (职务科技成果库, §三(三)4): registered → granted → converting → converted / left.
-REGISTRY_STATES: dict[str, Message] = {RegistryState.REGISTERED: msg("在库"), RegistryState.GRANTED: msg("已赋权"), RegistryState.CONVERTING: msg("转化中"),
-                   RegistryState.CONVERTED: msg("已转化"), RegistryState.LEFT: msg("出库")}
+REGISTRY_STATES: dict[str, Message] = {
+    RegistryState.REGISTERED: msg("在库"), RegistryState.GRANTED: msg("已赋权"), RegistryState.CONVERTING: msg("转化中"),
+    RegistryState.CONVERTED: msg("已转化"), RegistryState.LEFT: msg("出库")}
 
 # The two signing parties of an agreement: the step, the stamp's name and the signature's title.
-SIGNERS: dict[str, tuple[StepId, str, str, str]] = {RoleCode.REPRESENTATIVE: (StepId.SIGN_REPRESENTATIVE, "团队指定代表", "乙方指定代表电子签名", "乙方指定代表"),
-           "unit": (StepId.SIGN_UNIT, "单位授权签字人", "甲方授权签字人电子签名", "甲方授权签字人")}
+SIGNERS: dict[str, tuple[StepId, str, str, str]] = {
+    RoleCode.REPRESENTATIVE: (StepId.SIGN_REPRESENTATIVE, "团队指定代表", "乙方指定代表电子签名", "乙方指定代表"),
+    "unit": (StepId.SIGN_UNIT, "单位授权签字人", "甲方授权签字人电子签名", "甲方授权签字人")}
 SIGN_STEP_PARTY: dict[str, str] = {step: party for party, (step, *_rest) in SIGNERS.items()}
 
 
