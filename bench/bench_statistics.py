@@ -23,6 +23,7 @@ from sqlalchemy import insert, select
 
 from workflows import db, demo, settings
 from workflows import statistics as figures
+from workflows.catalogue import ObjectionDecision, ObjectionStatus
 from workflows.models import (
     KINDS,
     STATUSES,
@@ -90,8 +91,10 @@ def seed(factory, n: int, units: int = 20) -> None:
         ids = conn.execute(select(PublicityNotice.id, PublicityNotice.application_id, PublicityNotice.starts_at)
                            .limit(n // 20)).all()
         conn.execute(insert(Objection), [{"receipt": f"R{k}", "notice_id": nid, "application_id": aid, "name": "某",
-                                          "contact": "x", "reason": "r", "client": "", "status": "handled",
-                                          "filed_at": at + timedelta(days=1), "decision": "uphold" if k % 3 else "dismiss"}
+                                          "contact": "x", "reason": "r", "client": "",
+                                          "status": ObjectionStatus.UPHELD if k % 3 else ObjectionStatus.DISMISSED,
+                                          "filed_at": at + timedelta(days=1),
+                                          "decision": ObjectionDecision.UPHOLD if k % 3 else ObjectionDecision.DISMISS}
                                          for k, (nid, aid, at) in enumerate(ids)])
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from workflows import registry
+from workflows.catalogue import ObjectionDecision, ObjectionStatus
 from workflows.models import KINDS, STATUSES, Application, HumanTask, Objection, PublicityNotice, Unit, User
 
 YEAR = 2026
@@ -71,10 +72,11 @@ def seed(session) -> list[dict]:
             row["notice"] = (starts, closed)
             row["objections"] = []
             for j in range(n % 3):
-                decision = "uphold" if (n + j) % 2 else "dismiss"
+                decision = ObjectionDecision.UPHOLD if (n + j) % 2 else ObjectionDecision.DISMISS
+                status = ObjectionStatus.UPHELD if decision == ObjectionDecision.UPHOLD else ObjectionStatus.DISMISSED
                 session.add(Objection(receipt=f"R{n}-{j}", notice_id=notice.id, application_id=app.id, name="某",
                                       contact="x", reason="理由", filed_at=starts + timedelta(days=1),
-                                      status="handled", decision=decision))
+                                      status=status, decision=decision))
                 row["objections"].append((starts + timedelta(days=1), decision))
     session.flush()
     return rows

@@ -1,10 +1,13 @@
 """The Alembic migrations build exactly the schema the models describe, on both backends."""
 from __future__ import annotations
 
+import re
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
-from workflows import db
+from workflows import catalogue, db
 from workflows.models import Base
 
 
@@ -14,5 +17,22 @@ def test_migrated_schema_matches_the_models(database_url):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_migrated_check_constraints_accept_exactly_the_catalogues_codes(database_url):
+    """The migrations write their code lists out (history does not follow the catalogue), so a
+    code added to or removed from workflows/catalogue.py without a migration fails here."""
+    engine = db.make_engine(database_url)
+    try:
+        found = {}
+        inspector = inspect(engine)
+        for table in {t for t, _column, _codes in catalogue.CHECKS.values()}:
+            for check in inspector.get_check_constraints(table):
+                if check["name"] in catalogue.CHECKS:
+                    found[check["name"]] = set(re.findall(r"'([^']*)'", check["sqltext"]))
+        expected = {name: {str(code) for code in codes} for name, (_t, _c, codes) in catalogue.CHECKS.items()}
+        assert found == expected
     finally:
         engine.dispose()

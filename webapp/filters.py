@@ -14,7 +14,7 @@ from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from workflows import access, clock, queries
-from workflows.catalogue import FLOORS
+from workflows.catalogue import FLOORS, TEMPLATE_CODES, RoleCode
 from workflows.i18n import Message
 
 from . import database
@@ -60,9 +60,9 @@ def nav_context() -> dict[str, Any]:
     user, s = me(), database.session()
     unread = len(s.execute(queries.unread_notifications(user).limit(100)).scalars().all())
     return {"nav": {"tasks": queries.task_count(s, user), "unread": unread,
-                    "auditor": bool(user.units_for("auditor")), "admin": None in user.units_for("admin"),
-                    "researcher": bool(user.units_for("researcher")),
-                    "applications": _("我的申请") if user.units_for("researcher") else _("全部申请")}}
+                    RoleCode.AUDITOR: bool(user.units_for(RoleCode.AUDITOR)), RoleCode.ADMIN: None in user.units_for(RoleCode.ADMIN),
+                    RoleCode.RESEARCHER: bool(user.units_for(RoleCode.RESEARCHER)),
+                    "applications": _("我的申请") if user.units_for(RoleCode.RESEARCHER) else _("全部申请")}}
 
 
 def translate(text: Any) -> Any:
@@ -181,6 +181,8 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(get_locale)
     app.add_template_global(translate, "tr")
     app.add_template_global(FLOORS, "floors")  # policy floors, written once in workflows/catalogue.py
+    for name, codes in TEMPLATE_CODES.items():  # the codes (StepId.REVIEW, RoleCode.TTO...), spelled only there
+        app.add_template_global(codes, name)
     app.add_template_filter(local_time, "local")
     app.add_template_filter(waited, "waited")
     app.add_template_filter(money, "money")

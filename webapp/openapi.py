@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from workflows import catalogue, queries
+from workflows.catalogue import NoticeKind, NoticeOutcome, ObjectionStatus
 
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}
 KINDS, STATUSES = list(catalogue.KIND_CODES), list(catalogue.STATUS_CODES)
 
 
-NOTICE_OUTCOMES = ["open", "closing", "handling", "no_objection", "dismissed", "restarted", "upheld"]
+NOTICE_OUTCOMES = ["open", "closing", "handling", "no_objection", "dismissed", NoticeOutcome.RESTARTED, NoticeOutcome.UPHELD]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -93,7 +94,7 @@ SCHEMAS: dict[str, Any] = {
                                                "description": "Last day of the term, Asia/Shanghai"}),
     "ArchivedNotice": {"allOf": [_ref("Notice"), _obj(
         ["notice_kind", "round", "posted_title", "closed_at", "outcome", "objections", "unit"],
-        notice_kind={"type": "string", "enum": ["grant", "price", "leader_reward"],
+        notice_kind={"type": "string", "enum": list(NoticeKind),
                      "description": "What was publicized: a grant, a price fixed by agreement, leaders' rewards"},
         round={"type": "integer"}, posted_title={"type": "string"}, closed_at=_nullable(DATETIME),
         outcome={"type": "string", "enum": NOTICE_OUTCOMES,
@@ -106,7 +107,7 @@ SCHEMAS: dict[str, Any] = {
                                    "description": "The contact given when objecting (second factor)"}),
     "ReceiptStatus": _obj(["receipt", "notice_id", "status", "filed_at", "handled_at", "reasoning", "notice_outcome"],
                           receipt={"type": "string"}, notice_id={"type": "integer"},
-                          status={"type": "string", "enum": ["open", "dismissed", "upheld", "superseded"]},
+                          status={"type": "string", "enum": list(ObjectionStatus)},
                           filed_at=DATETIME, handled_at=_nullable(DATETIME), reasoning=_nullable({"type": "string"}),
                           notice_outcome={"type": "string", "enum": NOTICE_OUTCOMES}),
     "ObjectionRequest": _obj(["name", "contact", "reason"], name={"type": "string"},
@@ -308,7 +309,7 @@ def _paths() -> dict[str, Any]:
             "Past notices of every kind with their outcome (public; the latest end first)", "200",
             _list_response("ArchivedNotice"), (),
             params=[_param("unit", {"type": "string"}, "query", "Unit code"),
-                    _param("kind", {"type": "string", "enum": ["grant", "price", "leader_reward"]}, "query"),
+                    _param("kind", {"type": "string", "enum": list(NoticeKind)}, "query"),
                     *_list_params(list(queries.NOTICE_SORTS), "-ends")], public=True)},
         "/api/v1/publicity/{notice_id}": {"get": _op(
             "One notice, open or past, with its outcome (public; never gone once posted)", "200",

@@ -10,6 +10,7 @@ from flask import abort, current_app, url_for
 from flask_login import UserMixin, current_user
 
 from workflows import signin
+from workflows.catalogue import RoleCode
 from workflows.models import User
 
 from . import database
@@ -72,7 +73,7 @@ def safe_next(target: str | None) -> str:
 
 
 # Roles that receive tasks; someone holding none of them has an always-empty 我的待办.
-TASK_ROLES = ("researcher", "tto", "decider", "signer", "admin")
+TASK_ROLES = (RoleCode.RESEARCHER, RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER, RoleCode.ADMIN)
 
 
 def landing() -> str:
@@ -80,5 +81,5 @@ def landing() -> str:
     roles = {g.role for g in me().roles}
     if roles & set(TASK_ROLES) or not roles:
         return url_for("tasks.index")
-    return url_for("auditor.index") if "auditor" in roles else url_for("registry.index")
+    return url_for("auditor.index") if RoleCode.AUDITOR in roles else url_for("registry.index")
 

@@ -8,12 +8,12 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import ORMOption
 
-from .catalogue import GRANTABLE_ROLES, READ_ONLY_ROLES
+from .catalogue import GRANTABLE_ROLES, READ_ONLY_ROLES, KindCode, RoleCode
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import Message, msg
 from .models import CLOSED_STATUSES, Application, ApplicationMember, Document, User
 
-STAFF_ROLES = ("tto", "decider", "signer", "auditor", "admin", "city_auditor")
+STAFF_ROLES = (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER, RoleCode.AUDITOR, RoleCode.ADMIN, RoleCode.CITY_AUDITOR)
 WRITER_ROLES = tuple(r for r in GRANTABLE_ROLES if r not in READ_ONLY_ROLES)
 
 
@@ -29,16 +29,16 @@ class SystemActor:
         self.username = self.name = f"system:{name}"
 
     def has_role(self, role: str, unit_id: int | None = None) -> bool:
-        return role == "admin"
+        return role == RoleCode.ADMIN
 
     def units_for(self, role: str) -> set[int | None]:
-        return {None} if role == "admin" else set()
+        return {None} if role == RoleCode.ADMIN else set()
 
 
 def require_admin(actor: User | SystemActor | None, message: Message | str | None = None) -> None:
     """Administrators whose role spans every unit (or a system command); checked here, not only by
     the admin pages, so a CLI or another front end cannot skip it."""
-    if actor is None or None not in actor.units_for("admin"):
+    if actor is None or None not in actor.units_for(RoleCode.ADMIN):
         raise Forbidden(message or msg("只有系统管理员可以执行此操作"))
 
 
@@ -109,16 +109,16 @@ def require_role(user: User, role: str, unit_id: int | None) -> None:
 
 def check_may_attach(user: User, app: Application) -> None:
     """The team adds its material, and the unit's tech-transfer office its evidence, while open."""
-    if user.id not in app.member_ids() and not user.has_role("tto", app.unit_id):
+    if user.id not in app.member_ids() and not user.has_role(RoleCode.TTO, app.unit_id):
         raise Forbidden(msg("只有团队成员或成果转化部门经办人可以上传附件"))
-    if app.status in CLOSED_STATUSES and app.kind != "conversion":  # a conversion's ledger stays open
+    if app.status in CLOSED_STATUSES and app.kind != KindCode.CONVERSION:  # a conversion's ledger stays open
         raise WrongState(msg("申请已结束，不能再上传附件"))
 
 
 def may_download_evidence(user: User, app: Application) -> bool:
     """Auditors and the unit's tech-transfer office hold the evidence; the team may see its own."""
-    return (user.id in app.member_ids() or user.has_role("auditor", app.unit_id)
-            or user.has_role("tto", app.unit_id))
+    return (user.id in app.member_ids() or user.has_role(RoleCode.AUDITOR, app.unit_id)
+            or user.has_role(RoleCode.TTO, app.unit_id))
 
 
 def check_may_download_evidence(user: User, app: Application) -> None:
@@ -142,9 +142,9 @@ def may_see_objectors(user: User, app: Application) -> bool:
     people an objection is about, or who could put pressure on the objector."""
     if user.id in app.member_ids():
         return False
-    if user.has_role("tto", app.unit_id):
+    if user.has_role(RoleCode.TTO, app.unit_id):
         return True
-    return bool(app.unit.auditors_see_objectors) and user.has_role("auditor", app.unit_id)
+    return bool(app.unit.auditors_see_objectors) and user.has_role(RoleCode.AUDITOR, app.unit_id)
 
 
 def own_document(session: Session, app: Application, document_id: object) -> Document | None:

@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from . import clock, registry, sheets, statistics
-from .catalogue import KIND_LABELS, STATUS_LABELS
+from .catalogue import KIND_LABELS, STATUS_LABELS, KindCode, RegistryState
 from .errors import ValidationFailed
 from .i18n import msg
 from .models import Application, RegistryEntry, Unit, User
@@ -48,16 +48,16 @@ def _tables(session: Session, unit: Unit, year: int, f: dict[str, Any]) -> list[
     step_rows = [[s["name"], s["count"], _days(s["median_days"]), _days(s["p90_days"])] for s in f["steps"]]
     return [
         _table("registry_movements", "一、成果库变动", ["项目", "数量"], [
-            ["新登记入库", moves["registered"]], ["赋予所有权", moves["granted"]["ownership"]],
-            ["赋予长期使用权", moves["granted"]["use_right"]], ["已转化", moves["converted"]], ["出库", moves["left"]]]),
+            ["新登记入库", moves[RegistryState.REGISTERED]], ["赋予所有权", moves[RegistryState.GRANTED][KindCode.OWNERSHIP]],
+            ["赋予长期使用权", moves[RegistryState.GRANTED][KindCode.USE_RIGHT]], ["已转化", moves[RegistryState.CONVERTED]], ["出库", moves[RegistryState.LEFT]]]),
         _table("registry_states", "二、成果库现状（按状态）", ["状态", "数量"],
                [[registry.STATE_NAMES[k], v] for k, v in f["registry"].items()]),
-        _table("converted", "三、转化方式", ["方式", "数量"],
-               [[registry.MODES[k], v] for k, v in f["converted"].items()]),
+        _table(RegistryState.CONVERTED, "三、转化方式", ["方式", "数量"],
+               [[registry.MODES[k], v] for k, v in f[RegistryState.CONVERTED].items()]),
         _table("applications", "四、赋权申请及结果（本年提出，按当前状态）", ["状态", "数量"],
                [[STATUS_NAMES[k], v] for k, v in f["applications"].items()]),
-        _table("granted", "五、完成赋权（本年办结）", ["类型", "数量"],
-               [[KIND_NAMES[k], v] for k, v in f["granted"].items()]),
+        _table(RegistryState.GRANTED, "五、完成赋权（本年办结）", ["类型", "数量"],
+               [[KIND_NAMES[k], v] for k, v in f[RegistryState.GRANTED].items()]),
         _table("publicity", "六、公示与异议", ["项目", "数量"], [
             ["发布公示", f["objections"]["notices"]], ["收到异议", f["objections"]["filed"]],
             ["异议成立", f["objections"]["upheld"]]]),
@@ -93,7 +93,7 @@ def _entries(session: Session, unit: Unit, year: int) -> list[RegistryEntry]:
 
 def _applications(session: Session, unit: Unit, year: int) -> list[Application]:
     start, end = statistics.year_range(year)
-    return list(session.execute(select(Application).where(Application.unit_id == unit.id, Application.kind != "watch", or_(
+    return list(session.execute(select(Application).where(Application.unit_id == unit.id, Application.kind != KindCode.WATCH, or_(
         and_(Application.created_at >= start, Application.created_at < end),
         and_(Application.closed_at >= start, Application.closed_at < end))).order_by(Application.number)).scalars())
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from . import access, audit, forms
+from .catalogue import KindCode, RoleCode, StepId
 from .models import (
     Application,
     Document,
@@ -28,11 +29,11 @@ GENERATED = {"agreement_final": (10, "已签署协议"), "agreement_signed": (11
              "agreement_draft": (12, "协议（待签署）"), "decision_record": (20, "单位决策记录"),
              "publicity_notice": (30, "公示文件"), "distribution_notice": (40, "收益分配公告")}
 # Uploads named in a submitted form, grouped by that form's purpose (else the form's title).
-FORM_GROUPS = {"draft": (50, "申请附件"), "extension_request": (50, "申请附件"), "conversion_plan": (60, "转化方案附件"),
-               "conversion_contract": (61, "转化合同"), "ip_transfer": (70, "权属变更证明")}
+FORM_GROUPS: dict[str, tuple[int, str]] = {StepId.DRAFT: (50, "申请附件"), StepId.EXTENSION_REQUEST: (50, "申请附件"), StepId.CONVERSION_PLAN: (60, "转化方案附件"),
+               StepId.CONVERSION_CONTRACT: (61, "转化合同"), StepId.IP_TRANSFER: (70, "权属变更证明")}
 INCOME_GROUP = (80, "收入与扣除凭证")
 OBJECTION_GROUP = (90, "异议附件")
-ROLE_NAMES = {"tto": "成果转化部门经办人", "decider": "单位决策机构", "signer": "单位授权签字人"}
+ROLE_NAMES: dict[str, str] = {RoleCode.TTO: "成果转化部门经办人", RoleCode.DECIDER: "单位决策机构", RoleCode.SIGNER: "单位授权签字人"}
 
 
 @dataclass
@@ -121,7 +122,7 @@ def document_groups(session: Session, user: User, app: Application,
 def _income_evidence(session: Session, app: Application) -> list[int]:
     """Evidence of a conversion's ledger lines (only a conversion has a ledger: income.py)."""
     ids: list[int] = []
-    if app.kind != "conversion":
+    if app.kind != KindCode.CONVERSION:
         return ids
     for model in (IncomeReceipt, IncomeDeduction):
         ids += [i for i in session.execute(select(model.evidence_document_id).where(

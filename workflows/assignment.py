@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalogue import LANE_ROLES, PERSONAL_ROLES
+from .catalogue import LANE_ROLES, PERSONAL_ROLES, RoleCode
 from .catalogue import ROLE_LABELS as ROLE_NAMES
 from .errors import Forbidden
 from .i18n import msg
@@ -20,9 +20,9 @@ def role_for_lane(lane: str) -> str:
 
 
 def personal_assignee_username(role: str, app: Application, data: dict[str, Any]) -> str | None:
-    if role == "representative":
+    if role == RoleCode.REPRESENTATIVE:
         return app.representative.username
-    if role == "member":
+    if role == RoleCode.MEMBER:
         return (data.get("member") or {}).get("username")
     return None
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock
-from .catalogue import GRANT_KINDS
+from .catalogue import GRANT_KINDS, KindCode, RegistryState, RoleCode, StatusCode
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import Application, RegistryEntry, Unit, User
@@ -25,15 +25,15 @@ def check_origin(session: Session, actor: User, unit: Unit, number: str | None) 
     grant = session.execute(select(Application).where(Application.number == (number or ""))).scalar_one_or_none()
     if grant is None or grant.unit_id != unit.id:
         raise NotFound(msg("原赋权申请不存在"))
-    if grant.kind not in GRANT_KINDS or grant.status != "completed":
+    if grant.kind not in GRANT_KINDS or grant.status != StatusCode.COMPLETED:
         raise ValidationFailed([{"field": "original_number",
                                  "message": msg("只有已完成的赋权申请才能登记成果转化")}])
-    if actor.id != grant.representative_id and not actor.has_role("tto", unit.id):
+    if actor.id != grant.representative_id and not actor.has_role(RoleCode.TTO, unit.id):
         raise Forbidden(msg("只有团队指定代表或成果转化部门可以发起成果转化"))
     from . import watch
     watch.check_not_lapsed(session, grant)
     entry = _registry_entry(session, grant)
-    if entry is not None and entry.status == "left":
+    if entry is not None and entry.status == RegistryState.LEFT:
         raise WrongState(msg("该成果已转让或作价投资并已出库，不能再登记转化"))
     return grant
 
@@ -46,7 +46,7 @@ def on_start(session: Session, actor: User, grant: Application, conv: Applicatio
     """The achievement is 转化中 in the registry from the first conversion on."""
     from . import registry
     entry = _registry_entry(session, grant)
-    if entry is not None and entry.status in ("registered", "granted"):
+    if entry is not None and entry.status in (RegistryState.REGISTERED, RegistryState.GRANTED):
         registry.start_conversion(session, entry, actor.username, application_id=conv.id)
 
 
@@ -124,8 +124,8 @@ def check_distribution_origin(session: Session, actor: User, unit: Unit, number:
     if not extra or not isinstance(extra.get("distribution_id"), int):
         raise ValidationFailed([{"field": "kind", "message": msg("收益分配方案须在成果转化记录中由成果转化部门提出")}])
     conv = session.execute(select(Application).where(Application.number == (number or ""))).scalar_one_or_none()
-    if conv is None or conv.unit_id != unit.id or conv.kind != "conversion":
+    if conv is None or conv.unit_id != unit.id or conv.kind != KindCode.CONVERSION:
         raise NotFound(msg("成果转化记录不存在"))
-    if not actor.has_role("tto", unit.id):
+    if not actor.has_role(RoleCode.TTO, unit.id):
         raise Forbidden(msg("您没有执行此操作的权限"))
     return conv

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from . import accounts
 from .access import SystemActor
+from .catalogue import RoleCode
 from .models import Unit, User
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -14,17 +15,17 @@ UNITS = [
     ("SZDI", "深圳示范研究院", "深圳示范研究院成果转化部，电话 0755-00000002，邮箱 tto@szdi.example.org.cn"),
 ]
 USERS: list[tuple[str, str, list[tuple[str, str | None]]]] = [  # username, name, (role, unit code)
-    ("researcher1", "李明", [("researcher", "SZDU")]),
-    ("researcher2", "王芳", [("researcher", "SZDU")]),
-    ("researcher3", "张伟", [("researcher", "SZDU")]),
-    ("researcher9", "陈静", [("researcher", "SZDU")]),
-    ("tto1", "刘洋", [("tto", "SZDU")]),
-    ("decider1", "黄建国", [("decider", "SZDU")]),
-    ("signer1", "周红", [("signer", "SZDU")]),
-    ("auditor1", "吴敏", [("auditor", "SZDU")]),
-    ("admin", "系统管理员", [("admin", None)]),
-    ("tto2", "孙丽", [("tto", "SZDI")]),
-    ("auditor2", "郑强", [("auditor", "SZDI")]),
+    ("researcher1", "李明", [(RoleCode.RESEARCHER, "SZDU")]),
+    ("researcher2", "王芳", [(RoleCode.RESEARCHER, "SZDU")]),
+    ("researcher3", "张伟", [(RoleCode.RESEARCHER, "SZDU")]),
+    ("researcher9", "陈静", [(RoleCode.RESEARCHER, "SZDU")]),
+    ("tto1", "刘洋", [(RoleCode.TTO, "SZDU")]),
+    ("decider1", "黄建国", [(RoleCode.DECIDER, "SZDU")]),
+    ("signer1", "周红", [(RoleCode.SIGNER, "SZDU")]),
+    ("auditor1", "吴敏", [(RoleCode.AUDITOR, "SZDU")]),
+    ("admin", "系统管理员", [(RoleCode.ADMIN, None)]),
+    ("tto2", "孙丽", [(RoleCode.TTO, "SZDI")]),
+    ("auditor2", "郑强", [(RoleCode.AUDITOR, "SZDI")]),
 ]
 
 

@@ -30,6 +30,10 @@ from .catalogue import (
     WAITING_STATUS,
     WATCH_STATUS,
     WITHDRAWABLE,
+    KindCode,
+    RoleCode,
+    StatusCode,
+    StepId,
 )
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed, WrongState, unwrap
 from .i18n import msg
@@ -48,7 +52,7 @@ from .models import (
 from .operations import OPERATIONS
 
 # What a finished process's `outcome` variable makes of the application.
-OUTCOME_STATUS = {"completed": "completed", "refused": "refused", "withdrawn": "withdrawn"}
+OUTCOME_STATUS = {StatusCode.COMPLETED: StatusCode.COMPLETED, StatusCode.REFUSED: StatusCode.REFUSED, StatusCode.WITHDRAWN: StatusCode.WITHDRAWN}
 
 
 @dataclass
@@ -71,25 +75,25 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
     if kind not in PROCESS_FOR_KIND or kind == watch.KIND:
         raise ValidationFailed([{"field": "kind", "message": msg("申请类型只能是赋予所有权、赋予长期使用权、延长使用权或成果转化")}])
     original: Application | None
-    if kind == "conversion":
+    if kind == KindCode.CONVERSION:
         original = conversion.check_origin(session, actor, unit, original_number)
-    elif kind == "distribution":
+    elif kind == KindCode.DISTRIBUTION:
         original = conversion.check_distribution_origin(session, actor, unit, original_number, extra)
     else:
-        require_role(actor, "researcher", unit.id)
-        original = steps.check_extension_origin(session, actor, unit, original_number) if kind == "extension" else None
+        require_role(actor, RoleCode.RESEARCHER, unit.id)
+        original = steps.check_extension_origin(session, actor, unit, original_number) if kind == KindCode.EXTENSION else None
     spec = specs.current(PROCESS_FOR_KIND[kind])
     version = specs.deployed_version(session, spec)
     late = kind in LATE_NUMBER_KINDS
     number = f"~{uuid4().hex[:24]}" if late else _next_number(session, unit)
-    app = Application(unit=unit, number=number, kind=kind, status="draft",
-                      representative=original.representative if original and kind in ("conversion", "distribution") else actor,
+    app = Application(unit=unit, number=number, kind=kind, status=StatusCode.DRAFT,
+                      representative=original.representative if original and kind in (KindCode.CONVERSION, KindCode.DISTRIBUTION) else actor,
                       original_id=original.id if original else None, title=original.title if original else "")
-    if original and kind in ("conversion", "distribution"):  # the grant's team follows its conversions
+    if original and kind in (KindCode.CONVERSION, KindCode.DISTRIBUTION):  # the grant's team follows its conversions
         app.members = [ApplicationMember(user_id=m.user_id) for m in original.members]
     session.add(app)
     session.flush()
-    if original and kind == "conversion":
+    if original and kind == KindCode.CONVERSION:
         conversion.on_start(session, actor, original, app)
     seed = {"kind": kind, "unit_code": unit.code, "application_number": app.number,
             "representative": actor.username}
@@ -112,7 +116,7 @@ def start_application(session: Session, actor: User, unit: Unit, kind: str,
 # Processes that reach their first user task without running any service task: their number is
 # taken after the engine has run, so the unit's counter row stays locked (until commit) only for
 # the writes, not for the whole start (issue 10: starts of one unit queued on it).
-LATE_NUMBER_KINDS = ("ownership", "use_right", "extension")
+LATE_NUMBER_KINDS = (KindCode.OWNERSHIP, KindCode.USE_RIGHT, KindCode.EXTENSION)
 
 
 def _renumber(wf: BpmnWorkflow, provisional: str, number: str) -> None:
@@ -165,7 +169,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     row = get_task(session, task_id)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理，请刷新页面"))
-    if row.bpmn_id == "conversion_lapse":
+    if row.bpmn_id == StepId.CONVERSION_LAPSE:
         watch.check_actor(session, actor, row.application)
     check_may_complete(actor, row)
     forms.validate(row.form, data)
@@ -188,7 +192,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
                          application_id=app.id, step=row.bpmn_id, data=payload,
                          detail={"task": row.name, "decision": steps.decision_of(payload)})
     audit.record_submission(session, event, row, actor, payload)
-    if app.kind in watch.GRANT_KINDS and app.status == "completed":
+    if app.kind in watch.GRANT_KINDS and app.status == StatusCode.COMPLETED:
         start_watch(session, app)
     return app
 
@@ -220,7 +224,7 @@ def start_watch(session: Session, grant: Application) -> Application | None:
 def _unwatched_grants(session: Session, limit: int) -> list[Application]:
     watched = aliased(Application)
     return list(session.execute(select(Application).where(
-        Application.kind.in_(watch.GRANT_KINDS), Application.status == "completed",
+        Application.kind.in_(watch.GRANT_KINDS), Application.status == StatusCode.COMPLETED,
         ~exists().where(watched.original_id == Application.id, watched.kind == watch.KIND))
         .order_by(Application.id).limit(limit)).scalars())
 
@@ -261,7 +265,7 @@ def release_task(session: Session, actor: User, task_id: str) -> HumanTask:
     row = get_task(session, task_id)
     if row.assignee_id != actor.id or row.state != "ready":
         raise Forbidden(msg("只能释放自己认领的待办任务"))
-    if row.role in ("representative", "member"):
+    if row.role in (RoleCode.REPRESENTATIVE, RoleCode.MEMBER):
         raise Forbidden(msg("个人任务不能释放"))
     row.assignee = None
     audit.record(session, actor=actor.username, action="release", unit_id=row.unit_id,
@@ -275,8 +279,8 @@ def reassign_task(session: Session, actor: User, task_id: str, to_username: str)
     row = get_task(session, task_id)
     if row.state != "ready":
         raise Conflict(msg("该任务已被处理"))
-    require_role(actor, "tto", row.unit_id)
-    if row.role in ("representative", "member"):
+    require_role(actor, RoleCode.TTO, row.unit_id)
+    if row.role in (RoleCode.REPRESENTATIVE, RoleCode.MEMBER):
         raise Forbidden(msg("个人任务不能转交"))
     target = session.execute(select(User).where(User.username == to_username)).scalar_one_or_none()
     if target is None:
@@ -516,7 +520,7 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
 
 def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask], kind: str = "") -> str:
     if wf.is_completed():
-        return OUTCOME_STATUS.get(wf.data.get("outcome"), "completed")
+        return OUTCOME_STATUS.get(wf.data.get("outcome"), StatusCode.COMPLETED)
     statuses = {STEP_STATUS.get(t.bpmn_id) or WAITING_STATUS for t in ready}
     if not statuses:  # nothing for a person to do: a notice waiting out its term, or a watched period
         return WATCH_STATUS if kind == watch.KIND else WAITING_STATUS

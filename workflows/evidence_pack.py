@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import access, audit, document_store, keys, pki, queries, settings
+from .catalogue import StepId
 from .models import Application, AuditEvent, FormSubmission, Objection, User
 
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)  # fixed entry times: the same content gives the same bytes
@@ -69,9 +70,9 @@ def evidence_pack(session: Session, app: Application, user: User) -> tuple[str, 
     contents.update({
         "application.json": _json(_application(app)),
         "forms/submissions.json": _json(submissions),
-        "consents.json": _json([s for s in submissions if s["step"] == "consent"]),
+        "consents.json": _json([s for s in submissions if s["step"] == StepId.CONSENT]),
         "ip_transfer.json": _json({"ip_numbers": app.ip_numbers,
-                                   "submissions": [s for s in submissions if s["step"] == "ip_transfer"]}),
+                                   "submissions": [s for s in submissions if s["step"] == StepId.IP_TRANSFER]}),
         "publicity.json": _json(_publicity(session, app, user)),
         "signatures.json": _json(_signatures(session, app)),
         "audit/events.json": _json(_events(session, app, checkpoint)),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, clock
 from .access import require_role
+from .catalogue import KindCode, NoticeKind, NoticeOutcome, RoleCode, StatusCode
 from .conversion import yuan
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
@@ -42,10 +43,10 @@ CENT = Decimal("0.01")
 def _conversion(session: Session, actor: User, conversion_id: int) -> Application:
     """Only the unit's tech-transfer office keeps the ledger, and only once the contract is in."""
     conv = session.get(Application, conversion_id)
-    if conv is None or conv.kind != "conversion":
+    if conv is None or conv.kind != KindCode.CONVERSION:
         raise WrongState(msg("成果转化记录不存在"))
-    require_role(actor, "tto", conv.unit_id)
-    if conv.status != "completed":
+    require_role(actor, RoleCode.TTO, conv.unit_id)
+    if conv.status != StatusCode.COMPLETED:
         raise WrongState(msg("转化合同登记后才能登记收入和分配"))
     return conv
 
@@ -136,7 +137,7 @@ def propose_distribution(session: Session, actor: User, conversion_id: int, data
     session.add(plan)
     session.flush()
     from . import engine  # the engine runs steps, and steps check this module's rules
-    process = engine.start_application(session, actor, conv.unit, "distribution", conv.number, extra={
+    process = engine.start_application(session, actor, conv.unit, KindCode.DISTRIBUTION, conv.number, extra={
         "distribution_id": plan.id, "has_leaders": any(sh.leader_post != "none" for sh in shares)})
     plan.process_id = process.id
     audit.record(session, actor=actor.username, action="propose_distribution", unit_id=conv.unit_id,
@@ -207,8 +208,8 @@ def check_decision_after_publicity(session: Session, process: Application) -> No
     if not any(sh.leader_post != "none" for sh in plan.shares):
         return
     passed = session.execute(select(PublicityNotice.id).where(
-        PublicityNotice.application_id == process.id, PublicityNotice.kind == "leader_reward",
-        PublicityNotice.outcome == "passed")).first()
+        PublicityNotice.application_id == process.id, PublicityNotice.kind == NoticeKind.LEADER_REWARD,
+        PublicityNotice.outcome == NoticeOutcome.PASSED)).first()
     if passed is None:
         raise WrongState(msg("担任领导职务人员的奖励公示期满前，不得对分配方案作出决策（§三(六)3）"))
 

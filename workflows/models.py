@@ -35,6 +35,8 @@ from .catalogue import (
     CLOSED_STATUSES,
     GRANTABLE_ROLES,
     MIN_PUBLICITY_DAYS,
+    NoticeKind,
+    ObjectionStatus,
     checks_of,
 )
 
@@ -296,13 +298,14 @@ class PublicityNotice(Base):
     # Seconds from starts_at to closed_at, written with closed_at (`_store_durations`).
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     # What is publicized: a grant (§三(一)3/§三(二)1) or a price fixed by agreement (§三(五)1).
-    kind: Mapped[str] = mapped_column(String(16), default="grant", server_default="grant")
+    kind: Mapped[str] = mapped_column(String(16), default=NoticeKind.GRANT, server_default=NoticeKind.GRANT.value)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     application: Mapped[Application] = relationship(lazy="joined")
 
 
 class Objection(Base):
     __tablename__ = "objections"
+    __table_args__ = _checks("objections")
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt: Mapped[str] = mapped_column(String(40), unique=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("publicity_notices.id"), index=True)
@@ -313,7 +316,7 @@ class Objection(Base):
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     client: Mapped[str] = mapped_column(String(64), default="")
     filed_at: Mapped[datetime] = mapped_column(default=clock.now)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=ObjectionStatus.OPEN)
     decision: Mapped[str | None] = mapped_column(String(20))
     reasoning: Mapped[str | None] = mapped_column(Text)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

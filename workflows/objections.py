@@ -9,13 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock
+from .catalogue import NoticeOutcome, ObjectionDecision, ObjectionStatus
 from .i18n import msg
 from .models import HumanTask, Objection, PublicityNotice, User
 
 # A notice's outcome once its term is over: the strongest decision on any late objection wins.
-OUTCOME_RANK = {"passed": 0, "restarted": 1, "upheld": 2}
-NOTICE_OUTCOME = {"dismiss": "passed", "dismiss_restart": "restarted", "uphold": "upheld"}
-PUBLICITY_OUTCOME = {"passed": "passed", "restarted": "restart", "upheld": "upheld"}
+OUTCOME_RANK: dict[str, int] = {NoticeOutcome.PASSED: 0, NoticeOutcome.RESTARTED: 1, NoticeOutcome.UPHELD: 2}
+NOTICE_OUTCOME: dict[str, str] = {ObjectionDecision.DISMISS: NoticeOutcome.PASSED,
+                                  ObjectionDecision.DISMISS_RESTART: NoticeOutcome.RESTARTED,
+                                  ObjectionDecision.UPHOLD: NoticeOutcome.UPHELD}
+PUBLICITY_OUTCOME: dict[str, str] = {NoticeOutcome.PASSED: NoticeOutcome.PASSED, NoticeOutcome.RESTARTED: "restart",
+                                     NoticeOutcome.UPHELD: NoticeOutcome.UPHELD}
 
 
 def handling_payload(session: Session, row: HumanTask, data: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +34,7 @@ def handling_payload(session: Session, row: HumanTask, data: dict[str, Any]) -> 
 
 def _late_outcome(current: str | None, decision: str) -> str:
     new = NOTICE_OUTCOME[decision]
-    return max(current or "passed", new, key=OUTCOME_RANK.__getitem__)
+    return max(current or NoticeOutcome.PASSED, new, key=OUTCOME_RANK.__getitem__)
 
 
 
@@ -38,13 +42,13 @@ def record_handling(session: Session, actor: User, row: HumanTask, payload: dict
     objection = session.get(Objection, row.context.get("objection_id"))
     if objection is None:
         return
-    objection.status = "upheld" if payload["decision"] == "uphold" else "dismissed"
+    objection.status = ObjectionStatus.UPHELD if payload["decision"] == ObjectionDecision.UPHOLD else ObjectionStatus.DISMISSED
     objection.decision, objection.reasoning = payload["decision"], payload["reasoning"]
     objection.handled_by_id, objection.handled_at = actor.id, clock.now()
     notice = session.get_one(PublicityNotice, objection.notice_id)
     if payload.get("term_over"):
         notice.outcome = _late_outcome(notice.outcome, payload["decision"])
-    elif payload["decision"] in ("uphold", "dismiss_restart") and notice.closed_at is None:
+    elif payload["decision"] in (ObjectionDecision.UPHOLD, ObjectionDecision.DISMISS_RESTART) and notice.closed_at is None:
         notice.closed_at = clock.now()
         notice.outcome = NOTICE_OUTCOME[payload["decision"]]
         _supersede_open_objections(session, notice, objection)
@@ -53,6 +57,6 @@ def record_handling(session: Session, actor: User, row: HumanTask, payload: dict
 def _supersede_open_objections(session: Session, notice: PublicityNotice, handled: Objection) -> None:
     """The round ended during its term: the other open objections are closed on the record, not lost."""
     for other in session.execute(select(Objection).where(
-            Objection.notice_id == notice.id, Objection.status == "open", Objection.id != handled.id)).scalars():
-        other.status, other.handled_at = "superseded", clock.now()
+            Objection.notice_id == notice.id, Objection.status == ObjectionStatus.OPEN, Objection.id != handled.id)).scalars():
+        other.status, other.handled_at = ObjectionStatus.SUPERSEDED, clock.now()
         other.reasoning = msg("公示已因异议{receipt}的处理结论而结束", receipt=handled.receipt)

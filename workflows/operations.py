@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
 
 from . import audit, clock, document_store, pki, policy, runtime, settings, signing, watch
-from .catalogue import KIND
+from .catalogue import KIND, SIGNERS, KindCode, NoticeKind, NoticeOutcome, RegistryState, StepId
 from .errors import ValidationFailed, WrongState
 from .i18n import msg
 from .models import Distribution, PublicityNotice, RegistryEntry, Signature
@@ -28,7 +28,7 @@ def _base(ctx: ServiceContext, data: dict[str, Any]) -> dict[str, Any]:
     app = ctx.application
     return {"number": app.number, "kind": app.kind, "unit": {"name": app.unit.name, "code": app.unit.code},
             "title": app.title,
-            "draft": data.get("draft") or _original_draft(ctx),
+            StepId.DRAFT: data.get(StepId.DRAFT) or _original_draft(ctx),
             "representative": {"username": app.representative.username, "name": app.representative.name}}
 
 
@@ -38,20 +38,20 @@ def _original_draft(ctx: ServiceContext) -> dict[str, Any]:
     if app.original_id is None:
         return {}
     from .queries import application_data
-    draft: dict[str, Any] = application_data(ctx.session.get_one(type(app), app.original_id)).get("draft", {})
+    draft: dict[str, Any] = application_data(ctx.session.get_one(type(app), app.original_id)).get(StepId.DRAFT, {})
     return draft
 
 
 def record_decision(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Renders the unit decision record (尽职免责 evidence: who decided what, when, how)."""
     app = ctx.application
-    step = "extension_decision" if app.kind == "extension" else "unit_decision"
+    step = StepId.EXTENSION_DECISION if app.kind == KindCode.EXTENSION else StepId.UNIT_DECISION
     decision = data.get(step, {})
     actor = ctx.actor
     if actor is None:  # the decision step is always completed by a person
         raise RuntimeError("record_decision without the person who decided")
     pdf = _documents().render_decision_record({
-        **_base(ctx, data), "review": data.get("review") or data.get("extension_review", {}), "decision": decision,
+        **_base(ctx, data), StepId.REVIEW: data.get(StepId.REVIEW) or data.get(StepId.EXTENSION_REVIEW, {}), "decision": decision,
         "recorded_by": {"username": actor.username, "name": actor.name}, "recorded_at": clock.now()})
     pdf = signing.sign_as_unit(pdf, app.unit, title="单位集体决策记录电子签章")
     doc = document_store.store(ctx.session, app, "decision_record", f"{app.number}-单位决策记录.pdf", pdf, actor=actor)
@@ -65,7 +65,7 @@ def open_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, 
     Leaders' rewards (§三(六)3) run the unit's own term: the policy names none."""
     app, session = ctx.application, ctx.session
     kind = KIND[app.kind].notice
-    if kind == "leader_reward":
+    if kind == NoticeKind.LEADER_REWARD:
         days = app.unit.leader_publicity_days
         if days < 1:
             raise WrongState(msg("领导人员奖励公示期须至少1日"))
@@ -85,17 +85,17 @@ def open_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, 
                "checkpoint": audit.checkpoint(session, app.unit_id)}
     original = session.get_one(type(app), app.original_id) if app.original_id else app  # read by the conversion notices only
     # What the board shows, kept with the notice so no page deserializes a workflow.
-    summary: dict[str, Any] = {"draft": context["draft"]}
-    if kind == "price":
-        plan = data.get("conversion_plan") or {}
+    summary: dict[str, Any] = {StepId.DRAFT: context[StepId.DRAFT]}
+    if kind == NoticeKind.PRICE:
+        plan = data.get(StepId.CONVERSION_PLAN) or {}
         summary.update(plan=plan, grant_kind=original.kind)
         pdf = _documents().render_price_notice({**context, "plan": plan, "original_number": original.number,
                                                 "grant_kind": original.kind})
-    elif kind == "leader_reward":
+    elif kind == NoticeKind.LEADER_REWARD:
         plan = session.get_one(Distribution, data["distribution_id"])  # its process id is set after this first step
         leaders = [sh for sh in plan.shares if sh.leader_post != "none"]
         grant = session.get_one(type(app), original.original_id)
-        summary.update(draft=(grant.summary or {}).get("draft") or {}, grant_kind=grant.kind,
+        summary.update(draft=(grant.summary or {}).get(StepId.DRAFT) or {}, grant_kind=grant.kind,
                        to_people=str(plan.to_people),
                        rewards=[{"name": sh.name, "leader_post": sh.leader_post, "contribution": sh.contribution,
                                  "mode": sh.mode, "amount": str(sh.amount)} for sh in leaders])
@@ -118,15 +118,15 @@ def close_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str,
     notice = ctx.session.get(PublicityNotice, (data.get("publicity_window") or {}).get("notice_id"),
                              options=[lazyload("*")])  # its own row only: the sweep's 1,000 closes a second
     if notice is not None and notice.closed_at is None:
-        notice.closed_at, notice.outcome = clock.now(), "passed"
+        notice.closed_at, notice.outcome = clock.now(), NoticeOutcome.PASSED
     return {"closed": True}
 
 
 def render_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Draft agreement from the agreed terms; new terms void every earlier signature."""
     app, session = ctx.application, ctx.session
-    terms_key = "supplementary_terms" if app.kind == "extension" else "agreement_terms"
-    policy.check_terms("extension" if app.kind == "extension" else app.kind, data.get(terms_key, {}))
+    terms_key = StepId.SUPPLEMENTARY_TERMS if app.kind == KindCode.EXTENSION else StepId.AGREEMENT_TERMS
+    policy.check_terms(KindCode.EXTENSION if app.kind == KindCode.EXTENSION else app.kind, data.get(terms_key, {}))
     for signature in session.execute(select(Signature).where(Signature.application_id == app.id,
                                                              Signature.valid.is_(True))).scalars():
         signature.valid, signature.invalidated_at = False, clock.now()
@@ -149,7 +149,7 @@ def finalize_agreement(ctx: ServiceContext, data: dict[str, Any], params: dict[s
     signatures = session.execute(select(Signature).where(
         Signature.application_id == app.id, Signature.valid.is_(True), Signature.document_id == draft.id)
         .order_by(Signature.signed_at, Signature.id)).scalars().all()
-    if {s.role for s in signatures} != {"representative", "unit"}:
+    if {s.role for s in signatures} != set(SIGNERS):
         raise WrongState(msg("协议尚未由双方签署"))
     signed = signed_so_far(session, app, draft)
     if signed.id == draft.id or signed.sha256 != signatures[-1].sha256:
@@ -168,13 +168,13 @@ def _render(ctx: ServiceContext, data: dict[str, Any], final: bool, **extra: obj
     app = ctx.application
     context = {**_base(ctx, data), "generated_at": clock.now(), "final": final, "signatures": [], **extra}
     try:
-        if app.kind == "extension":
+        if app.kind == KindCode.EXTENSION:
             original = ctx.session.get_one(type(app), app.original_id)
-            context.update(original_number=original.number, request=data.get("extension_request", {}),
-                           terms=data.get("supplementary_terms", {}))
+            context.update(original_number=original.number, request=data.get(StepId.EXTENSION_REQUEST, {}),
+                           terms=data.get(StepId.SUPPLEMENTARY_TERMS, {}))
             pdf: bytes = documents.render_supplementary_agreement(context)
             return pdf
-        context["terms"] = data.get("agreement_terms", {})
+        context["terms"] = data.get(StepId.AGREEMENT_TERMS, {})
         pdf = documents.render_agreement(context)
         return pdf
     except documents.DocumentError as exc:
@@ -185,7 +185,7 @@ def update_registry(ctx: ServiceContext, data: dict[str, Any], params: dict[str,
     """The granted achievement enters (or moves in) the unit's registry as 已赋权 (§三(三)4)."""
     from . import registry
     app = ctx.application
-    draft = data.get("draft") or _original_draft(ctx)
+    draft = data.get(StepId.DRAFT) or _original_draft(ctx)
     actor = ctx.actor.username if ctx.actor is not None else "system"
     entry = registry.record_grant(ctx.session, app, draft.get("achievement", {}), draft.get("members", []), actor)
     return {"registry_id": entry.id, "status": entry.status}
@@ -194,7 +194,7 @@ def update_registry(ctx: ServiceContext, data: dict[str, Any], params: dict[str,
 def record_distribution(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The unit decided the plan: approved → the distribution notice (each person, amount, mode)."""
     app, session = ctx.application, ctx.session
-    plan, decision = session.get_one(Distribution, data["distribution_id"]), data.get("distribution_decision") or {}
+    plan, decision = session.get_one(Distribution, data["distribution_id"]), data.get(StepId.DISTRIBUTION_DECISION) or {}
     if decision.get("result") != "approve":
         plan.status = "refused"
         return {"approved": False}
@@ -212,28 +212,28 @@ def record_conversion(ctx: ServiceContext, data: dict[str, Any], params: dict[st
     investment takes it out of the registry (出库)."""
     from . import registry
     app, session = ctx.application, ctx.session
-    plan, contract = data.get("conversion_plan") or {}, data.get("conversion_contract") or {}
+    plan, contract = data.get(StepId.CONVERSION_PLAN) or {}, data.get(StepId.CONVERSION_CONTRACT) or {}
     entry = session.execute(select(RegistryEntry).where(RegistryEntry.application_id == app.original_id)
                             ).scalar_one_or_none()
     if entry is None:
         raise WrongState(msg("成果库中没有该成果的登记，不能登记转化"))
     actor = ctx.actor.username if ctx.actor is not None else "system"
-    target = "converted" if plan.get("mode") == "licence" else "left"
+    target = RegistryState.CONVERTED if plan.get("mode") == "licence" else RegistryState.LEFT
     if entry.status != target:
-        record = registry.record_conversion if target == "converted" else registry.record_leaving
+        record = registry.record_conversion if target == RegistryState.CONVERTED else registry.record_leaving
         record(session, entry, actor, contract.get("signed_on", ""), plan.get("mode", "other"),
                contract.get("contract_number", ""), application_id=app.id)
     return {"registry_id": entry.id, "status": entry.status, "contract_number": contract.get("contract_number")}
 
 
 OPERATIONS: dict[str, runtime.Operation] = {
-    "record_decision": record_decision,
-    "open_publicity": open_publicity,
-    "close_publicity": close_publicity,
-    "render_agreement": render_agreement,
-    "finalize_agreement": finalize_agreement,
-    "update_registry": update_registry,
-    "record_conversion": record_conversion,
-    "record_distribution": record_distribution,
+    StepId.RECORD_DECISION: record_decision,
+    StepId.OPEN_PUBLICITY: open_publicity,
+    StepId.CLOSE_PUBLICITY: close_publicity,
+    StepId.RENDER_AGREEMENT: render_agreement,
+    StepId.FINALIZE_AGREEMENT: finalize_agreement,
+    StepId.UPDATE_REGISTRY: update_registry,
+    StepId.RECORD_CONVERSION: record_conversion,
+    StepId.RECORD_DISTRIBUTION: record_distribution,
     **watch.OPERATIONS,
 }

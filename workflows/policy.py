@@ -9,9 +9,16 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .catalogue import MIN_INVENTOR_INCOME, MIN_PUBLICITY_DAYS, MIN_TEAM_SHARE, MIN_TTO_INCOME, MIN_USE_RIGHT_YEARS
+from .catalogue import (
+    MIN_INVENTOR_INCOME,
+    MIN_PUBLICITY_DAYS,
+    MIN_TEAM_SHARE,
+    MIN_TTO_INCOME,
+    MIN_USE_RIGHT_YEARS,
+    KindCode,
+)
 from .errors import ValidationFailed
-from .i18n import msg
+from .i18n import Message, msg
 
 __all__ = ["MIN_INVENTOR_INCOME", "MIN_PUBLICITY_DAYS", "MIN_TEAM_SHARE", "MIN_TTO_INCOME", "MIN_USE_RIGHT_YEARS"]
 EQUITY_MODES = ("equity", "contribution_share")
@@ -58,7 +65,7 @@ def check_draft(kind: str, draft: dict[str, Any], representative: str,
     p = Problems()
     _check_team(draft.get("members", []), representative, accounts, p)
     _check_achievement(draft.get("achievement", {}), set(granted_ip_numbers), p)
-    if kind == "ownership":
+    if kind == KindCode.OWNERSHIP:
         _check_ownership_mode(draft, p)
         if draft.get("achievement", {}).get("funding_source") not in GRANTABLE_FUNDING:
             p.add("achievement.funding_source", msg("可赋予所有权的是利用财政性资金形成或接受企业、其他社会组织委托形成的"
@@ -166,18 +173,20 @@ def check_unit_decision(decision: dict[str, Any], today_iso: str) -> None:
     p.raise_if_any()
 
 
+TERMS_CLAUSES: dict[str, dict[str, Message]] = {
+    KindCode.OWNERSHIP: OWNERSHIP_CLAUSES, KindCode.USE_RIGHT: USE_RIGHT_CLAUSES, KindCode.EXTENSION: SUPPLEMENTARY_CLAUSES}
+
+
 def check_terms(kind: str, terms: dict[str, Any]) -> None:
     """The agreement clauses (§三(一)4, §三(二)2) and the income floor (§三(六)1)."""
     p = Problems()
-    clauses = {"ownership": OWNERSHIP_CLAUSES, "use_right": USE_RIGHT_CLAUSES,
-               "extension": SUPPLEMENTARY_CLAUSES}[kind]
-    for key, name in clauses.items():
+    for key, name in TERMS_CLAUSES[kind].items():
         if terms.get(key) is None or not str(terms.get(key)).strip():
             p.add(key, msg("协议条款“{name}”不能为空，否则不能生成协议", name=name))
-    if kind == "use_right" and terms.get("licence_term_years") is not None \
+    if kind == KindCode.USE_RIGHT and terms.get("licence_term_years") is not None \
             and int(terms["licence_term_years"]) < MIN_USE_RIGHT_YEARS:
         p.add("licence_term_years", msg("许可期限不得低于{years}年（§三(二)1）", years=MIN_USE_RIGHT_YEARS))
-    if kind != "extension":
+    if kind != KindCode.EXTENSION:
         inventors, tto = _dec(terms.get("inventor_income_percent", 0)), _dec(terms.get("tto_income_percent", 0))
         if inventors < MIN_INVENTOR_INCOME:
             p.add("inventor_income_percent", msg("用于奖励成果完成人的比例不得低于{percent}%（§三(六)1）", percent=MIN_INVENTOR_INCOME))
@@ -195,7 +204,7 @@ def check_terms_as_publicized(kind: str, terms: dict[str, Any], draft: dict[str,
     """The agreement grants what the unit decided and publicized (§三(一)3, §三(二)1): the use-right
     term and licence mode typed at the agreement step must equal the draft's. Ownership mode, team
     share and the members with their shares are not re-entered: the agreement prints the draft's."""
-    if kind != "use_right":
+    if kind != KindCode.USE_RIGHT:
         return
     p = Problems()
     if terms.get("licence_term_years") is not None and draft.get("term_years") is not None \

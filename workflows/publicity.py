@@ -13,6 +13,7 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import accounts, audit, clock, engine, forms, uploads
+from .catalogue import NoticeKind, NoticeOutcome, ObjectionStatus, Process
 from .errors import Forbidden, GrantError, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import Objection, PublicityNotice
@@ -22,7 +23,7 @@ MAX_PER_CLIENT_PER_DAY = 5
 # (1, 2, 4 … 15 minutes); guesses on one receipt from anywhere lock that receipt for 15 minutes.
 LOOKUP_FAILURES_PER_CLIENT = 10
 LOOKUP_FAILURES_PER_RECEIPT = 20
-NOTICE_KINDS = ("grant", "price", "leader_reward")
+NOTICE_KINDS = (NoticeKind.GRANT, NoticeKind.PRICE, NoticeKind.LEADER_REWARD)
 
 
 def open_notices(unit_id: int | None = None) -> Select[PublicityNotice]:
@@ -50,7 +51,7 @@ def objection_counts(session: Session, notice_ids: list[int]) -> dict[int, tuple
     if not notice_ids:
         return {}
     rows = session.execute(select(Objection.notice_id, func.count(),
-                                  func.sum(case((Objection.status == "open", 1), else_=0)))
+                                  func.sum(case((Objection.status == ObjectionStatus.OPEN, 1), else_=0)))
                            .where(Objection.notice_id.in_(notice_ids)).group_by(Objection.notice_id)).all()
     found = dict.fromkeys(notice_ids, (0, 0))
     found.update({int(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows})
@@ -64,7 +65,7 @@ def outcome_of(notice: PublicityNotice, filed: int, still_open: int) -> str:
     being handled) · no_objection · dismissed (objections found unfounded) · restarted · upheld."""
     if is_open(notice):
         return "open"
-    if notice.outcome in ("restarted", "upheld"):
+    if notice.outcome in (NoticeOutcome.RESTARTED, NoticeOutcome.UPHELD):
         return notice.outcome
     if notice.closed_at is None:
         return "closing"
@@ -109,7 +110,7 @@ def file_objection(session: Session, notice_id: int, data: dict[str, Any], clien
     session.flush()
     engine.deliver_message(session, notice.application, "objection", {"objection_id": objection.id})
     audit.record(session, actor="public", action="objection", unit_id=notice.unit_id,
-                 application_id=notice.application_id, step="publicity", data=data,
+                 application_id=notice.application_id, step=Process.PUBLICITY, data=data,
                  detail={"receipt": objection.receipt})
     return objection
 
@@ -153,7 +154,7 @@ def receipt_status(session: Session, objection: Objection) -> dict[str, Any]:
     if notice is None:
         raise NotFound(msg("公示不存在"))
     filed, still_open = objection_counts(session, [notice.id])[notice.id]
-    handled = objection.status in ("dismissed", "upheld")
+    handled = objection.status in (ObjectionStatus.DISMISSED, ObjectionStatus.UPHELD)
     return {"receipt": objection.receipt, "status": objection.status, "filed_at": objection.filed_at,
             "handled_at": objection.handled_at, "reasoning": objection.reasoning if handled else None,
             "notice": notice, "notice_outcome": outcome_of(notice, filed, still_open)}

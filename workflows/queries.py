@@ -27,7 +27,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, defer, joine
 from sqlalchemy.orm.interfaces import ORMOption
 
 from . import access, audit, forms, runtime
-from .catalogue import KINDS_ALL, step_form
+from .catalogue import KINDS_ALL, RoleCode, StepId, step_form
 from .models import (
     Application,
     ApplicationMember,
@@ -161,7 +161,7 @@ def _task_sources(user: User) -> list[ColumnElement[bool]]:
     so counts add up and each source reads its oldest rows straight from its index."""
     ready = HumanTask.state == "ready"
     sources = [and_(ready, HumanTask.assignee_id == user.id)]
-    queues = {(g.role, g.unit_id) for g in user.roles if g.role in ("tto", "decider", "signer")}
+    queues = {(g.role, g.unit_id) for g in user.roles if g.role in (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER)}
     for role, unit_id in sorted(queues, key=lambda q: (q[0], q[1] or 0)):
         if unit_id is not None and (role, None) in queues:
             continue
@@ -311,7 +311,7 @@ def working_title(session: Session, user: User, app: Application) -> str:
     return ""
 
 
-TERMS_FORMS = {k.code: (k.terms_step, step_form(k.terms_step, k.code)) for k in KINDS_ALL if k.terms_step}
+TERMS_FORMS: dict[str, tuple[str, str]] = {k.code: (k.terms_step, step_form(k.terms_step, k.code)) for k in KINDS_ALL if k.terms_step}
 
 
 def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
@@ -321,7 +321,7 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
         return {}
     terms_key, terms_form = TERMS_FORMS[app.kind]
     found = {}
-    for key, form in (("terms", (terms_key, terms_form)), ("ip_transfer", ("ip_transfer", step_form("ip_transfer", "")))):
+    for key, form in (("terms", (terms_key, terms_form)), (StepId.IP_TRANSFER, (StepId.IP_TRANSFER, step_form(StepId.IP_TRANSFER, "")))):
         value = data.get(form[0])
         if isinstance(value, dict) and value:
             found[key] = (forms.load_schema(form[1]), value)

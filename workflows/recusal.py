@@ -11,10 +11,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .assignment import ROLE_NAMES
+from .catalogue import RoleCode
 from .i18n import Message, msg
 from .models import Application, RoleGrant, User
 
-UNIT_ROLES = ("tto", "decider", "signer")  # the queue roles a grant needs after the draft
+UNIT_ROLES = (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER)  # the queue roles a grant needs after the draft
 
 
 def stranded_roles(session: Session, unit_id: int, usernames: Iterable[str]) -> dict[str, list[User]]:

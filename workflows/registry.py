@@ -14,7 +14,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import access, audit, clock
-from .catalogue import GRANT_KIND_SHORT, REGISTRY_STATES
+from .catalogue import GRANT_KIND_SHORT, REGISTRY_STATES, KindCode, RegistryState, RoleCode
 from .errors import Forbidden, NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import Application, RegistryEntry, RegistryHistory, RegistryInventor, Unit, User
@@ -30,22 +30,22 @@ FUNDING = {"fiscal": "利用财政性资金形成", "commissioned": "接受委�
 MODES = {"transfer": "转让", "licence": "许可", "equity": "作价投资", "abandoned": "放弃", "other": "其他"}
 FLAGS = {"venue": "venue_registered_on", "fund": "fund_pushed_on"}
 # Where each state may go; conversions may also fall back to the state they started from.
-TRANSITIONS = {"registered": {"granted", "converting", "converted", "left"},
-               "granted": {"registered", "converting", "converted", "left"},
-               "converting": {"registered", "granted", "converted", "left"},
-               "converted": {"left"}, "left": set()}
+TRANSITIONS: dict[str, set[str]] = {RegistryState.REGISTERED: {RegistryState.GRANTED, RegistryState.CONVERTING, RegistryState.CONVERTED, RegistryState.LEFT},
+               RegistryState.GRANTED: {RegistryState.REGISTERED, RegistryState.CONVERTING, RegistryState.CONVERTED, RegistryState.LEFT},
+               RegistryState.CONVERTING: {RegistryState.REGISTERED, RegistryState.GRANTED, RegistryState.CONVERTED, RegistryState.LEFT},
+               RegistryState.CONVERTED: {RegistryState.LEFT}, RegistryState.LEFT: set()}
 SORTS = {"registered_on": RegistryEntry.registered_on, "title": RegistryEntry.title,
          "status": RegistryEntry.status, "updated_at": RegistryEntry.updated_at, "id": RegistryEntry.id}
 TRACKED = ("title", "ip_type", "ip_numbers", "funding_source", "registered_on", "status", "grant_kind", "granted_on",
            "left_on", "left_mode", "left_contract", "venue_registered_on", "fund_pushed_on")
-READER_ROLES = (*access.STAFF_ROLES, "city_auditor")
+READER_ROLES = (*access.STAFF_ROLES, RoleCode.CITY_AUDITOR)
 
 
 # --- who may do what -----------------------------------------------------------------------
 
 def check_office(user: User, unit_id: int) -> None:
     """Only the unit's tech-transfer office (tto) keeps the registry."""
-    if not any(g.role == "tto" and g.unit_id == unit_id for g in user.roles):
+    if not any(g.role == RoleCode.TTO and g.unit_id == unit_id for g in user.roles):
         raise Forbidden(msg("只有本单位成果转化部门经办人可以维护成果库"))
 
 
@@ -54,7 +54,7 @@ def reader_units(user: User) -> set[int | None]:
     units: set[int | None] = set()
     for role in READER_ROLES:
         units |= user.units_for(role)
-    if "city_auditor" in {g.role for g in user.roles}:
+    if RoleCode.CITY_AUDITOR in {g.role for g in user.roles}:
         units.add(None)
     return units
 
@@ -86,7 +86,7 @@ def register(session: Session, actor: User, unit_code: str, data: dict[str, Any]
         raise ValidationFailed([{"field": "unit", "message": msg("未知单位“{unit}”", unit=unit_code)}])
     check_office(actor, unit.id)
     fields, inventors = _validated(session, unit.id, data, None)
-    entry = RegistryEntry(unit_id=unit.id, status="registered", created_by_id=actor.id, **fields)
+    entry = RegistryEntry(unit_id=unit.id, status=RegistryState.REGISTERED, created_by_id=actor.id, **fields)
     session.add(entry)
     session.flush()
     _set_inventors(entry, inventors)
@@ -118,7 +118,7 @@ def mark_left(session: Session, actor: User, entry_id: int, state: str, on: str,
               contract: str) -> RegistryEntry:
     """The office records by hand that an achievement was converted (已转化) or left the registry (出库)."""
     entry = _for_office(session, actor, entry_id)
-    if state not in ("converted", "left"):
+    if state not in (RegistryState.CONVERTED, RegistryState.LEFT):
         raise ValidationFailed([{"field": "state", "message": msg("只能标记为已转化或出库")}])
     return _leave(session, entry, actor.username, state, on, mode, contract, None)
 
@@ -137,21 +137,21 @@ def record_grant(session: Session, app: Application, achievement: dict[str, Any]
         entry = RegistryEntry(unit_id=app.unit_id, title=achievement.get("title") or app.title,
                               ip_type=achievement.get("ip_type", ""), ip_numbers=numbers,
                               numbers_text=" ".join(numbers), funding_source=achievement.get("funding_source", ""),
-                              registered_on=today, registered_year=int(today[:4]), status="registered")
+                              registered_on=today, registered_year=int(today[:4]), status=RegistryState.REGISTERED)
         session.add(entry)
         session.flush()
         _log(session, entry, actor, "register", {"title": [None, entry.title]}, application_id=app.id)
-    kind = "use_right" if app.kind == "extension" else app.kind
+    kind = KindCode.USE_RIGHT if app.kind == KindCode.EXTENSION else app.kind
     changes: dict[str, Any] = {"application_id": target_id, "grant_kind": kind}
-    if entry.status in ("registered", "granted"):
-        changes.update(status="granted", granted_on=today, granted_year=int(today[:4]))
+    if entry.status in (RegistryState.REGISTERED, RegistryState.GRANTED):
+        changes.update(status=RegistryState.GRANTED, granted_on=today, granted_year=int(today[:4]))
     usernames = [m.get("username") for m in members if m.get("username")]
     inventors = list(session.execute(select(User).where(User.username.in_(usernames))).scalars()) if usernames else None
     if inventors is not None and not entry.inventors:
         inventors.sort(key=lambda u: usernames.index(u.username))
     else:
         inventors = None
-    _apply(session, entry, actor, "extend" if app.kind == "extension" else "grant", changes,
+    _apply(session, entry, actor, "extend" if app.kind == KindCode.EXTENSION else "grant", changes,
            inventors=inventors, application_id=app.id)
     return entry
 
@@ -159,8 +159,8 @@ def record_grant(session: Session, app: Application, achievement: dict[str, Any]
 def start_conversion(session: Session, entry: RegistryEntry, actor: str,
                      application_id: int | None = None) -> RegistryEntry:
     """A conversion began (转化中)."""
-    _check_move(entry, "converting")
-    _apply(session, entry, actor, "converting", {"status": "converting"}, application_id=application_id)
+    _check_move(entry, RegistryState.CONVERTING)
+    _apply(session, entry, actor, RegistryState.CONVERTING, {"status": RegistryState.CONVERTING}, application_id=application_id)
     return entry
 
 
@@ -168,14 +168,14 @@ def record_lapse(session: Session, entry: RegistryEntry, actor: str,
                  application_id: int | None = None) -> RegistryEntry:
     """The conversion period lapsed and the agreement's consequence applies: the granted right
     returns to the unit, the entry is 在库 again (the grant's kind and date stay: it happened)."""
-    _check_move(entry, "registered")
-    _apply(session, entry, actor, "grant_lapsed", {"status": "registered"}, application_id=application_id)
+    _check_move(entry, RegistryState.REGISTERED)
+    _apply(session, entry, actor, "grant_lapsed", {"status": RegistryState.REGISTERED}, application_id=application_id)
     return entry
 
 
 def abandon_conversion(session: Session, entry: RegistryEntry, actor: str) -> RegistryEntry:
     """A conversion came to nothing: back to 已赋权 (or 在库 if never granted)."""
-    back = "granted" if entry.grant_kind else "registered"
+    back = RegistryState.GRANTED if entry.grant_kind else RegistryState.REGISTERED
     _check_move(entry, back)
     _apply(session, entry, actor, "conversion_abandoned", {"status": back})
     return entry
@@ -184,13 +184,13 @@ def abandon_conversion(session: Session, entry: RegistryEntry, actor: str) -> Re
 def record_conversion(session: Session, entry: RegistryEntry, actor: str, on: str, mode: str, contract: str,
                       application_id: int | None = None) -> RegistryEntry:
     """A conversion contract was made (已转化): date, mode and contract reference."""
-    return _leave(session, entry, actor, "converted", on, mode, contract, application_id)
+    return _leave(session, entry, actor, RegistryState.CONVERTED, on, mode, contract, application_id)
 
 
 def record_leaving(session: Session, entry: RegistryEntry, actor: str, on: str, mode: str, contract: str,
                    application_id: int | None = None) -> RegistryEntry:
     """The achievement leaves the registry (出库)."""
-    return _leave(session, entry, actor, "left", on, mode, contract, application_id)
+    return _leave(session, entry, actor, RegistryState.LEFT, on, mode, contract, application_id)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def applications(session: Session, user: User, entry: RegistryEntry) -> list[App
     if not ids:
         return []
     rows = session.execute(select(Application).where(or_(Application.id.in_(ids), Application.original_id.in_(ids)),
-                                                     Application.kind != "watch")  # a period watch is no application
+                                                     Application.kind != KindCode.WATCH)  # a period watch is no application
                            .order_by(Application.id)).scalars().all()
     return [a for a in rows if access.can_view(user, a)]
 
@@ -376,7 +376,7 @@ def _leave(session: Session, entry: RegistryEntry, actor: str, state: str, on: s
     if mode not in MODES:
         errors.append({"field": "mode", "message": msg("请选择方式")})
     contract = (contract or "").strip()
-    if state == "converted" and not contract:
+    if state == RegistryState.CONVERTED and not contract:
         errors.append({"field": "contract", "message": msg("请填写合同编号或凭证")})
     if len(contract) > CONTRACT_MAX:
         errors.append({"field": "contract", "message": msg("合同编号过长")})
@@ -439,8 +439,8 @@ def export_row(entry: RegistryEntry) -> list[Any]:
 
 
 ACTION_NAMES = {"register": "登记入库", "edit": "修改", "flag_venue": "技术交易场所登记", "flag_fund": "推送基金项目库",
-                "grant": "完成赋权", "extend": "使用权延期", "converting": "开始转化", "converted": "已转化",
-                "left": "出库", "conversion_abandoned": "转化终止"}
+                "grant": "完成赋权", "extend": "使用权延期", RegistryState.CONVERTING: "开始转化", RegistryState.CONVERTED: "已转化",
+                RegistryState.LEFT: "出库", "conversion_abandoned": "转化终止"}
 FIELD_NAMES = {"title": "成果名称", "ip_type": "知识产权类型", "ip_numbers": "知识产权编号", "funding_source": "形成方式",
                "registered_on": "登记日期", "status": "状态", "grant_kind": "赋权类型", "granted_on": "赋权日期",
                "left_on": "转化/出库日期", "left_mode": "方式", "left_contract": "合同编号",

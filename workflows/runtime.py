@@ -23,6 +23,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock
+from .catalogue import StepId
 
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 
@@ -185,10 +186,10 @@ def _to_dict(wf: BpmnWorkflow) -> dict[str, Any]:
     return dct
 
 
-SUMMARY_KEYS = ("draft", "extension_request", "agreement_terms", "supplementary_terms", "ip_transfer",
-                "conversion_plan", "conversion_contract", "distribution_decision",
+SUMMARY_KEYS = (StepId.DRAFT, StepId.EXTENSION_REQUEST, StepId.AGREEMENT_TERMS, StepId.SUPPLEMENTARY_TERMS, StepId.IP_TRANSFER,
+                StepId.CONVERSION_PLAN, StepId.CONVERSION_CONTRACT, StepId.DISTRIBUTION_DECISION,
                 # the conversion period watch (bpmn/conversion_watch.bpmn)
-                "period", "grant_kind", "watch", "remind_first", "remind_second", "lapse_check", "conversion_lapse",
+                "period", "grant_kind", "watch", StepId.REMIND_FIRST, StepId.REMIND_SECOND, "lapse_check", StepId.CONVERSION_LAPSE,
                 "watch_extension", "watch_consequence")
 
 

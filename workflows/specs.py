@@ -40,7 +40,7 @@ def library(bpmn_dir: str = str(BPMN_DIR)) -> dict[str, ProcessSpec]:
     paths = sorted(Path(bpmn_dir).glob("*.bpmn"))
     texts = {p.name: p.read_text(encoding="utf-8") for p in paths}
     callable_files = [str(p) for p in paths if p.stem not in TOP_LEVEL]
-    result = {}
+    result: dict[str, ProcessSpec] = {}
     for process_id in TOP_LEVEL:
         path = Path(bpmn_dir) / f"{process_id}.bpmn"
         if not path.exists():

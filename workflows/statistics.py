@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, ScalarResult, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import clock
-from .catalogue import steps_in
+from .catalogue import KindCode, ObjectionDecision, RegistryState, RoleCode, StatusCode, StepId, steps_in
 from .errors import Forbidden, ValidationFailed
 from .i18n import msg
 from .models import (
@@ -36,11 +36,11 @@ from .models import (
 from .registry import MODES, STATES
 
 # The steps a unit sees its applications wait in, and the user tasks (or notices) behind each.
-STEPS = (("draft", "填写申请", ("draft",)), ("consent", "成员确认", steps_in("consent")),
+STEPS = (("draft", "填写申请", (StepId.DRAFT,)), ("consent", "成员确认", steps_in("consent")),
          ("review", "部门审查", steps_in("review")), ("decision", "单位决策", steps_in("decision")),
          ("publicity", "公示", ()), ("signing", "签署协议", steps_in("sign")),
          ("transfer", "权属变更", steps_in("transfer")))
-VIEWER_ROLES = ("tto", "decider", "auditor", "admin")
+VIEWER_ROLES = (RoleCode.TTO, RoleCode.DECIDER, RoleCode.AUDITOR, RoleCode.ADMIN)
 ZERO = "0.00"
 MIN_YEAR, MAX_YEAR = 1980, 2999
 
@@ -48,7 +48,7 @@ MIN_YEAR, MAX_YEAR = 1980, 2999
 def check_may_view(user: User, unit_id: int | None) -> None:
     """The office, the unit's leaders and auditors see their unit; the city auditor every unit."""
     roles = {g.role for g in user.roles}
-    if "city_auditor" in roles or None in {g.unit_id for g in user.roles if g.role in VIEWER_ROLES}:
+    if RoleCode.CITY_AUDITOR in roles or None in {g.unit_id for g in user.roles if g.role in VIEWER_ROLES}:
         return
     if unit_id is not None and any(g.role in VIEWER_ROLES and g.unit_id == unit_id for g in user.roles):
         return
@@ -73,13 +73,13 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
     return {"year": year, "unit": _unit_code(session, unit_id),
             "applications": _applications(session, unit_id, start, end),
             "applications_by_kind": _by(session, Application.kind, KINDS, _apps_in(unit_id, start, end)),
-            "granted": _granted(session, unit_id, start, end),
+            RegistryState.GRANTED: _granted(session, unit_id, start, end),
             "grants_per_month": _grants_per_month(session, unit_id, year),
             "steps": _steps(session, unit_id, start, end),
             "objections": _objections(session, unit_id, start, end),
             "registry": _registry_states(session, unit_id),
             "registry_movements": _movements(session, unit_id, year),
-            "converted": _converted(session, unit_id, year),
+            RegistryState.CONVERTED: _converted(session, unit_id, year),
             "income": _income(session, unit_id, year),
             "contracts": _contracts(session, unit_id, year),
             "income_source": "conversion ledgers: receipts and deductions dated in the year; distributions "
@@ -89,11 +89,11 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
 def _contracts(session: Session, unit_id: int | None, year: int) -> str:
     """Contract amounts of the conversions signed in the year (yuan), from their read models."""
     rows: ScalarResult[dict[str, Any] | None] = session.execute(select(Application.summary).where(
-        _unit(Application.unit_id, unit_id), Application.kind == "conversion", Application.status == "completed")
+        _unit(Application.unit_id, unit_id), Application.kind == KindCode.CONVERSION, Application.status == StatusCode.COMPLETED)
     ).scalars()
     total = Decimal("0.00")
     for summary in rows:
-        contract = (summary or {}).get("conversion_contract") or {}
+        contract = (summary or {}).get(StepId.CONVERSION_CONTRACT) or {}
         if str(contract.get("signed_on", "")).startswith(f"{year}-"):
             total += Decimal(str(contract.get("amount", "0")))
     return str(total.quantize(Decimal("0.01")))
@@ -145,7 +145,7 @@ def _applications(session: Session, unit_id: int | None, start: datetime, end: d
 def _granted(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
     """Grants completed in the year, by kind (an extension extends a use right)."""
     return _by(session, Application.kind, KINDS, and_(
-        _unit(Application.unit_id, unit_id), Application.status == "completed",
+        _unit(Application.unit_id, unit_id), Application.status == StatusCode.COMPLETED,
         Application.closed_at >= start, Application.closed_at < end))
 
 
@@ -155,7 +155,7 @@ def _grants_per_month(session: Session, unit_id: int | None, year: int) -> list[
     columns = [func.sum(case((and_(Application.closed_at >= bounds[m], Application.closed_at < bounds[m + 1]), 1),
                              else_=0)) for m in range(12)]
     row = session.execute(select(*columns).where(_unit(Application.unit_id, unit_id),
-                                                 Application.status == "completed")).one()
+                                                 Application.status == StatusCode.COMPLETED)).one()
     return [int(v or 0) for v in row]
 
 
@@ -203,7 +203,7 @@ def _objections(session: Session, unit_id: int | None, start: datetime, end: dat
     base = select(func.count()).select_from(Objection).join(Application, Application.id == Objection.application_id)
     where = and_(_unit(Application.unit_id, unit_id), Objection.filed_at >= start, Objection.filed_at < end)
     filed = session.execute(base.where(where)).scalar_one()
-    upheld = session.execute(base.where(where, Objection.decision == "uphold")).scalar_one()
+    upheld = session.execute(base.where(where, Objection.decision == ObjectionDecision.UPHOLD)).scalar_one()
     notices = session.execute(select(func.count()).select_from(PublicityNotice).where(
         _unit(PublicityNotice.unit_id, unit_id), PublicityNotice.starts_at >= start,
         PublicityNotice.starts_at < end)).scalar_one()
@@ -221,17 +221,17 @@ def _movements(session: Session, unit_id: int | None, year: int) -> dict[str, An
 
     def count(*where: ColumnElement[bool]) -> int:
         return int(session.execute(select(func.count()).select_from(RegistryEntry).where(unit, *where)).scalar_one())
-    return {"registered": count(RegistryEntry.registered_year == year),
-            "granted": _by(session, RegistryEntry.grant_kind, ("ownership", "use_right"),
+    return {RegistryState.REGISTERED: count(RegistryEntry.registered_year == year),
+            RegistryState.GRANTED: _by(session, RegistryEntry.grant_kind, (KindCode.OWNERSHIP, KindCode.USE_RIGHT),
                            and_(unit, RegistryEntry.granted_year == year)),
-            "converted": count(RegistryEntry.left_year == year, RegistryEntry.status == "converted"),
-            "left": count(RegistryEntry.left_year == year, RegistryEntry.status == "left")}
+            RegistryState.CONVERTED: count(RegistryEntry.left_year == year, RegistryEntry.status == RegistryState.CONVERTED),
+            RegistryState.LEFT: count(RegistryEntry.left_year == year, RegistryEntry.status == RegistryState.LEFT)}
 
 
 def _converted(session: Session, unit_id: int | None, year: int) -> dict[str, int]:
     """Achievements converted in the year, by mode (from the registry until conversions exist)."""
     return _by(session, RegistryEntry.left_mode, MODES, and_(
-        _unit(RegistryEntry.unit_id, unit_id), RegistryEntry.left_year == year, RegistryEntry.status == "converted"))
+        _unit(RegistryEntry.unit_id, unit_id), RegistryEntry.left_year == year, RegistryEntry.status == RegistryState.CONVERTED))
 
 
 def per_unit(session: Session, year: int) -> list[dict[str, Any]]:
@@ -260,8 +260,8 @@ def chart_tables(figures: dict[str, Any]) -> list[dict[str, Any]]:
                   ["异议成立", figures["objections"]["upheld"]]]},
         {"key": "registry", "title": "成果库（按状态）", "headers": ["状态", "数量"],
          "rows": [[STATE_NAMES[k], v] for k, v in figures["registry"].items()]},
-        {"key": "converted", "title": "转化（按方式）", "headers": ["方式", "数量"],
-         "rows": [[MODES[k], v] for k, v in figures["converted"].items()]},
-        {"key": "granted", "title": "完成赋权（按类型）", "headers": ["类型", "数量"],
-         "rows": [[KIND_NAMES[k], v] for k, v in figures["granted"].items()]},
+        {"key": RegistryState.CONVERTED, "title": "转化（按方式）", "headers": ["方式", "数量"],
+         "rows": [[MODES[k], v] for k, v in figures[RegistryState.CONVERTED].items()]},
+        {"key": RegistryState.GRANTED, "title": "完成赋权（按类型）", "headers": ["类型", "数量"],
+         "rows": [[KIND_NAMES[k], v] for k, v in figures[RegistryState.GRANTED].items()]},
     ]

@@ -9,7 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock, conversion, income, objections, policy, signatures, watch
-from .catalogue import CLOSED_STATUSES, SIGN_STEP_PARTY, steps_in
+from .catalogue import (
+    CLOSED_STATUSES,
+    SIGN_STEP_PARTY,
+    KindCode,
+    ObjectionDecision,
+    RegistryState,
+    StatusCode,
+    StepId,
+    steps_in,
+)
 from .errors import NotFound, ValidationFailed, WrongState
 from .i18n import msg
 from .models import (
@@ -32,42 +41,42 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
                     task_data: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Apply the step's policy; return the payload to store (secrets removed)."""
     step = row.bpmn_id
-    if step == "draft":
+    if step == StepId.DRAFT:
         _check_draft(session, app, data)
-    elif step == "review":
-        policy.check_review(data, task_data.get("draft", {}))
+    elif step == StepId.REVIEW:
+        policy.check_review(data, task_data.get(StepId.DRAFT, {}))
     elif step in DECISION_STEPS:
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
     elif step in TERMS_STEPS:
         policy.check_terms(app.kind, data)
-        policy.check_terms_as_publicized(app.kind, data, task_data.get("draft") or {})
+        policy.check_terms_as_publicized(app.kind, data, task_data.get(StepId.DRAFT) or {})
     elif step in SIGN_ROLES:
         return signatures.sign_step(session, actor, app, step, data)
-    elif step == "extension_review":
+    elif step == StepId.EXTENSION_REVIEW:
         policy.check_extension_review(data)
-    elif step == "handle_objection":
+    elif step == StepId.HANDLE_OBJECTION:
         return objections.handling_payload(session, row, data)
-    elif step == "extension_request":
+    elif step == StepId.EXTENSION_REQUEST:
         if data.get("original_number") != task_data.get("original_number"):
             raise ValidationFailed([{"field": "original_number",
                                      "message": msg("原赋权申请编号应为{number}", number=task_data.get("original_number"))}])
-    elif step == "ip_transfer":
+    elif step == StepId.IP_TRANSFER:
         policy.check_ip_transfer(data, clock.local_date(clock.now()).isoformat())
         if data.get("evidence_document_id") is not None:
             _check_own_document(session, app, data["evidence_document_id"], "evidence_document_id")
-    elif step == "conversion_plan":
+    elif step == StepId.CONVERSION_PLAN:
         conversion.check_plan(data, _team_usernames(session, app))
         if data["valuation"].get("report_document_id") is not None:
             _check_own_document(session, app, data["valuation"]["report_document_id"], "valuation.report_document_id")
-    elif step == "distribution_decision":
+    elif step == StepId.DISTRIBUTION_DECISION:
         policy.check_unit_decision(data, clock.local_date(clock.now()).isoformat())
         income.check_decision_after_publicity(session, app)
-    elif step == "conversion_lapse":
+    elif step == StepId.CONVERSION_LAPSE:
         return watch.check_lapse_decision(app, task_data, data)
-    elif step == "distribution_payments":
+    elif step == StepId.DISTRIBUTION_PAYMENTS:
         income.check_payments(session, app, data)
-    elif step == "conversion_contract":
-        conversion.check_contract(data, task_data.get("conversion_plan") or {})
+    elif step == StepId.CONVERSION_CONTRACT:
+        conversion.check_contract(data, task_data.get(StepId.CONVERSION_PLAN) or {})
         if data.get("contract_document_id") is not None:
             _check_own_document(session, app, data["contract_document_id"], "contract_document_id")
     for item in data.get("attachments", []) or []:
@@ -96,12 +105,12 @@ def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
     claimed: set[str] = set()
     for entry in session.execute(select(RegistryEntry).where(
             RegistryEntry.unit_id == app.unit_id, RegistryEntry.application_id != app.id,
-            RegistryEntry.status != "registered")).scalars():
+            RegistryEntry.status != RegistryState.REGISTERED)).scalars():
         claimed.update(entry.ip_numbers or [])
     numbers: list[str]  # the column is NOT NULL
     for numbers in session.execute(select(Application.ip_numbers).where(
-            Application.unit_id == app.unit_id, Application.id != app.id, Application.kind != "extension",
-            Application.status.notin_(("refused", "withdrawn")))).scalars():
+            Application.unit_id == app.unit_id, Application.id != app.id, Application.kind != KindCode.EXTENSION,
+            Application.status.notin_((StatusCode.REFUSED, StatusCode.WITHDRAWN)))).scalars():
         claimed.update(numbers)
     return claimed
 
@@ -114,22 +123,22 @@ def _check_own_document(session: Session, app: Application, document_id: int, fi
 
 def after_complete(session: Session, actor: User, app: Application, row: HumanTask,
                    payload: dict[str, Any]) -> None:
-    if row.bpmn_id == "handle_objection":
+    if row.bpmn_id == StepId.HANDLE_OBJECTION:
         objections.record_handling(session, actor, row, payload)
-        if app.kind == "distribution" and payload["decision"] == "uphold":
+        if app.kind == KindCode.DISTRIBUTION and payload["decision"] == ObjectionDecision.UPHOLD:
             income.plan_of(session, app).status = "refused"  # the office proposes a corrected plan
-    elif row.bpmn_id == "distribution_payments":
+    elif row.bpmn_id == StepId.DISTRIBUTION_PAYMENTS:
         income.record_payments(session, app, payload)
 
 
 def task_context(task: ReadyTask) -> dict[str, Any]:
     """Facts a task list shows without loading the workflow."""
     context: dict[str, Any] = {}
-    if task.bpmn_id == "handle_objection":
+    if task.bpmn_id == StepId.HANDLE_OBJECTION:
         context["objection_id"] = (task.data.get("objection") or {}).get("objection_id")
-    if task.bpmn_id == "consent":
+    if task.bpmn_id == StepId.CONSENT:
         context["member"] = (task.data.get("member") or {}).get("name")
-    if task.bpmn_id == "conversion_lapse":
+    if task.bpmn_id == StepId.CONVERSION_LAPSE:
         context.update(last_day=(task.data.get("watch") or {}).get("last_day"),
                        original_number=task.data.get("original_number"))
     window = task.data.get("publicity_window") or {}
@@ -150,12 +159,12 @@ def check_extension_origin(session: Session, actor: User, unit: Unit, number: st
     original = session.execute(select(Application).where(Application.number == (number or ""))).scalar_one_or_none()
     if original is None or original.unit_id != unit.id:
         raise NotFound(msg("原赋权申请不存在"))
-    if original.kind != "use_right" or original.status != "completed":
+    if original.kind != KindCode.USE_RIGHT or original.status != StatusCode.COMPLETED:
         raise ValidationFailed([{"field": "original_number", "message": msg("只有已完成的长期使用权赋权才能申请延长（§三(二)2）")}])
     if original.representative_id != actor.id:
         raise ValidationFailed([{"field": "original_number", "message": msg("只有原申请的团队指定代表可以申请延长")}])
     open_ext = session.execute(select(Application).where(
-        Application.original_id == original.id, Application.kind == "extension",
+        Application.original_id == original.id, Application.kind == KindCode.EXTENSION,
         Application.status.notin_(CLOSED_STATUSES))).scalar_one_or_none()
     if open_ext is not None:
         raise WrongState(msg("该使用权已有进行中的延期申请{number}", number=open_ext.number))

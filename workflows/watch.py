@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, clock, notify
+from .catalogue import KindCode, RegistryState, RoleCode, StatusCode, StepId
 from .errors import Forbidden, ValidationFailed, WrongState
 from .i18n import Message, msg
 from .models import Application, RegistryEntry, RoleGrant, Signature, Unit, User
@@ -24,15 +25,15 @@ from .models import Application, RegistryEntry, RoleGrant, Signature, Unit, User
 if TYPE_CHECKING:
     from .engine import ServiceContext
 
-GRANT_KINDS = ("ownership", "use_right")
-KIND = "watch"
+GRANT_KINDS = (KindCode.OWNERSHIP, KindCode.USE_RIGHT)
+KIND = KindCode.WATCH
 # The clause of each agreement that fixes the period (as printed by workflows/documents).
-CLAUSES = {"ownership": msg("转化期限"), "use_right": msg("成果转化义务")}
+CLAUSES: dict[str, Message] = {KindCode.OWNERSHIP: msg("转化期限"), KindCode.USE_RIGHT: msg("成果转化义务")}
 TIMER_LEAD = timedelta(microseconds=1)  # SpiffWorkflow fires only once a due time is strictly past
 
 
 def clause(grant_kind: str) -> Message:
-    return CLAUSES.get(grant_kind, CLAUSES["ownership"])
+    return CLAUSES.get(grant_kind, CLAUSES[KindCode.OWNERSHIP])
 
 
 # --- the period the agreement fixes ---------------------------------------------------------
@@ -44,13 +45,13 @@ def period_of(session: Session, grant: Application) -> tuple[date, datetime] | N
     Art. 201 of the Civil Code the term runs from the next day and ends with the corresponding
     day N months on. Use right: the last day of the licence term. The period lapses at the end
     of its last day (midnight, Shanghai)."""
-    terms = (grant.summary or {}).get("agreement_terms") or {}
-    if grant.kind == "ownership":
+    terms = (grant.summary or {}).get(StepId.AGREEMENT_TERMS) or {}
+    if grant.kind == KindCode.OWNERSHIP:
         months = terms.get("conversion_period_months")
         if not isinstance(months, int) or months < 1:
             return None
         last_day = add_months(_effective_day(session, grant), months)
-    elif grant.kind == "use_right":
+    elif grant.kind == KindCode.USE_RIGHT:
         start, years = terms.get("licence_start_date"), terms.get("licence_term_years")
         if not isinstance(start, str) or not isinstance(years, int) or years < 1:
             return None
@@ -80,7 +81,7 @@ def _effective_day(session: Session, grant: Application) -> date:
 
 def seed(session: Session, grant: Application) -> dict[str, Any] | None:
     """The data a watch starts with, or None when the grant fixes no period."""
-    if grant.kind not in GRANT_KINDS or grant.status != "completed":
+    if grant.kind not in GRANT_KINDS or grant.status != StatusCode.COMPLETED:
         return None
     period = period_of(session, grant)
     if period is None:
@@ -100,12 +101,12 @@ def converted(session: Session, grant: Application) -> bool:
     """A conversion counts once its contract is recorded (the conversion process completed), or
     once the registry shows the achievement converted or out of the registry."""
     done = session.execute(select(Application.id).where(
-        Application.original_id == grant.id, Application.kind == "conversion",
-        Application.status == "completed").limit(1)).first()
+        Application.original_id == grant.id, Application.kind == KindCode.CONVERSION,
+        Application.status == StatusCode.COMPLETED).limit(1)).first()
     if done is not None:
         return True
     entry = _entry(session, grant)
-    return entry is not None and entry.status in ("converted", "left")
+    return entry is not None and entry.status in (RegistryState.CONVERTED, RegistryState.LEFT)
 
 
 def _entry(session: Session, grant: Application) -> RegistryEntry | None:
@@ -153,7 +154,7 @@ def _remind(ctx: ServiceContext, data: dict[str, Any], until: str) -> dict[str, 
     now = clock.now()
     result: dict[str, Any] = {"round": watch["round"], "at": now.isoformat(), "sent": False}
     if converted(session, grant):
-        return {**result, "skipped": "converted"}
+        return {**result, "skipped": RegistryState.CONVERTED}
     if now >= datetime.fromisoformat(until):
         return {**result, "skipped": "late"}
     days = math.ceil((datetime.fromisoformat(watch["lapse_at"]) - now) / timedelta(days=1))
@@ -173,7 +174,7 @@ def recipients(session: Session, grant: Application) -> list[User]:
     team = session.execute(select(User).where(User.id.in_(grant.member_ids()), User.active.is_(True))
                            .order_by(User.id)).scalars().all()
     office = session.execute(select(User).join(RoleGrant).where(
-        RoleGrant.role == "tto", (RoleGrant.unit_id == grant.unit_id) | RoleGrant.unit_id.is_(None),
+        RoleGrant.role == RoleCode.TTO, (RoleGrant.unit_id == grant.unit_id) | RoleGrant.unit_id.is_(None),
         User.active.is_(True)).order_by(User.id)).scalars().unique().all()
     return [*team, *(u for u in office if u.id not in grant.member_ids())]
 
@@ -191,7 +192,7 @@ def check_lapse(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any
 
 def extend(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The office extended the period: the next round of reminders follows the new last day."""
-    decision, watch = data["conversion_lapse"], data["watch"]
+    decision, watch = data[StepId.CONVERSION_LAPSE], data["watch"]
     new_last = date.fromisoformat(decision["new_last_day"])
     grant = _grant_of(ctx)
     by = ctx.actor.username if ctx.actor is not None else "system"
@@ -207,11 +208,11 @@ def consequence(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any
     """The agreement's consequence applies: the granted right goes back to the unit, and the
     registry entry returns from 已赋权 / 转化中 to 在库."""
     from . import registry
-    session, decision = ctx.session, data["conversion_lapse"]
+    session, decision = ctx.session, data[StepId.CONVERSION_LAPSE]
     grant = _grant_of(ctx)
     by = ctx.actor.username if ctx.actor is not None else "system"
     entry = _entry(session, grant)
-    if entry is not None and entry.status in ("granted", "converting"):
+    if entry is not None and entry.status in (RegistryState.GRANTED, RegistryState.CONVERTING):
         registry.record_lapse(session, entry, by, application_id=grant.id)
     audit.record(session, actor=by, action="conversion_consequence", unit_id=grant.unit_id,
                  application_id=grant.id, detail={"last_day": data["watch"]["last_day"],
@@ -228,15 +229,15 @@ OPERATIONS = {"watch_schedule": schedule, "watch_remind_first": remind_first, "w
 
 def check_actor(session: Session, actor: User, app: Application) -> None:
     """Only the unit's tech-transfer office decides on a lapsed period."""
-    if not actor.has_role("tto", app.unit_id):
+    if not actor.has_role(RoleCode.TTO, app.unit_id):
         grant = session.get(Application, app.original_id)
         raise Forbidden(msg("转化期限届满的处理由成果转化部门决定（赋权协议“{clause}”条款）",
-                            clause=clause(grant.kind if grant else "ownership")))
+                            clause=clause(grant.kind if grant else KindCode.OWNERSHIP)))
 
 
 def check_lapse_decision(app: Application, task_data: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Extend to a later last day with a reason, or apply the consequence with a reason."""
-    name = clause(task_data.get("grant_kind", "ownership"))
+    name = clause(task_data.get("grant_kind", KindCode.OWNERSHIP))
     problems = []
     reason = (data.get("reason") or "").strip()
     if not reason:
@@ -283,7 +284,7 @@ def view_of(watch: Application | None) -> dict[str, Any] | None:
     data = watch.summary or {}
     current = data.get("watch") or {}
     rnd = current.get("round")
-    sent = [r for r in (data.get("remind_first"), data.get("remind_second"))
+    sent = [r for r in (data.get(StepId.REMIND_FIRST), data.get(StepId.REMIND_SECOND))
             if r and r.get("round") == rnd and r.get("sent")]
     now = clock.now()
     upcoming = [at for at in (current.get("first_at"), current.get("second_at"))
@@ -292,7 +293,7 @@ def view_of(watch: Application | None) -> dict[str, Any] | None:
     return {"application": watch, "last_day": current.get("last_day"), "lapse_at": current.get("lapse_at"),
             "next_reminder": clock.local_date(datetime.fromisoformat(upcoming[0])).isoformat() if upcoming else None,
             "first_days": current.get("first_days"), "second_days": current.get("second_days"),
-            "sent": sent, "lapse": lapse, "decision": data.get("conversion_lapse"),
+            "sent": sent, "lapse": lapse, "decision": data.get(StepId.CONVERSION_LAPSE),
             "extension": data.get("watch_extension"), "consequence": data.get("watch_consequence"),
             "status": watch.status}
 

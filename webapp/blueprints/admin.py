@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from workflows import accounts, engine, incidents, notify, sso
 from workflows import settings as engine_settings
-from workflows.catalogue import ROLE_LABELS
+from workflows.catalogue import ROLE_LABELS, RoleCode
 from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
 
@@ -24,7 +24,7 @@ ROLE_NAMES = ROLE_LABELS
 @login_required
 def only_admins():
     """Every page here needs an administrator whose role spans all units."""
-    if None not in me().units_for("admin"):
+    if None not in me().units_for(RoleCode.ADMIN):
         abort(403)
 
 

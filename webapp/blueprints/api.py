@@ -15,6 +15,7 @@ from sqlalchemy import false, select
 from werkzeug.exceptions import HTTPException
 
 from workflows import access, accounts, document_store, engine, incidents, pki, publicity, queries, settings, uploads
+from workflows.catalogue import RoleCode
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Incident, PublicityNotice, Unit, User
 
@@ -128,7 +129,7 @@ def _unit_for_new_application(user: User, code: Any) -> Unit:
         if unit is None:
             raise ValidationFailed([{"field": "unit", "message": _("单位代码不存在")}])
         return unit
-    units = user.units_for("researcher")
+    units = user.units_for(RoleCode.RESEARCHER)
     if not units:
         raise Forbidden(_("您没有科研人员角色，不能提交申请"))
     if len(units) > 1 or None in units:
@@ -248,7 +249,7 @@ def _incident(row: Incident) -> dict[str, Any]:
 @bp.get("/incidents")
 @bearer()
 def list_incidents():
-    if None not in api_user().units_for("admin"):
+    if None not in api_user().units_for(RoleCode.ADMIN):
         raise Forbidden(_("只有系统管理员可以查看故障"))
     rows = incidents.listing(session(), include_resolved=request.args.get("all") in ("1", "true"))
     return jsonify([_incident(row) for row in rows])

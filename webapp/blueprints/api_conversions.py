@@ -7,6 +7,7 @@ from flask import Blueprint, Flask, jsonify, url_for
 from sqlalchemy import select
 
 from workflows import access, engine, income
+from workflows.catalogue import KindCode, StepId
 from workflows.errors import GrantError, NotFound
 from workflows.models import Application
 
@@ -27,7 +28,7 @@ def register(app: Flask) -> None:
 
 def _conversion(conversion_id: int) -> Application:
     conv = access.get_visible(session(), api_user(), conversion_id)
-    if conv.kind != "conversion":
+    if conv.kind != KindCode.CONVERSION:
         raise NotFound("成果转化记录不存在")
     return conv
 
@@ -36,8 +37,8 @@ def conversion_json(conv: Application) -> dict:
     s = session()
     data = conv.summary or {}  # the read model: no workflow loads
     grant = s.get(Application, conv.original_id)
-    return {**out.application(s, conv), "grant_number": grant.number, "plan": data.get("conversion_plan"),
-            "contract": data.get("conversion_contract"), **income.ledger(s, conv)}
+    return {**out.application(s, conv), "grant_number": grant.number, "plan": data.get(StepId.CONVERSION_PLAN),
+            "contract": data.get(StepId.CONVERSION_CONTRACT), **income.ledger(s, conv)}
 
 
 @bp.get("/applications/<int:application_id>/conversions")
@@ -45,7 +46,7 @@ def conversion_json(conv: Application) -> dict:
 def list_conversions(application_id: int):
     grant = access.get_visible(session(), api_user(), application_id)
     rows = session().execute(select(Application).where(Application.original_id == grant.id,
-                                                        Application.kind == "conversion")
+                                                        Application.kind == KindCode.CONVERSION)
                              .order_by(Application.id)).scalars()
     return jsonify([out.application(session(), c) for c in rows])
 
@@ -55,7 +56,7 @@ def list_conversions(application_id: int):
 def start_conversion(application_id: int):
     s, user = session(), api_user()
     grant = access.get_visible(s, user, application_id)
-    conv = engine.start_application(s, user, grant.unit, "conversion", grant.number)
+    conv = engine.start_application(s, user, grant.unit, KindCode.CONVERSION, grant.number)
     return api._created(conversion_json(conv), url_for(".get_conversion", conversion_id=conv.id))
 
 

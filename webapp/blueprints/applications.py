@@ -23,7 +23,17 @@ from workflows import (
     queries,
     watch,
 )
-from workflows.catalogue import KIND, STATUS_LABELS, step_form
+from workflows.catalogue import (
+    KIND,
+    STATUS_LABELS,
+    KindCode,
+    ObjectionDecision,
+    ObjectionStatus,
+    RoleCode,
+    StatusCode,
+    StepId,
+    step_form,
+)
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Signature, Unit, User
 
@@ -47,10 +57,10 @@ ACTIONS = {"start": "创建申请", "complete_task": "提交", "claim": "认领"
            "registry_converting": "成果库：转化中", "registry_converted": "成果库：已转化", "registry_left": "成果库：出库",
            "registry_grant_lapsed": "成果库：转化期满收回，回到在库"}
 DECISIONS = {True: "同意", False: "不同意", "approve": "通过", "return": "退回", "refuse": "不予通过",
-             "sign": "签署", "request_changes": "要求修改", "dismiss": "异议不成立", "uphold": "异议成立",
-             "dismiss_restart": "异议不成立，重新公示", "extend": "延长转化期限",
+             "sign": "签署", "request_changes": "要求修改", ObjectionDecision.DISMISS: "异议不成立", ObjectionDecision.UPHOLD: "异议成立",
+             ObjectionDecision.DISMISS_RESTART: "异议不成立，重新公示", "extend": "延长转化期限",
              "consequence": "按协议约定处理"}
-OBJECTION_STATUSES = {"open": "待处理", "dismissed": "不成立", "upheld": "成立", "superseded": "随公示结束"}
+OBJECTION_STATUSES = {ObjectionStatus.OPEN: "待处理", ObjectionStatus.DISMISSED: "不成立", ObjectionStatus.UPHELD: "成立", ObjectionStatus.SUPERSEDED: "随公示结束"}
 
 
 @bp.get("/applications")
@@ -87,7 +97,7 @@ def new():
 
 
 def _researcher_units() -> list[Unit]:
-    ids = me().units_for("researcher")
+    ids = me().units_for(RoleCode.RESEARCHER)
     query = select(Unit).order_by(Unit.code)
     if None not in ids:
         query = query.where(Unit.id.in_(ids))
@@ -132,10 +142,10 @@ PAGE_SIGNATURE_OPTIONS = (joinedload(Signature.user).lazyload(User.roles),)
 def _children(s, app) -> list[Any] | None:
     """A grant's conversions and its conversion-period watch, in one statement (None: a kind
     that has neither, which the page asks about in its own way)."""
-    if app.kind in ("conversion", "distribution", watch.KIND):
+    if app.kind in (KindCode.CONVERSION, KindCode.DISTRIBUTION, watch.KIND):
         return None
     model = type(app)
-    return list(s.execute(select(model).where(model.original_id == app.id, model.kind.in_(("conversion", watch.KIND)))
+    return list(s.execute(select(model).where(model.original_id == app.id, model.kind.in_((KindCode.CONVERSION, watch.KIND)))
                           .options(*PAGE_OPTIONS).order_by(model.id)).scalars())
 
 
@@ -164,20 +174,20 @@ def _filed(s, app, data: dict[str, Any]) -> dict[str, Any]:
 
 def conversions_view(s, user, app, data: dict[str, Any], children: list[Any] | None = None) -> dict[str, Any]:
     """A grant lists its conversions (and may start one); a conversion shows its contract and ledger."""
-    if app.kind == "conversion":
-        may_book = app.status == "completed" and user.has_role("tto", app.unit_id) and user.id not in app.member_ids()
-        return {"contract": data.get("conversion_contract"), "grant": s.get(type(app), app.original_id),
+    if app.kind == KindCode.CONVERSION:
+        may_book = app.status == StatusCode.COMPLETED and user.has_role(RoleCode.TTO, app.unit_id) and user.id not in app.member_ids()
+        return {"contract": data.get(StepId.CONVERSION_CONTRACT), "grant": s.get(type(app), app.original_id),
                 "may_book": may_book, "today": clock.local_date(clock.now()).isoformat(), **income.ledger(s, app)}
-    if app.kind == "distribution":  # the plan this process decides, within its conversion's ledger
+    if app.kind == KindCode.DISTRIBUTION:  # the plan this process decides, within its conversion's ledger
         conv = s.get(type(app), app.original_id)
         ledger = income.ledger(s, conv)
         ledger["distributions"] = [p for p in ledger["distributions"] if p["process_id"] == app.id]
-        return {"contract": (conv.summary or {}).get("conversion_contract"), "grant": conv, **ledger}
-    rows = ([c for c in children if c.kind == "conversion"] if children is not None else
-            s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == "conversion")
+        return {"contract": (conv.summary or {}).get(StepId.CONVERSION_CONTRACT), "grant": conv, **ledger}
+    rows = ([c for c in children if c.kind == KindCode.CONVERSION] if children is not None else
+            s.execute(select(type(app)).where(type(app).original_id == app.id, type(app).kind == KindCode.CONVERSION)
                       .order_by(type(app).id)).scalars().all())
-    may_start = app.status == "completed" and app.kind in conversion.GRANT_KINDS and (
-        user.id == app.representative_id or user.has_role("tto", app.unit_id))
+    may_start = app.status == StatusCode.COMPLETED and app.kind in conversion.GRANT_KINDS and (
+        user.id == app.representative_id or user.has_role(RoleCode.TTO, app.unit_id))
     return {"list": rows, "may_start": may_start}
 
 
@@ -187,7 +197,7 @@ def start_conversion(application_id: int):
     s = database.session()
     grant = access.get_visible(s, me(), application_id)
     try:
-        conv = engine.start_application(s, me(), grant.unit, "conversion", grant.number)
+        conv = engine.start_application(s, me(), grant.unit, KindCode.CONVERSION, grant.number)
     except GrantError as exc:
         s.rollback()  # nothing of the refused start may be committed by the redirect below
         flash(message_of(exc), "error")
@@ -211,7 +221,7 @@ def _names(s, usernames: set[str]) -> dict[str, str]:
 
 def _team(s, app, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Members as filed (with shares); before the first draft, just the representative."""
-    members = (data.get("draft") or {}).get("members")
+    members = (data.get(StepId.DRAFT) or {}).get("members")
     if members:
         return members
     return [{"username": app.representative.username, "name": app.representative.name}]

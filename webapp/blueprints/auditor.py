@@ -10,6 +10,7 @@ from flask_login import login_required
 from sqlalchemy import Select, select
 
 from workflows import queries
+from workflows.catalogue import RoleCode
 from workflows.models import Application
 
 from .. import database
@@ -25,7 +26,7 @@ bp = Blueprint("auditor", __name__, url_prefix="/audit")
 
 def _query() -> Select:
     """The auditor's units (a grant without unit = every unit), then the filters in the URL."""
-    units = me().units_for("auditor")
+    units = me().units_for(RoleCode.AUDITOR)
     query = select(Application)
     if None not in units:
         query = query.where(Application.unit_id.in_(units))
@@ -40,7 +41,7 @@ def _query() -> Select:
 
 @bp.get("")
 @login_required
-@role_required("auditor")
+@role_required(RoleCode.AUDITOR)
 def index():
     found = listing.page_of(_query(), queries.APPLICATION_SORTS, "-created")
     return render_template("audit/index.html", applications=found.rows, page=found, statuses=STATUSES, kinds=KINDS,
@@ -49,7 +50,7 @@ def index():
 
 @bp.get("/export.csv")
 @login_required
-@role_required("auditor")
+@role_required(RoleCode.AUDITOR)
 def export():
     """UTF-8 with BOM so that Excel opens the Chinese columns correctly."""
     out = io.StringIO()

@@ -24,6 +24,7 @@ from sqlalchemy.orm import defer, joinedload, lazyload
 
 from workflows import clock, forms, policy, publicity, queries
 from workflows.audit import canonical
+from workflows.catalogue import KindCode, NoticeKind, NoticeOutcome, StepId
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.models import Application, Document, Objection, PublicityNotice
 
@@ -39,8 +40,8 @@ bp = Blueprint("public", __name__, url_prefix="/publicity")
 
 OUTCOMES = {"open": "公示中", "closing": "公示期满，待确认结果", "handling": "公示期满，异议处理中",
             "no_objection": "公示期满，无异议", "dismissed": "公示期满，异议经核查不成立",
-            "restarted": "异议经核查，已重新公示", "upheld": "异议成立，公示未通过"}
-NOTICE_KINDS = {"grant": "赋权公示", "price": "协议定价公示", "leader_reward": "领导人员奖励公示"}
+            NoticeOutcome.RESTARTED: "异议经核查，已重新公示", NoticeOutcome.UPHELD: "异议成立，公示未通过"}
+NOTICE_KINDS = {NoticeKind.GRANT: "赋权公示", NoticeKind.PRICE: "协议定价公示", NoticeKind.LEADER_REWARD: "领导人员奖励公示"}
 RECEIPTS_KEY = "objection_receipts"  # receipts filed in this browser session: shown without a look-up
 
 
@@ -124,7 +125,7 @@ def _ended_on(notice: PublicityNotice) -> str:
 
 
 def _posted_title(notice: PublicityNotice) -> str:
-    draft = (notice.summary or {}).get("draft") or {}
+    draft = (notice.summary or {}).get(StepId.DRAFT) or {}
     return (draft.get("achievement") or {}).get("title") or notice.application.title
 
 
@@ -140,15 +141,15 @@ def _summary(notice: PublicityNotice) -> dict[str, Any]:
     """What the policy asks to post: the achievement, the team, the grant, leaders' rewards."""
     app = notice.application
     summary = notice.summary or {}  # written when the notice opened: no workflow loads
-    draft = summary.get("draft") or {}
-    if notice.kind in ("price", "leader_reward"):  # a conversion's price (§三(五)1) or leaders' rewards (§三(六)3)
-        return {"notice": notice, "app": app, "draft": draft, "leaders": [],
-                "schema": forms.load_schema(f"{summary.get('grant_kind', 'ownership')}_draft.schema.json"),
+    draft = summary.get(StepId.DRAFT) or {}
+    if notice.kind in (NoticeKind.PRICE, NoticeKind.LEADER_REWARD):  # a conversion's price (§三(五)1) or leaders' rewards (§三(六)3)
+        return {"notice": notice, "app": app, StepId.DRAFT: draft, "leaders": [],
+                "schema": forms.load_schema(f"{summary.get('grant_kind', KindCode.OWNERSHIP)}_draft.schema.json"),
                 "plan": summary.get("plan") or {}, "rewards": summary.get("rewards") or [],
                 "to_people": summary.get("to_people"),
                 "conversion_schema": forms.load_schema("conversion_plan.schema.json")}
-    schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != "extension" else {}
-    return {"notice": notice, "app": app, "draft": draft, "schema": schema, "plan": {},
+    schema = forms.load_schema(f"{app.kind}_draft.schema.json") if app.kind != KindCode.EXTENSION else {}
+    return {"notice": notice, "app": app, StepId.DRAFT: draft, "schema": schema, "plan": {},
             "leaders": policy.leaders_to_publish(draft)}
 
 

@@ -10,6 +10,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from workflows import annual_report, clock, registry, sheets, statistics
+from workflows.catalogue import RoleCode
 from workflows.errors import ValidationFailed
 from workflows.models import Unit, User
 
@@ -25,7 +26,7 @@ FILTERS = ("q", "state", "ip_type", "year", "grant_kind", "unit", "sort")
 
 
 def office_units(user: User) -> list[Unit]:
-    ids = {g.unit_id for g in user.roles if g.role == "tto" and g.unit_id is not None}
+    ids = {g.unit_id for g in user.roles if g.role == RoleCode.TTO and g.unit_id is not None}
     return list(database.session().execute(select(Unit).where(Unit.id.in_(ids)).order_by(Unit.code)).scalars())
 
 
@@ -133,7 +134,7 @@ def _entry_form(entry, form, errors, offices, status: int):
 def show(entry_id: int):
     s, user = database.session(), me()
     entry = registry.get_visible(s, user, entry_id)
-    office = any(g.role == "tto" and g.unit_id == entry.unit_id for g in user.roles)
+    office = any(g.role == RoleCode.TTO and g.unit_id == entry.unit_id for g in user.roles)
     return render_template("registry/show.html", entry=entry, history=registry.history(s, entry),
                            applications=registry.applications(s, user, entry), office=office, R=registry,
                            today=clock.local_date(clock.now()).isoformat())
@@ -172,7 +173,7 @@ def _unit_and_year() -> tuple[Unit | None, int, list[Unit]]:
     code = request.args.get("unit", "")
     year = request.args.get("year", type=int) or clock.local_date(clock.now()).year
     unit = next((u for u in units if u.code == code), None)
-    if unit is None and (code or "city_auditor" not in {g.role for g in me().roles}):
+    if unit is None and (code or RoleCode.CITY_AUDITOR not in {g.role for g in me().roles}):
         unit = units[0] if not code else abort(404)
     statistics.check_may_view(me(), unit.id if unit else None)
     return unit, year, units
@@ -191,7 +192,7 @@ def dashboard():
                                   "series": c.get("series", 1)} for c in charts}, ensure_ascii=False).replace("</", "<\\/")
     return render_template("registry/dashboard.html", unit=unit, year=year, units=units, charts=charts,
                            figures=figures, per_unit=per_unit, chart_data=data, years=_years(),
-                           office=bool(unit and any(g.role == "tto" and g.unit_id == unit.id for g in me().roles)))
+                           office=bool(unit and any(g.role == RoleCode.TTO and g.unit_id == unit.id for g in me().roles)))
 
 
 def _years() -> list[int]:
@@ -247,7 +248,7 @@ def _nav() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return {"registry_nav": None}
     roles = {g.role for g in me().roles}
-    return {"registry_nav": {"statistics": bool(roles & {"city_auditor", *statistics.VIEWER_ROLES})}}
+    return {"registry_nav": {"statistics": bool(roles & {RoleCode.CITY_AUDITOR, *statistics.VIEWER_ROLES})}}
 
 
 def register(app: Flask) -> None:

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, rende
 from flask_login import login_required
 
 from workflows import access, assignment, clock, engine, forms, income, notify, queries, recusal, uploads, watch
-from workflows.catalogue import KIND, KIND_LABELS, STEP_LABELS, step_form, steps_in
+from workflows.catalogue import KIND, KIND_LABELS, STEP_LABELS, KindCode, Process, RoleCode, StepId, step_form, steps_in
 from workflows.errors import GrantError, ValidationFailed, WrongState
 from workflows.models import Objection
 from workflows.signatures import latest_document
@@ -25,7 +25,7 @@ from . import listing
 bp = Blueprint("tasks", __name__)
 
 STEP_NAMES, KINDS = STEP_LABELS, KIND_LABELS
-EVENT_STEPS = {**STEP_NAMES, "publicity": "公示"}
+EVENT_STEPS = {**STEP_NAMES, Process.PUBLICITY: "公示"}
 
 
 @bp.get("/tasks")
@@ -76,11 +76,11 @@ def _render_task(task, data: dict[str, Any], errors: dict[str, list[str]], statu
     user = me()
     may_act = _may_act(task)
     colleagues = []
-    if task.state == "ready" and task.role in ("tto", "decider", "signer") and user.has_role("tto", task.unit_id):
+    if task.state == "ready" and task.role in (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER) and user.has_role(RoleCode.TTO, task.unit_id):
         colleagues = [c for c in queries.colleagues_with_role(s, task.role, task.unit_id)
                       if c.id not in task.application.member_ids()]
     context = _task_context(task) if task.state == "ready" else {}
-    recusal_warnings = recusal.warnings(s, task.application, data) if task.bpmn_id == "draft" else []
+    recusal_warnings = recusal.warnings(s, task.application, data) if task.bpmn_id == StepId.DRAFT else []
     return render_template("tasks/task.html", task=task, schema=forms.load_schema(task.form), data=data,
                            errors=errors, may_act=may_act, colleagues=colleagues, kinds=KINDS,
                            step_names=STEP_NAMES, recusal_warnings=recusal_warnings, **context), status
@@ -103,10 +103,10 @@ def _task_context(task) -> dict[str, Any]:
     terms_key = KIND[app.kind].terms_step
     if step in (*steps_in("sign"), *steps_in("transfer"), *steps_in("archive")) and terms_key and wf.get(terms_key):
         panels.append((_("协议条款"), forms.load_schema(step_form(terms_key, app.kind)), wf[terms_key]))
-    if app.kind == "conversion" and step != "conversion_plan" and wf.get("conversion_plan"):
-        panels.append((_("转化方案"), forms.load_schema(step_form("conversion_plan", app.kind)), wf["conversion_plan"]))
+    if app.kind == KindCode.CONVERSION and step != StepId.CONVERSION_PLAN and wf.get(StepId.CONVERSION_PLAN):
+        panels.append((_("转化方案"), forms.load_schema(step_form(StepId.CONVERSION_PLAN, app.kind)), wf[StepId.CONVERSION_PLAN]))
     agreement = latest_document(s, app, "agreement_draft") if step.startswith("sign_") else None
-    objection = s.get(Objection, task.context.get("objection_id")) if step == "handle_objection" else None
+    objection = s.get(Objection, task.context.get("objection_id")) if step == StepId.HANDLE_OBJECTION else None
     return {"panels": panels, "notes": _notes(step, wf), "agreement": agreement, "objection": objection,
             "objector_visible": objection is not None and access.may_see_objectors(me(), app),
             **_ledger_context(s, app)}
@@ -114,7 +114,7 @@ def _task_context(task) -> dict[str, Any]:
 
 def _ledger_context(s, app) -> dict[str, Any]:
     """A distribution's tasks show the plan they decide or pay; the lapse task its period."""
-    if app.kind == "distribution":
+    if app.kind == KindCode.DISTRIBUTION:
         conv = s.get(type(app), app.original_id)
         plans = [p for p in income.ledger(s, conv)["distributions"] if p["process_id"] == app.id]
         return {"plan": plans[0] if plans else None}
@@ -126,19 +126,19 @@ def _ledger_context(s, app) -> dict[str, Any]:
 def _notes(step: str, wf: dict[str, Any]) -> list[tuple[str, str]]:
     """Why the task came back: return comments, refusals, requested changes."""
     notes = []
-    if step in ("draft", "extension_request"):  # the grant's and the extension's filing, which a review can return
-        review = wf.get("review") or wf.get("extension_review") or {}
+    if step in (StepId.DRAFT, StepId.EXTENSION_REQUEST):  # the grant's and the extension's filing, which a review can return
+        review = wf.get(StepId.REVIEW) or wf.get(StepId.EXTENSION_REVIEW) or {}
         if review.get("decision") == "return":
             notes.append((_("成果转化部门退回修改意见"), review.get("comments", "")))
         for consent in wf.get("consents") or []:
             if isinstance(consent, dict) and consent.get("agree") is False:
                 notes.append((_("团队成员不同意"), consent.get("comment", "") or _("（未填写意见）")))
-    if step in ("review", "extension_review"):
-        decision = wf.get("unit_decision") or wf.get("extension_decision") or {}
+    if step in (StepId.REVIEW, StepId.EXTENSION_REVIEW):
+        decision = wf.get(StepId.UNIT_DECISION) or wf.get(StepId.EXTENSION_DECISION) or {}
         if decision.get("result") == "return":
             notes.append((_("单位决策退回重新审查"), decision.get("reason", "")))
-    if step in ("agreement_terms", "supplementary_terms"):
-        for key, who in (("sign_representative", _("团队代表")), ("sign_unit", _("单位签字人"))):
+    if step in (StepId.AGREEMENT_TERMS, StepId.SUPPLEMENTARY_TERMS):
+        for key, who in ((StepId.SIGN_REPRESENTATIVE, _("团队代表")), (StepId.SIGN_UNIT, _("单位签字人"))):
             if (wf.get(key) or {}).get("decision") == "request_changes":
                 notes.append((_("%(who)s要求修改条款", who=who), wf[key].get("comment", "")))
     return notes
@@ -166,7 +166,7 @@ def submit(task_id: str):
         flash(message_of(exc), "error")
         return _render_task(task, data, {}, exc.status)
     flash(_("已提交：%(name)s", name=task.name), "success")
-    if task.bpmn_id == "draft":
+    if task.bpmn_id == StepId.DRAFT:
         for warning in recusal.warnings(s, app, data):
             flash(translate(warning), "warn")
     return redirect(url_for("applications.show", application_id=app.id))

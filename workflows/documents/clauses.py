@@ -5,7 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..catalogue import MIN_INVENTOR_INCOME, MIN_TEAM_SHARE, MIN_TTO_INCOME, MIN_USE_RIGHT_YEARS
+from ..catalogue import (
+    MIN_INVENTOR_INCOME,
+    MIN_TEAM_SHARE,
+    MIN_TTO_INCOME,
+    MIN_USE_RIGHT_YEARS,
+    SIGNERS,
+    KindCode,
+    StepId,
+)
 from ..i18n import msg
 
 
@@ -44,9 +52,9 @@ _PARTIES = [
     (msg("生成日期"), ("generated_at",)),
 ]
 _ACHIEVEMENT = [
-    (msg("成果名称"), ("draft", "achievement", "title")),
-    (msg("知识产权类型"), ("draft", "achievement", "ip_type")),
-    (msg("团队成员及内部分配"), ("draft", "members")),
+    (msg("成果名称"), (StepId.DRAFT, "achievement", "title")),
+    (msg("知识产权类型"), (StepId.DRAFT, "achievement", "ip_type")),
+    (msg("团队成员及内部分配"), (StepId.DRAFT, "members")),
 ]
 _INCOME = [
     (msg("收益分配"), ("terms", "income_distribution")),
@@ -55,8 +63,8 @@ _INCOME = [
 ]
 
 REQUIRED = {
-    "ownership": _PARTIES + _ACHIEVEMENT + [
-        (msg("共有方式"), ("draft", "ownership_mode")),
+    KindCode.OWNERSHIP: _PARTIES + _ACHIEVEMENT + [
+        (msg("共有方式"), (StepId.DRAFT, "ownership_mode")),
         *_INCOME,
         (msg("转化决策机制"), ("terms", "conversion_decision_mechanism")),
         (msg("转化期限"), ("terms", "conversion_period_months")),
@@ -65,9 +73,9 @@ REQUIRED = {
         (msg("双方权利义务"), ("terms", "rights_and_duties")),
         (msg("争议解决"), ("terms", "dispute_resolution")),
     ],
-    "use_right": _PARTIES + _ACHIEVEMENT + [
-        (msg("成果转化实施方案"), ("draft", "conversion_plan")),
-        (msg("实施方式"), ("draft", "implementation")),
+    KindCode.USE_RIGHT: _PARTIES + _ACHIEVEMENT + [
+        (msg("成果转化实施方案"), (StepId.DRAFT, "conversion_plan")),
+        (msg("实施方式"), (StepId.DRAFT, "implementation")),
         (msg("成果转化义务"), ("terms", "conversion_obligations")),
         (msg("许可方式"), ("terms", "licence_mode")),
         (msg("许可期限"), ("terms", "licence_term_years")),
@@ -90,8 +98,8 @@ REQUIRED = {
     "publicity": [
         (msg("公示编号"), ("number",)),
         (msg("单位名称"), ("unit", "name")),
-        (msg("成果名称"), ("draft", "achievement", "title")),
-        (msg("团队成员"), ("draft", "members")),
+        (msg("成果名称"), (StepId.DRAFT, "achievement", "title")),
+        (msg("团队成员"), (StepId.DRAFT, "members")),
         (msg("公示开始时间"), ("starts_at",)),
         (msg("公示结束时间"), ("ends_at",)),
         (msg("异议联系方式"), ("contact",)),
@@ -100,7 +108,7 @@ REQUIRED = {
     "decision": [
         (msg("申请编号"), ("number",)),
         (msg("单位名称"), ("unit", "name")),
-        (msg("成果名称"), ("draft", "achievement", "title")),
+        (msg("成果名称"), (StepId.DRAFT, "achievement", "title")),
         (msg("决策形式"), ("decision", "meeting_type")),
         (msg("会议日期"), ("decision", "meeting_date")),
         (msg("参会人员"), ("decision", "participants")),
@@ -193,7 +201,7 @@ def check_signatures(ctx: dict[str, Any]) -> None:
         raise MissingClause(msg("协议草稿SHA-256"))
     signatures = ctx.get("signatures") or []
     roles = {s.get("role") for s in signatures}
-    if not {"representative", "unit"} <= roles:
+    if not set(SIGNERS) <= roles:
         raise MissingClause(msg("双方签署记录"))
     for sig in signatures:
         for field, clause in (("name", msg("签署人")), ("signed_at", msg("签署时间")),

@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
-from ..catalogue import FLOORS
+from ..catalogue import FLOORS, TEMPLATE_CODES, KindCode, StepId
 from ..i18n import msg
 from . import clauses, labels
 from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
@@ -41,7 +41,7 @@ _env.filters.update(
 _env.filters.update(iso=labels.iso)
 _env.globals.update(label=labels.enum_label, kind_names=labels.KIND_NAMES,
                     role_names=labels.ROLE_NAMES, no_number_ip_types=clauses.NO_NUMBER_IP_TYPES,
-                    floors=FLOORS, cn_number=labels.cn_number)
+                    floors=FLOORS, cn_number=labels.cn_number, **TEMPLATE_CODES)
 
 # Parsed once: the stylesheet and font lookups are the same for every document.
 _font_config = FontConfiguration()
@@ -156,15 +156,15 @@ def render_agreement(ctx: dict[str, Any]) -> bytes:
     or empty clause raises MissingClause instead of printing a blank one.
     """
     kind = ctx.get("kind")
-    if kind not in ("ownership", "use_right"):
+    if kind not in (KindCode.OWNERSHIP, KindCode.USE_RIGHT):
         raise clauses.MissingClause(msg("协议类型"), msg("未知类型 {kind}", kind=repr(kind)))
     clauses.require(ctx, kind)
-    draft, terms = ctx["draft"], ctx["terms"]
+    draft, terms = ctx[StepId.DRAFT], ctx["terms"]
     clauses.check_ip_numbers(draft)
     clauses.check_members(draft["members"])
     clauses.check_income(terms)
     extra = {}
-    if kind == "ownership":
+    if kind == KindCode.OWNERSHIP:
         clauses.check_ownership_share(draft)
     else:
         clauses.check_licence_term(terms)
@@ -185,7 +185,7 @@ def render_supplementary_agreement(ctx: dict[str, Any]) -> bytes:
     if final:
         clauses.check_signatures(ctx)
     return _pdf("supplementary.html", {
-        "draft": None, "original_terms": None, **ctx, "final": final, "esign": esign,
+        StepId.DRAFT: None, "original_terms": None, **ctx, "final": final, "esign": esign,
         "signatures": ctx.get("signatures") or [],
         "draft_sha256": ctx.get("draft_sha256", "")}, final or esign)
 
@@ -193,13 +193,13 @@ def render_supplementary_agreement(ctx: dict[str, Any]) -> bytes:
 def render_publicity_notice(ctx: dict[str, Any]) -> bytes:
     """公示 notice (§三(一)3, §三(二)1; price §三(五)1; leaders' rewards §三(六)3)."""
     clauses.require(ctx, "publicity")
-    draft = ctx["draft"]
+    draft = ctx[StepId.DRAFT]
     kind = ctx.get("kind")
-    if kind == "ownership":
+    if kind == KindCode.OWNERSHIP:
         if clauses.is_empty(draft.get("ownership_mode")):
             raise clauses.MissingClause(msg("共有方式"))
         clauses.check_ownership_share(draft)
-    elif kind == "use_right":
+    elif kind == KindCode.USE_RIGHT:
         for clause, key in ((msg("使用权期限"), "term_years"), (msg("许可方式"), "licence_mode")):
             if clauses.is_empty(draft.get(key)):
                 raise clauses.MissingClause(clause)
@@ -236,7 +236,7 @@ REWARD_MODE_NAMES = {"cash": "现金", "equity": "股权", "contribution_share":
 def render_leader_notice(ctx: dict[str, Any]) -> bytes:
     """领导人员奖励公示 (§三(六)3): contribution, reward mode and share of each leader."""
     return _pdf("leader_publicity.html", {
-        **ctx, "title": ctx["draft"].get("achievement", {}).get("title") or ctx.get("title", ""),
+        **ctx, "title": ctx[StepId.DRAFT].get("achievement", {}).get("title") or ctx.get("title", ""),
         "mode_names": REWARD_MODE_NAMES, "start_day": labels.to_local(ctx["starts_at"]).date(),
         "last_day": labels.last_local_day(ctx["ends_at"])})
 
@@ -250,4 +250,4 @@ def render_distribution_notice(ctx: dict[str, Any]) -> bytes:
 def render_decision_record(ctx: dict[str, Any]) -> bytes:
     """单位集体决策记录: the evidence for diligence exemption (§三(七)) — who, when, how, votes."""
     clauses.require(ctx, "decision")
-    return _pdf("decision.html", {"review": None, "representative": None, **ctx})
+    return _pdf("decision.html", {StepId.REVIEW: None, "representative": None, **ctx})
