@@ -1,7 +1,7 @@
 """How much memory and time `grants verify-audit` needs for a large log (issue 8 item 14).
 
 Run: python bench/bench_audit.py [--events 1000000] [--url sqlite:///...]
-Fills one unit's log directly (the leaf rules of workflows/pack_verify.py), signs a checkpoint,
+Fills one unit's log directly (the leaf rules of workflows/evidence/pack_verify.py), signs a checkpoint,
 then verifies it, printing the wall time and the peak of Python allocations (tracemalloc) and RSS.
 """
 from __future__ import annotations
@@ -19,9 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
 
-from workflows import audit, db, keys, settings
+from workflows import db, settings
+from workflows.evidence import audit, keys
+from workflows.evidence.pack_verify import frontier_append, frontier_root, leaf_hash
 from workflows.models import AuditEvent, AuditLog
-from workflows.pack_verify import frontier_append, frontier_root, leaf_hash
 
 
 def fill(factory, events: int, log_id: int = 1) -> None:

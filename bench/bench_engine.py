@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from freezegun import freeze_time
 
 from tests.driver import Driver, example
-from workflows import clock, db, demo, engine
+from workflows import clock, db, demo
 from workflows.models import PublicityNotice
+from workflows.process import engine
 
 SPIFF_ARENA_START_MS, SPIFF_ARENA_SUBMIT_MS = 70.0, 65.0
 

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pypdf import PdfReader
 
-from workflows import documents, forms
+from workflows import documents
+from workflows.process import forms
 
 
 def context(final: bool) -> dict:

@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select
 
 from workflows import db, demo, settings
-from workflows import statistics as figures
 from workflows.catalogue import ObjectionDecision, ObjectionStatus
 from workflows.models import (
     KINDS,
@@ -35,6 +34,7 @@ from workflows.models import (
     Unit,
     User,
 )
+from workflows.reporting import statistics as figures
 
 TASKS = ("draft", "consent", "review", "unit_decision", "sign_representative", "sign_unit", "ip_transfer")
 

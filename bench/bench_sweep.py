@@ -32,11 +32,14 @@ from sqlalchemy import event, func, select, update
 
 from webapp import create_app
 from webapp.cli import tick_once
-from workflows import accounts, audit, clock, db, engine, keys, notify
+from workflows import clock, db
+from workflows.evidence import audit, keys
 from workflows.models import HumanTask, OutboxMail, WorkflowState
+from workflows.people import accounts, notify
+from workflows.process import engine
 
 try:
-    from workflows import sweep as sweep_module
+    from workflows.process import sweep as sweep_module
 except ImportError:  # older code: no probe
     sweep_module = None
 

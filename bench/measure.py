@@ -19,8 +19,8 @@ from sqlalchemy import select, text
 
 from webapp import create_app
 from webapp.blueprints.public import board_query
-from workflows import queries
 from workflows.models import Application, HumanTask, User
+from workflows.process import queries
 
 
 def timed(client, url: str, n: int, **kwargs) -> tuple[float, float, int, float, float]:

@@ -18,8 +18,9 @@ sys.path.insert(0, os.getcwd())
 from sqlalchemy import select
 
 from webapp import create_app
-from workflows import annual_report, clock
+from workflows import clock
 from workflows.models import User
+from workflows.reporting import annual_report
 
 
 def rss() -> int:

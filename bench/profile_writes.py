@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event
 
 from webapp import create_app
-from workflows import db, demo, forms
+from workflows import db, demo
+from workflows.process import forms
 
 PASSWORD = "demo-pass-2026"
 

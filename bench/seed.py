@@ -6,7 +6,7 @@ titles, task ids, notices, document metadata and audit events, written in bulk. 
 template's workflow state with its tokens replaced (task UUIDs of ready tasks, number, usernames,
 names, title, unit code, notice and document ids), so every seeded application can be opened,
 acted on and finished like any other. The audit chain is written through `bulk_audit` below
-(one RFC 6962 Merkle log per unit, workflows/audit.py); `grants verify-audit` passes on the result.
+(one RFC 6962 Merkle log per unit, workflows/evidence/audit.py); `grants verify-audit` passes on the result.
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
-from workflows import accounts, audit, clock, db, demo, engine, keys, runtime, settings, specs
+from workflows import clock, db, demo, settings
+from workflows.evidence import audit, keys
+from workflows.evidence.pack_verify import frontier_append, frontier_root, leaf_hash
 from workflows.models import (
     Application,
     ApplicationMember,
@@ -41,7 +43,8 @@ from workflows.models import (
     WorkflowState,
     seconds_between,
 )
-from workflows.pack_verify import frontier_append, frontier_root, leaf_hash
+from workflows.people import accounts
+from workflows.process import engine, runtime, specs
 
 PASSWORD = "bench-pass-2026"
 # Share of each state among the seeded applications (sums to 1).
@@ -362,7 +365,7 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
 
 def busiest_tto(s) -> tuple[str, int]:
     """The officer with the most ready tasks in their unit's queues (or assigned to them)."""
-    from workflows import queries
+    from workflows.process import queries
     best = ("", -1)
     rows = s.execute(select(User).join(RoleGrant).where(RoleGrant.role == "tto")).scalars().unique().all()
     counts = dict(s.execute(select(HumanTask.unit_id, func.count()).where(

@@ -10,8 +10,12 @@ sys.path.insert(0, os.getcwd())
 from sqlalchemy import exists, select
 from sqlalchemy.orm import aliased
 
-from workflows import accounts, audit, clock, db, engine, notify, sweep, watch
+from workflows import clock, db
+from workflows.conversion import watch
+from workflows.evidence import audit
 from workflows.models import Application, AuditLog, HumanTask, LoginThrottle
+from workflows.people import accounts, notify
+from workflows.process import engine, sweep
 
 
 def queries() -> dict[str, object]:

@@ -22,8 +22,10 @@ from freezegun import freeze_time
 from sqlalchemy import event, select, update
 
 from webapp import create_app
-from workflows import engine, keys, settings
+from workflows import settings
+from workflows.evidence import keys
 from workflows.models import WorkflowState
+from workflows.process import engine
 
 
 def main() -> None:

@@ -217,7 +217,7 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-c", "from webapp.cli import main; main()", "worker"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         wait_for(args.port)
-        from workflows import forms
+        from workflows.process import forms
         draft = forms.load_schema("ownership_draft.schema.json")["examples"][0]
         warm = Client(args.port, "researcher1", draft, time.time() + 3, -1)  # first requests of each worker
         warm.sign_in()

@@ -42,7 +42,7 @@ def past_notices(driver, rows=ARCHIVE) -> list[int]:
 
 
 def _summary(title: str, kind: str) -> dict:
-    """What open_publicity keeps with each kind of notice (see workflows/operations.py)."""
+    """What open_publicity keeps with each kind of notice (see workflows/process/operations.py)."""
     summary: dict = {"draft": {"achievement": {"title": title}}}
     if kind == "price":
         summary.update(grant_kind="ownership", plan={"mode": "transfer", "price": "1234567.50",

@@ -8,8 +8,9 @@ from typing import Any
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from workflows import clock, db, engine, forms
+from workflows import clock, db
 from workflows.models import Application, HumanTask, PublicityNotice, Unit, User
+from workflows.process import engine, forms
 
 PASSWORD = "demo-pass-2026"
 

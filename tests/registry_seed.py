@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from workflows import registry
 from workflows.catalogue import ObjectionDecision, ObjectionStatus
 from workflows.models import KINDS, STATUSES, Application, HumanTask, Objection, PublicityNotice, Unit, User
+from workflows.reporting import registry
 
 YEAR = 2026
 STEP_TASKS = {"draft": "draft", "consent": "consent", "review": "review", "decision": "unit_decision",

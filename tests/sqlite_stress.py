@@ -17,7 +17,8 @@ from tests.driver import PASSWORD, Driver
 from tests.live import serve, token
 from webapp import create_app
 from webapp.cli import tick_once
-from workflows import db, demo, pki
+from workflows import db, demo
+from workflows.evidence import pki
 from workflows.models import Unit
 
 faulthandler.enable()  # a crash prints every thread's stack for the test's failure message

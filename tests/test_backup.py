@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import _postgres_db
 from tests.driver import Driver
-from workflows import audit, db, document_store
 from workflows import backup as backups
+from workflows import db
+from workflows.documents import document_store
+from workflows.evidence import audit
 from workflows.models import Application, AuditEvent, Document
 
 

@@ -13,9 +13,10 @@ from babel.support import Translations
 from lxml import etree
 
 import webapp
-from workflows import catalogue, specs
+from workflows import catalogue
+from workflows.process import specs
 
-BPMN = Path(specs.__file__).resolve().parents[1] / "bpmn"
+BPMN = specs.BPMN_DIR
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
       "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
 
@@ -81,7 +82,7 @@ def test_every_catalogue_label_has_an_english_translation(label):
 
 def test_every_status_the_engine_can_set_is_catalogued():
     """The engine sets statuses from the steps' statuses, the waiting status and the outcomes."""
-    from workflows import engine
+    from workflows.process import engine
     possible = {*catalogue.STEP_STATUS.values(), catalogue.WAITING_STATUS, catalogue.WATCH_STATUS,
                 *engine.OUTCOME_STATUS.values()}
     assert possible <= set(catalogue.STATUS_CODES)
@@ -135,54 +136,54 @@ NOT_CODES = {
     ("webapp/openapi.py", "representative", "the same JSON field, in the API document"),
     ("workflows/documents/clauses.py", "representative", "a context key of the documents (the representative's name)"),
     ("workflows/documents/render.py", "representative", "the same context key"),
-    ("workflows/operations.py", "representative", "the same context key, where the documents' context is built"),
-    ("workflows/evidence_pack.py", "representative", "a JSON field of the evidence pack's application.json"),
-    ("workflows/engine.py", "representative", "the diagram's seed variable: the representative's username"),
-    ("workflows/evidence_pack.py", "signer", "a JSON field of signatures.json (the signer's username)"),
-    ("workflows/signing.py", "signer", "a placeholder of the signature's appearance text"),
+    ("workflows/process/operations.py", "representative", "the same context key, where the documents' context is built"),
+    ("workflows/evidence/evidence_pack.py", "representative", "a JSON field of the evidence pack's application.json"),
+    ("workflows/process/engine.py", "representative", "the diagram's seed variable: the representative's username"),
+    ("workflows/evidence/evidence_pack.py", "signer", "a JSON field of signatures.json (the signer's username)"),
+    ("workflows/evidence/signing.py", "signer", "a placeholder of the signature's appearance text"),
     ("webapp/blueprints/applications.py", "grant", "a template variable: the grant a conversion follows"),
-    ("workflows/registry.py", "grant", "a registry event (grant / extend / converting …), not the notice kind"),
+    ("workflows/reporting/registry.py", "grant", "a registry event (grant / extend / converting …), not the notice kind"),
     ("webapp/blueprints/public.py", "open", "a notice's public state (publicity.outcome_of), not an objection's"),
     ("webapp/openapi.py", "open", "the same public notice state, in the API document"),
-    ("workflows/publicity.py", "open", "the same public notice state, where outcome_of returns it"),
+    ("workflows/publicity/__init__.py", "open", "the same public notice state, where outcome_of returns it"),
     ("webapp/blueprints/public.py", "dismissed", "a notice's public state: term over, objections dismissed"),
     ("webapp/openapi.py", "dismissed", "the same public notice state, in the API document"),
-    ("workflows/publicity.py", "dismissed", "the same public notice state, where outcome_of returns it"),
+    ("workflows/publicity/__init__.py", "dismissed", "the same public notice state, where outcome_of returns it"),
     ("webapp/openapi.py", "upheld", "a figure's name in the statistics schema (objections upheld)"),
-    ("workflows/statistics.py", "upheld", "the same figure's name"),
-    ("workflows/annual_report.py", "upheld", "the same figure's name"),
+    ("workflows/reporting/statistics.py", "upheld", "the same figure's name"),
+    ("workflows/reporting/annual_report.py", "upheld", "the same figure's name"),
     ("webapp/openapi.py", "granted", "a column of the statistics export"),
     ("webapp/openapi.py", "converted", "a column of the statistics export"),
     ("webapp/openapi.py", "completed", "a human task's state (ready / completed / cancelled)"),
-    ("workflows/engine.py", "completed", "a human task's state"),
-    ("workflows/queries.py", "completed", "the diagram's completed task ids (completed / current)"),
-    ("workflows/runtime.py", "completed", "the same: the diagram's completed task ids"),
+    ("workflows/process/engine.py", "completed", "a human task's state"),
+    ("workflows/process/queries.py", "completed", "the diagram's completed task ids (completed / current)"),
+    ("workflows/process/runtime.py", "completed", "the same: the diagram's completed task ids"),
     ("webapp/openapi.py", "refused", "a distribution plan's state (proposed / approved / refused / paid)"),
-    ("workflows/operations.py", "refused", "the same distribution plan state"),
-    ("workflows/steps.py", "refused", "the same distribution plan state"),
+    ("workflows/process/operations.py", "refused", "the same distribution plan state"),
+    ("workflows/process/steps.py", "refused", "the same distribution plan state"),
     ("webapp/blueprints/tasks.py", "agreement", "a template variable: the agreement draft shown beside the task"),
-    ("workflows/conversion.py", "agreement", "a pricing method of the conversion plan form (agreement / listing …)"),
-    ("workflows/policy.py", "agreement", "the same pricing method, of the draft form"),
+    ("workflows/conversion/__init__.py", "agreement", "a pricing method of the conversion plan form (agreement / listing …)"),
+    ("workflows/grants/policy.py", "agreement", "the same pricing method, of the draft form"),
     ("workflows/documents/render.py", "agreement", "the same pricing method"),
     ("webapp/blueprints/tasks.py", "review", "a stage of steps_in() (review steps), not the step"),
-    ("workflows/statistics.py", "review", "a stage of steps_in() and a row of the step-duration table"),
-    ("workflows/statistics.py", "consent", "a stage of steps_in() and a row of the step-duration table"),
-    ("workflows/statistics.py", "draft", "a row of the step-duration table"),
-    ("workflows/statistics.py", "publicity", "a row of the step-duration table"),
-    ("workflows/statistics.py", "signing", "a row of the step-duration table"),
-    ("workflows/annual_report.py", "publicity", "a table of the annual report"),
+    ("workflows/reporting/statistics.py", "review", "a stage of steps_in() and a row of the step-duration table"),
+    ("workflows/reporting/statistics.py", "consent", "a stage of steps_in() and a row of the step-duration table"),
+    ("workflows/reporting/statistics.py", "draft", "a row of the step-duration table"),
+    ("workflows/reporting/statistics.py", "publicity", "a row of the step-duration table"),
+    ("workflows/reporting/statistics.py", "signing", "a row of the step-duration table"),
+    ("workflows/reporting/annual_report.py", "publicity", "a table of the annual report"),
     ("workflows/documents/clauses.py", "publicity", "a document's clause set (clauses.require)"),
     ("workflows/documents/render.py", "publicity", "the same clause set"),
     ("workflows/documents/clauses.py", "conversion_plan", "a field of the draft form (the team's plan), not the step"),
-    ("workflows/conversion.py", "price", "a field of the conversion plan form"),
+    ("workflows/conversion/__init__.py", "price", "a field of the conversion plan form"),
     ("workflows/documents/render.py", "price", "the same form field"),
-    ("workflows/assignment.py", "member", "the consent step's multi-instance element in the task data"),
-    ("workflows/steps.py", "member", "the same multi-instance element, and a task context key"),
-    ("workflows/steps.py", "watch", "the schedule step's result in the task data, not the kind"),
-    ("workflows/watch.py", "watch", "the same task-data key"),
-    ("workflows/runtime.py", "watch", "the same task-data key, kept in the application's summary"),
-    ("workflows/watch.py", "converted", "a key of the lapse check's result (was it converted)"),
-    ("workflows/watch.py", "extension", "a key of the watch's history (the period extension)"),
+    ("workflows/process/assignment.py", "member", "the consent step's multi-instance element in the task data"),
+    ("workflows/process/steps.py", "member", "the same multi-instance element, and a task context key"),
+    ("workflows/process/steps.py", "watch", "the schedule step's result in the task data, not the kind"),
+    ("workflows/conversion/watch.py", "watch", "the same task-data key"),
+    ("workflows/process/runtime.py", "watch", "the same task-data key, kept in the application's summary"),
+    ("workflows/conversion/watch.py", "converted", "a key of the lapse check's result (was it converted)"),
+    ("workflows/conversion/watch.py", "extension", "a key of the watch's history (the period extension)"),
     ("workflows/demo.py", "admin", "the demo administrator's username"),
     ("workflows/documents/__init__.py", "render_agreement", "a function's name in __all__"),
     # Templates: HTML and CSS words, form values and the notice's public state.

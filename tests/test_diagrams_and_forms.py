@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from workflows import assignment, forms, specs
 from workflows.errors import ValidationFailed
+from workflows.process import assignment, forms, specs
 
 FORM_FILES = sorted(p.name for p in forms.FORMS_DIR.glob("*.schema.json"))
 

@@ -223,7 +223,7 @@ class Run:
 
 def handling(decision: str, reasoning: str, term_over: bool = False, outcome: str | None = None) -> dict:
     """The objection_handling payload as the engine stores it: the form plus whether the term
-    was already over and, if so, the notice's outcome after this decision (workflows/objections.py)."""
+    was already over and, if so, the notice's outcome after this decision (workflows/publicity/objections.py)."""
     return {"decision": decision, "reasoning": reasoning, "term_over": term_over, "outcome": outcome}
 
 

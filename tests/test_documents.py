@@ -13,10 +13,11 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
-from workflows import document_store, documents, forms
-from workflows.documents import clauses
+from workflows import documents
+from workflows.documents import clauses, document_store
 from workflows.documents.fetcher import TEMPLATES_DIR, RefusedURL, RestrictedURLFetcher
 from workflows.errors import TamperedDocument
+from workflows.process import forms
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "documents"
 NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)

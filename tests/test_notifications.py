@@ -16,8 +16,10 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from webapp import create_app
-from workflows import clock, demo, engine, forms, notify, settings
+from workflows import clock, demo, settings
 from workflows.models import HumanTask, Notification, OutboxMail, Unit, User
+from workflows.people import notify
+from workflows.process import engine, forms
 
 
 class Inbox:

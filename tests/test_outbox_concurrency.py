@@ -17,8 +17,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from tests.test_notifications import _free_port
-from workflows import clock, db, notify, settings
+from workflows import clock, db, settings
 from workflows.models import OutboxMail
+from workflows.people import notify
 
 ROOT = Path(__file__).resolve().parents[1]
 MAILS = 12

@@ -29,8 +29,9 @@ from sqlalchemy import func, select
 from tests.driver import PASSWORD, Driver
 from webapp import create_app, demo_mail
 from webapp.cli import run, tick_once, worker
-from workflows import audit, clock, db, demo
+from workflows import clock, db, demo
 from workflows import settings as engine_settings
+from workflows.evidence import audit
 from workflows.models import Application, AuditEvent, Document, HumanTask, OutboxMail, PublicityNotice
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import select
 
-from workflows import pack_verify, pki, settings, signing
+from workflows import settings
 from workflows.errors import ValidationFailed
+from workflows.evidence import pack_verify, pki, signing
 from workflows.models import Application, Document, Signature
 
 from .conftest import _seeded_sessions

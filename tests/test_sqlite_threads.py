@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import event, text
 from weasyprint import document as weasy_document
 
-from workflows import db, documents, keys, pki
+from workflows import db, documents
+from workflows.evidence import keys, pki
 
 ROOT = Path(__file__).resolve().parents[1]
 

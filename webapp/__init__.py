@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Flask
 
-from workflows import keys
 from workflows import settings as engine_settings
+from workflows.evidence import keys
 
 from . import database, deploy, extensions, security
 

@@ -12,12 +12,15 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import inspect, select
 
-from workflows import accounts, audit, db, demo, keys, pack_verify, pki, settings, sweep
 from workflows import backup as backups
+from workflows import db, demo, settings
 from workflows import settings as engine_settings
-from workflows.access import SystemActor
 from workflows.errors import GrantError
+from workflows.evidence import audit, keys, pack_verify, pki
 from workflows.models import Unit
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.process import sweep
 
 from . import demo_mail, deploy
 
@@ -47,7 +50,7 @@ def demo_data() -> None:
 
 
 def tick_once(app: Flask) -> int:
-    """One sweep (workflows/sweep.py): fire due timers (each instance in its own transaction, for
+    """One sweep (workflows/process/sweep.py): fire due timers (each instance in its own transaction, for
     at most a second), then reminders, throttles, mail and checkpoints, each in its own
     transaction; parts with nothing to do take no write lock."""
     with app.app_context():
@@ -293,8 +296,8 @@ def restore_command(directory: str, force: bool) -> None:
 @with_appcontext
 def annual_report_command(unit_code: str, year: int, out_dir: str) -> None:
     """Write DIR/UNIT-YEAR-年度单列管理报告.pdf and .xlsx (§三(三)4)."""
-    from workflows import annual_report
     from workflows.errors import GrantError
+    from workflows.reporting import annual_report
     session = current_app.extensions["grants_sessions"]()
     try:
         paths = annual_report.write(annual_report.build(session, None, unit_code, year), out_dir)

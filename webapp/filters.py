@@ -13,9 +13,11 @@ from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from workflows import access, clock, queries
+from workflows import clock
 from workflows.catalogue import FLOORS, TEMPLATE_CODES, RoleCode
 from workflows.i18n import Message
+from workflows.people import access
+from workflows.process import queries
 
 from . import database
 from .extensions import gettext as _

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows import catalogue, queries
+from workflows import catalogue
 from workflows.catalogue import NoticeKind, NoticeOutcome, ObjectionStatus
+from workflows.process import queries
 
 JSON = "application/json"
 DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO-8601"}

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, url_for
 from flask_login import UserMixin, current_user
 
-from workflows import signin
 from workflows.catalogue import RoleCode
 from workflows.models import User
+from workflows.people import signin
 
 from . import database
 from .extensions import login_manager

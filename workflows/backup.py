@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, make_url
 
-from . import audit, clock, db
+from . import clock, db
 from .errors import GrantError
+from .evidence import audit
 from .i18n import msg
 
 FORMAT = 1

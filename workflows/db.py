@@ -156,7 +156,7 @@ def begin_write(session: Session) -> Session:
     return session
 
 
-# Work a session does just before its transaction commits (workflows.audit appends the events it
+# Work a session does just before its transaction commits (workflows.evidence.audit appends the events it
 # queued): `WorkSession.commit` runs it even while a savepoint is open; a `before_commit` listener
 # of the hook's own module covers a commit that bypasses `Session.commit`.
 before_commit_hooks: list[Callable[[Session], None]] = []

@@ -4,10 +4,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts
-from .access import SystemActor
+from workflows.people.access import SystemActor
+
 from .catalogue import RoleCode
 from .models import Unit, User
+from .people import accounts
 
 DEMO_PASSWORD = "demo-pass-2026"
 UNITS = [

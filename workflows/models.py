@@ -59,7 +59,7 @@ class Base(DeclarativeBase):
 
 
 # The catalogue defines them. A conversion period watch (kind "watch", status "watching",
-# workflows/watch.py) is a process instance but no application: statistics count only these.
+# workflows/conversion/watch.py) is a process instance but no application: statistics count only these.
 ROLES, KINDS, STATUSES = GRANTABLE_ROLES, APPLICATION_KINDS, APPLICATION_STATUSES
 __all__ = ["CLOSED_STATUSES", "KINDS", "ROLES", "STATUSES"]
 
@@ -326,7 +326,7 @@ class Objection(Base):
 class RegistryEntry(Base):
     """The unit's achievement registry (职务科技成果库, §三(三)4): every service achievement,
     registered by the office or by a completed grant; `status` is its registry state
-    (registered → granted → converting → converted / left), see workflows/registry.py."""
+    (registered → granted → converting → converted / left), see workflows/reporting/registry.py."""
 
     __tablename__ = "registry_entries"
     __table_args__ = (Index("ix_registry_unit_status", "unit_id", "status"),
@@ -361,7 +361,7 @@ class RegistryEntry(Base):
 
 class AuditEvent(Base):
     """Append-only; leaf number `seq` of log `log_id` (the unit's log, 0 for system events).
-    `leaf_hash` is recomputable from the other fields by anyone (workflows/pack_verify.py)."""
+    `leaf_hash` is recomputable from the other fields by anyone (workflows/evidence/pack_verify.py)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (UniqueConstraint("log_id", "seq"), Index("ix_audit_events_app_seq", "application_id", "app_seq"))
@@ -561,7 +561,7 @@ class RegistryHistory(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-# Indexes for the statistics (workflows/statistics.py): per unit, step and year, answered from
+# Indexes for the statistics (workflows/reporting/statistics.py): per unit, step and year, answered from
 # the index alone, so the dashboard stays fast at a city's scale.
 # The durations last: median and p90 are sorted from the index alone.
 Index("ix_tasks_durations", HumanTask.unit_id, HumanTask.bpmn_id, HumanTask.completed_at, HumanTask.duration_seconds)

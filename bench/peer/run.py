@@ -135,7 +135,7 @@ class Ours:
         _s, body, _ms = Http(base).call("POST", "/api/v1/tokens",
                                         {"username": "researcher1", "password": OUR_PASSWORD})
         self.http = Http(base, body["token"], pid)
-        from workflows import forms
+        from workflows.process import forms
         self.draft = forms.load_schema("ownership_draft.schema.json")["examples"][0]
         self.draft["members"] = [dict(self.draft["members"][0], share=100)]  # one member: one consent
         self.n = 0
@@ -280,7 +280,7 @@ class RawOurs:
     def __init__(self):
         from types import SimpleNamespace
 
-        from workflows import forms, runtime, specs
+        from workflows.process import forms, runtime, specs
         self.runtime, self.current = runtime, specs.current("ownership_grant")
         text, sha = runtime.dump_spec(self.current.spec, self.current.subprocess_specs)
         self.version = SimpleNamespace(spec=text, spec_sha256=sha)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from webapp import create_app
-from workflows import clock, db, demo, forms
+from workflows import clock, db, demo
+from workflows.process import forms
 
 PASSWORD = demo.DEMO_PASSWORD
 PDF = b"%PDF-1.4\n% api test attachment\n%%EOF\n"

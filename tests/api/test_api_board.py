@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
-from workflows import clock, db, engine
+from workflows import clock, db
+from workflows.process import engine
 
 from .conftest import example
 

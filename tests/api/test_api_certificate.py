@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from workflows import pki, settings
+from workflows import settings
+from workflows.evidence import pki
 
 
 def test_unit_certificate_is_public_pem_and_unknown_units_are_404(app):

@@ -29,7 +29,7 @@ def test_evidence_pack_access(api, user, status):
 
 
 def test_a_downloaded_pack_verifies_offline_and_names_objectors_only_for_auditors(api):
-    from workflows import pack_verify
+    from workflows.evidence import pack_verify
     app_id = api.to_review()
     pack = api.get(f"/applications/{app_id}/evidence", "auditor1").get_data()
     assert pack_verify.verify(pack) == []

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from workflows import clock, engine
+from workflows import clock
+from workflows.process import engine
 
 from .conftest import PASSWORD, example
 

@@ -5,8 +5,8 @@ import pytest
 
 from tests import registry_seed
 from tests.driver import Driver
-from workflows import accounts
-from workflows.access import SystemActor
+from workflows.people import accounts
+from workflows.people.access import SystemActor
 
 from .conftest import PASSWORD
 

@@ -8,8 +8,9 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from workflows import accounts, clock
+from workflows import clock
 from workflows.models import LoginThrottle, User
+from workflows.people import accounts
 
 from .conftest import PASSWORD
 

@@ -49,8 +49,8 @@ def test_start_and_two_submits_issue_a_bounded_number_of_statements(api, app):
 def test_a_started_application_carries_its_real_number_everywhere(api, app):
     """The number is taken after the engine ran (late, to shorten the counter lock): the
     workflow data, the row and the answer all hold the real, consecutive number."""
-    from workflows import runtime
     from workflows.models import Application
+    from workflows.process import runtime
     first, second = api.start(), api.start()
     assert first["number"].startswith("SZDU-") and second["number"].startswith("SZDU-")
     assert int(second["number"][-4:]) == int(first["number"][-4:]) + 1

@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.driver import example
-from workflows import engine, publicity, uploads
+from workflows import publicity
+from workflows.documents import uploads
 from workflows.models import PublicityNotice
+from workflows.process import engine
 
 from .conftest import Person, assert_no_horizontal_overflow
 

@@ -1,7 +1,8 @@
 """How the application page labels the documents a submitted form names (issue 11, finding 10)."""
 from __future__ import annotations
 
-from workflows import application_view, forms
+from workflows.grants import application_view
+from workflows.process import forms
 
 
 def test_attachment_rows_carry_their_own_label_or_none():

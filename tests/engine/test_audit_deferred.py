@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.driver import Driver
-from workflows import audit
+from workflows.evidence import audit
 from workflows.models import AuditEvent, AuditLog, Unit
 
 

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.driver import Driver, example
-from workflows import clock, conversion, publicity, settings, watch
+from workflows import clock, conversion, publicity, settings
+from workflows.conversion import watch
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Application, HumanTask, Objection, PublicityNotice, RegistryEntry
 

@@ -11,7 +11,8 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from tests.driver import Driver
-from workflows import clock, engine, watch
+from workflows import clock
+from workflows.conversion import watch
 from workflows.errors import Forbidden, ValidationFailed, WrongState
 from workflows.models import (
     Application,
@@ -24,6 +25,7 @@ from workflows.models import (
     User,
     WorkflowState,
 )
+from workflows.process import engine
 
 SIGNED = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)          # 2027-01-10 11:00 in Shanghai
 LAST_DAY = "2030-01-10"                                    # 36 months on (the agreement's 转化期限)

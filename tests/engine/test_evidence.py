@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from tests.driver import Driver, example
 from tests.engine.test_paths import _objection
-from workflows import evidence_pack, keys, pack_verify, queries
 from workflows.errors import Forbidden
+from workflows.evidence import evidence_pack, keys, pack_verify
 from workflows.models import Application
+from workflows.process import queries
 
 
 @pytest.fixture
@@ -283,7 +284,9 @@ def _signed_pdf(files) -> bytes:
 def test_a_signed_pdf_in_the_pack_must_validate_against_the_unit_ca(completed, tmp_path):
     """The unit's signed agreement validates alone (the pack carries the unit CA) and fails under
     another CA; an upload signed by someone else must be intact but need not chain to the unit."""
-    from workflows import document_store, pki, settings
+    from workflows import settings
+    from workflows.documents import document_store
+    from workflows.evidence import pki
     drive, app_id = completed
     files, other = _ca_and_signer(tmp_path), _ca_and_signer(tmp_path, "别的CA")
     signed = _signed_pdf(files)
@@ -317,7 +320,8 @@ def test_every_publicity_notice_prints_a_signed_checkpoint_of_the_units_log(sess
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
     from pypdf import PdfReader
 
-    from workflows import audit, document_store, keys
+    from workflows.documents import document_store
+    from workflows.evidence import audit, keys
     from workflows.models import AuditCheckpoint, Document, PublicityNotice
     drive = Driver(sessions)
     app_id = drive.to_publicity()

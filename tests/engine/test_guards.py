@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 
 from tests.conftest import _seeded_sessions
 from tests.driver import Driver
-from workflows import accounts, engine, sso
-from workflows.access import SystemActor
 from workflows.errors import Forbidden
 from workflows.models import AuditEvent, RoleGrant, Unit, User
+from workflows.people import accounts, sso
+from workflows.people.access import SystemActor
+from workflows.process import engine
 
 PASSWORD = "a-long-password-2026"
 

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.driver import Driver, example
-from workflows import clock, document_store, income
+from workflows import clock
+from workflows.conversion import income
+from workflows.documents import document_store
 from workflows.errors import Forbidden, ValidationFailed, WrongState
 from workflows.models import Application, Distribution, IncomeDeduction, IncomeReceipt, Unit
 
@@ -221,7 +223,7 @@ def test_a_plan_without_leaders_goes_straight_to_the_decision(drive):
 
 
 def test_the_unit_statistics_count_the_ledger(drive):
-    from workflows import statistics
+    from workflows.reporting import statistics
     conv_id = converted(drive)
     doc = evidence(drive, conv_id)
     drive.run(lambda s: income.record_income(s, drive.user(s, "tto1"), conv_id,

@@ -17,9 +17,11 @@ from sqlalchemy.exc import OperationalError
 
 from tests.driver import Driver, example
 from tests.engine.test_policy import snapshot
-from workflows import audit, clock, engine, keys, operations, pack_verify
+from workflows import clock
 from workflows.errors import Conflict
+from workflows.evidence import audit, keys, pack_verify
 from workflows.models import Application, AuditCheckpoint, AuditEvent, AuditLog, HumanTask, PublicityNotice, Unit
+from workflows.process import engine, operations
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import pytest
 from freezegun import freeze_time
 
 from tests.driver import PASSWORD
-from workflows import accounts, clock, db
+from workflows import clock, db
 from workflows.errors import Forbidden, GrantError
+from workflows.people import accounts
 
 
 def _attempt(factory, username: str, password: str, client: str = "10.0.0.1") -> str:

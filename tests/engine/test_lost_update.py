@@ -11,10 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from tests.driver import Driver, example
-from workflows import accounts, db, engine, runtime
-from workflows.access import SystemActor
+from workflows import db
 from workflows.errors import Conflict
 from workflows.models import AuditEvent, HumanTask
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.process import engine, runtime
 
 
 def add_second_officer(sessions) -> None:
@@ -85,7 +87,7 @@ def assert_one_completion(sessions, app_id: int, task_id: str) -> None:
 
 
 def db_problems(s) -> list[str]:
-    from workflows import audit
+    from workflows.evidence import audit
     return audit.verify(s)
 
 

@@ -59,7 +59,7 @@ def _file(drive: Driver, app_id: int, count: int) -> list[int]:
 def _handle(drive: Driver, app_id: int, objection_id: int, decision: str) -> None:
     task = [t for t in drive.ready(app_id, "handle_objection") if t.context.get("objection_id") == objection_id]
     assert task, drive.steps(app_id)
-    from workflows import engine
+    from workflows.process import engine
     drive.run(lambda s: engine.complete_task(s, drive.user(s, "tto1"), task[0].id,
                                              {"decision": decision, "reasoning": HANDLING[decision]}))
 

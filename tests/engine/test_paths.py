@@ -7,9 +7,10 @@ import pytest
 from freezegun import freeze_time
 
 from tests.driver import PASSWORD, Driver, SnapshotDriver, example
-from workflows import clock, publicity, queries
+from workflows import clock, publicity
 from workflows.errors import WrongState
 from workflows.models import Application, Objection, PublicityNotice, RegistryEntry, RegistryHistory, Signature
+from workflows.process import queries
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_member_refusal_sends_back_to_draft_and_a_second_round_works(drive):
 
 @pytest.mark.parametrize("stage", ["draft", "consent", "review", "unit_decision"])
 def test_withdrawal_until_the_unit_decides(drive, stage):
-    from workflows import engine
+    from workflows.process import engine
     app_id = drive.start()
     if stage != "draft":
         drive.draft(app_id)
@@ -116,7 +117,7 @@ def test_withdrawal_until_the_unit_decides(drive, stage):
 
 
 def test_withdrawal_refused_after_decision(drive):
-    from workflows import engine
+    from workflows.process import engine
     app_id = drive.to_publicity()
     with pytest.raises(WrongState):
         drive.run(lambda s: engine.withdraw(s, drive.user(s, "researcher1"), app_id))

@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.driver import PASSWORD, Driver, example
-from workflows import accounts, clock, engine, settings
-from workflows.access import SystemActor
+from workflows import clock, settings
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed, WrongState
 from workflows.models import Application, AuditEvent, Document, HumanTask, Signature, WorkflowState
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.process import engine
 
 
 @pytest.fixture

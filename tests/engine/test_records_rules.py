@@ -12,10 +12,13 @@ from sqlalchemy import select
 
 from tests.driver import Driver, example
 from tests.engine import test_policy as rules
-from workflows import accounts, clock, engine, forms, queries, recusal
-from workflows.access import SystemActor
+from workflows import clock
 from workflows.errors import Forbidden
+from workflows.grants import recusal
 from workflows.models import Application, Document, RoleGrant, User
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.process import engine, forms, queries
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.driver import Driver, example
-from workflows import accounts, audit, registry
-from workflows.access import SystemActor
 from workflows.errors import Forbidden, NotFound, ValidationFailed, WrongState
+from workflows.evidence import audit
 from workflows.models import AuditEvent, RegistryEntry, RegistryHistory
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.reporting import registry
 
 NUMBER = example("ownership_draft")["achievement"]["ip_numbers"][0]
 

@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from tests import registry_seed
 from tests.driver import Driver
-from workflows import accounts, annual_report, clock, statistics
-from workflows.access import SystemActor
+from workflows import clock
 from workflows.errors import Forbidden
 from workflows.models import HumanTask, PublicityNotice, Unit
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.reporting import annual_report, statistics
 
 YEAR = registry_seed.YEAR
 

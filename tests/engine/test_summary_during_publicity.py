@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.driver import Driver, example
-from workflows import engine, publicity
+from workflows import publicity
 from workflows.models import PublicityNotice
+from workflows.process import engine
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The sweep (workflows/sweep.py) asks "is anything due?" in one read before it writes (issue 10):
+"""The sweep (workflows/process/sweep.py) asks "is anything due?" in one read before it writes (issue 10):
 an idle sweep takes no write lock and writes nothing; each part's probe sees exactly the work that
 part would do, and a sweep with work still does all of it (a fired timer's mail goes out and its
 audit event is signed in the same sweep)."""
@@ -11,8 +11,9 @@ from freezegun import freeze_time
 from sqlalchemy import event, func, select
 
 from tests.driver import Driver
-from workflows import clock, db, settings, sweep
+from workflows import clock, db, settings
 from workflows.models import AuditCheckpoint, AuditLog, HumanTask, LoginThrottle, OutboxMail, PublicityNotice
+from workflows.process import sweep
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE", "SAVEPOINT")
 

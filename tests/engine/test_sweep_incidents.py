@@ -11,9 +11,9 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from tests.driver import Driver
-from workflows import engine, incidents
 from workflows.errors import Forbidden
 from workflows.models import Incident, PublicityNotice, WorkflowState
+from workflows.process import engine, incidents
 
 
 def in_publicity(drive: Driver, count: int) -> list[int]:

@@ -10,8 +10,8 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from tests.driver import Driver
-from workflows import engine, specs
 from workflows.models import Application, AuditEvent, HumanTask, ProcessVersion, PublicityNotice
+from workflows.process import engine, specs
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 from sqlalchemy import select
 
 from tests.driver import Driver
-from workflows import runtime
 from workflows.models import Application, ProcessVersion, WorkflowState
+from workflows.process import runtime
 
 
 def test_states_hold_no_spec_and_a_grant_runs_to_completion(sessions):

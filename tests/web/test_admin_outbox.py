@@ -5,9 +5,9 @@ from __future__ import annotations
 from tests.web.conftest import login, text_of
 from webapp import demo_mail
 from webapp.cli import tick_once
-from workflows import notify
 from workflows import settings as engine_settings
 from workflows.models import OutboxMail
+from workflows.people import notify
 
 
 def test_the_outbox_page_shows_delivery_state_and_caught_mail(app, client, driver, tmp_path):

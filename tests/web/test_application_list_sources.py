@@ -11,8 +11,10 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from workflows import access, clock, queries
+from workflows import clock
 from workflows.models import Application, ApplicationMember, RoleGrant, Unit, User
+from workflows.people import access
+from workflows.process import queries
 
 from .conftest import login
 from .test_lists import _token, counted

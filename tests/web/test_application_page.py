@@ -8,8 +8,10 @@ import json
 import re
 
 from tests.driver import example
-from workflows import engine, publicity, uploads
+from workflows import publicity
+from workflows.documents import uploads
 from workflows.models import PublicityNotice
+from workflows.process import engine
 
 from .conftest import login, text_of
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tests.driver import example
-from workflows import engine, publicity, runtime, uploads
+from workflows import publicity
+from workflows.documents import uploads
 from workflows.models import PublicityNotice
+from workflows.process import engine, runtime
 
 from .conftest import login
 from .test_application_page import PDF

@@ -3,7 +3,9 @@ it is, and the conversion page shows its contract, income and distribution with 
 from __future__ import annotations
 
 from tests.driver import Driver, example
-from workflows import clock, document_store, income
+from workflows import clock
+from workflows.conversion import income
+from workflows.documents import document_store
 from workflows.models import Application
 
 from .conftest import login, text_of

@@ -16,9 +16,9 @@ import webapp
 import workflows
 from tests.driver import example
 from webapp.filters import translate
-from workflows import forms
 from workflows.errors import ValidationFailed
 from workflows.i18n import Message, msg
+from workflows.process import forms
 
 from .conftest import form_fields, login, post_form, text_of
 

@@ -3,8 +3,8 @@ a rule broken by several boxes is said once, and a draft cannot be saved over a 
 from __future__ import annotations
 
 from tests.driver import example
-from workflows import forms
 from workflows.errors import ValidationFailed
+from workflows.process import forms
 
 from .conftest import form_fields, login, post_form, text_of
 

@@ -13,8 +13,8 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 import webapp
-from workflows import forms
-from workflows.forms import FORMS_DIR
+from workflows.process import forms
+from workflows.process.forms import FORMS_DIR
 
 from .conftest import login
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.driver import example
 from webapp import create_app
-from workflows import uploads
+from workflows.documents import uploads
 from workflows.models import Application, TaskDraft, Unit
 
 from .conftest import form_fields, login, make_app, post_form, text_of

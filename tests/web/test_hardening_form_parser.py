@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from webapp.form_widgets import parse_form
-from workflows import forms
+from workflows.process import forms
 
 from .conftest import form_fields
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from tests.engine.test_sweep_incidents import in_publicity, incident_of, poison, restore
 from tests.web.conftest import login, post_form, text_of
-from workflows import runtime
 from workflows.errors import GrantError
 from workflows.models import PublicityNotice
+from workflows.process import runtime
 
 
 def _failed_sweep(driver):

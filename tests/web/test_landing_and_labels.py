@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.driver import PASSWORD
 from tests.web.conftest import login, text_of
-from workflows import accounts
-from workflows.access import SystemActor
+from workflows.people import accounts
+from workflows.people.access import SystemActor
 
 
 def test_auditor_lands_on_the_audit_view(client):

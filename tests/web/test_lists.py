@@ -11,8 +11,9 @@ from freezegun import freeze_time
 from sqlalchemy import event, select
 
 from tests.driver import PASSWORD
-from workflows import clock, queries
+from workflows import clock
 from workflows.models import Application, Notification, PublicityNotice, User
+from workflows.process import queries
 
 from .conftest import login, text_of
 

@@ -29,7 +29,7 @@ def test_board_shows_what_the_policy_asks_to_post(client, posted):
 
 
 def test_board_links_the_units_certificate_that_validates_the_signed_notice(client, posted):
-    from workflows import signing
+    from workflows.evidence import signing
     for page in ("/publicity", f"/publicity/{_notice_id(client)}"):
         html = client.get(page).get_data(as_text=True)
         assert 'href="/api/v1/units/SZDU/certificate"' in html, page

@@ -4,7 +4,7 @@ the application page."""
 from __future__ import annotations
 
 from tests.driver import example
-from workflows import engine
+from workflows.process import engine
 
 from .conftest import form_fields, login, post_form, text_of
 

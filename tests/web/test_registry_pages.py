@@ -9,9 +9,10 @@ from openpyxl import load_workbook
 
 from tests import registry_seed
 from tests.driver import PASSWORD
-from workflows import accounts, registry, statistics
-from workflows.access import SystemActor
 from workflows.models import RegistryEntry, Unit
+from workflows.people import accounts
+from workflows.people.access import SystemActor
+from workflows.reporting import registry, statistics
 
 from .conftest import login, text_of
 
@@ -179,7 +180,8 @@ def test_annual_report_command(app, driver, tmp_path):
     pdf = tmp_path / "out" / f"SZDU-{YEAR}-年度单列管理报告.pdf"
     xlsx = tmp_path / "out" / f"SZDU-{YEAR}-年度单列管理报告.xlsx"
     assert pdf.read_bytes().startswith(b"%PDF") and load_workbook(xlsx).sheetnames
-    from workflows import pki, settings, signing  # signed by the unit, like its notices
+    from workflows import settings  # signed by the unit, like its notices
+    from workflows.evidence import pki, signing
     roots = pki.trust_roots(settings.get().instance_dir, "SZDU", "深圳示范大学")
     assert signing.problems(pdf.read_bytes(), roots, expected=1) == []
     bad = app.test_cli_runner().invoke(args=["annual-report", "--unit", "NOPE", "--year", "2026", "--out",

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.driver import PASSWORD
-from workflows import accounts, sso
 from workflows.errors import Forbidden, GrantError
 from workflows.models import Unit, User
+from workflows.people import accounts, sso
 
 
 def _user(session, username: str) -> User:

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from tests.driver import example
-from workflows import accounts
-from workflows.access import SystemActor
+from workflows.people import accounts
+from workflows.people.access import SystemActor
 
 from .conftest import form_fields, login, post_form, text_of
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.web.conftest import login, text_of
-from workflows import accounts
 from workflows.errors import Forbidden
 from workflows.models import AuditEvent, Unit
+from workflows.people import accounts
 
 GOOD = {"name": "深圳示范大学", "contact": "0755-1234 5678", "leader_publicity_days": "20",
         "conversion_reminder_first_days": "120", "conversion_reminder_second_days": "45",

@@ -5,11 +5,12 @@ from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_
 from flask_login import login_required
 from sqlalchemy import func, select
 
-from workflows import accounts, engine, incidents, notify, sso
 from workflows import settings as engine_settings
 from workflows.catalogue import ROLE_LABELS, RoleCode
 from workflows.errors import ValidationFailed
 from workflows.models import CLOSED_STATUSES, ROLES, Application, OutboxMail, ProcessVersion, Unit, User, WorkflowState
+from workflows.people import accounts, notify, sso
+from workflows.process import engine, incidents
 
 from .. import database, demo_mail
 from ..errors import errors_by_field

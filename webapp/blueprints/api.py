@@ -14,10 +14,14 @@ from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_f
 from sqlalchemy import false, select
 from werkzeug.exceptions import HTTPException
 
-from workflows import access, accounts, document_store, engine, incidents, pki, publicity, queries, settings, uploads
+from workflows import publicity, settings
 from workflows.catalogue import RoleCode
+from workflows.documents import document_store, uploads
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
+from workflows.evidence import pki
 from workflows.models import Application, Incident, PublicityNotice, Unit, User
+from workflows.people import access, accounts
+from workflows.process import engine, incidents, queries
 
 from .. import openapi
 from ..database import session

@@ -15,9 +15,9 @@ from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import joinedload
 
-from workflows import access
 from workflows.errors import Forbidden, GrantError
 from workflows.models import User
+from workflows.people import access
 
 from ..database import session
 from ..extensions import gettext as _

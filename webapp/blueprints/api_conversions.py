@@ -6,10 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify, url_for
 from sqlalchemy import select
 
-from workflows import access, engine, income
 from workflows.catalogue import KindCode, StepId
+from workflows.conversion import income
 from workflows.errors import GrantError, NotFound
 from workflows.models import Application
+from workflows.people import access
+from workflows.process import engine
 
 from ..database import session
 from ..extensions import csrf

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from workflows import access
-from workflows import evidence_pack as packs
+from workflows.evidence import evidence_pack as packs
 from workflows.models import Application, Document, User
+from workflows.people import access
 
 
 def document_for(s: Session, user: User, document_id: int) -> Document:

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from workflows import clock, queries
+from workflows import clock
 from workflows.models import Application, AuditEvent, Document, HumanTask, Objection, PublicityNotice, User
+from workflows.process import queries
 
 
 def iso(value: datetime | None) -> str | None:

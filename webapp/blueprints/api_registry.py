@@ -1,14 +1,15 @@
 """REST API v1 for the registry and the statistics (see webapp/openapi.py): beside api.py, same
-bearer tokens, same JSON errors; authorization is in workflows/registry.py and statistics.py."""
+bearer tokens, same JSON errors; authorization is in workflows/reporting/registry.py and statistics.py."""
 from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify, request, url_for
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from workflows import clock, registry, statistics
+from workflows import clock
 from workflows.errors import GrantError, NotFound
 from workflows.models import Unit
+from workflows.reporting import registry, statistics
 
 from ..database import session
 from ..extensions import csrf

@@ -10,19 +10,7 @@ from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from workflows import (
-    access,
-    application_view,
-    clock,
-    conversion,
-    document_store,
-    engine,
-    evidence_pack,
-    forms,
-    income,
-    queries,
-    watch,
-)
+from workflows import clock, conversion
 from workflows.catalogue import (
     KIND,
     STATUS_LABELS,
@@ -34,8 +22,14 @@ from workflows.catalogue import (
     StepId,
     step_form,
 )
+from workflows.conversion import income, watch
+from workflows.documents import document_store
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
+from workflows.evidence import evidence_pack
+from workflows.grants import application_view
 from workflows.models import Application, Document, Signature, Unit, User
+from workflows.people import access
+from workflows.process import engine, forms, queries
 
 from .. import database
 from ..errors import errors_by_field, message_of

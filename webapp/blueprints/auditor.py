@@ -9,9 +9,9 @@ from flask import Blueprint, Flask, Response, render_template, request
 from flask_login import login_required
 from sqlalchemy import Select, select
 
-from workflows import queries
 from workflows.catalogue import RoleCode
 from workflows.models import Application
+from workflows.process import queries
 
 from .. import database
 from ..extensions import gettext as _

@@ -6,8 +6,8 @@ from http import HTTPStatus
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from workflows import accounts, signin
 from workflows.errors import GrantError, ValidationFailed
+from workflows.people import accounts, signin
 
 from .. import database
 from ..errors import errors_by_field, message_of

@@ -9,8 +9,10 @@ from flask import Blueprint, Flask, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from workflows import access, income, uploads
+from workflows.conversion import income
+from workflows.documents import uploads
 from workflows.errors import GrantError, ValidationFailed
+from workflows.people import access
 
 from .. import database
 from ..errors import message_of

@@ -8,7 +8,8 @@ from typing import Any
 from flask import jsonify, request, url_for
 from sqlalchemy import Select
 
-from workflows import access, queries
+from workflows.people import access
+from workflows.process import queries
 
 from .. import database
 

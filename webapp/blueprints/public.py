@@ -22,11 +22,13 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import defer, joinedload, lazyload
 
-from workflows import clock, forms, policy, publicity, queries
-from workflows.audit import canonical
+from workflows import clock, publicity
 from workflows.catalogue import KindCode, NoticeKind, NoticeOutcome, StepId
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
+from workflows.evidence.audit import canonical
+from workflows.grants import policy
 from workflows.models import Application, Document, Objection, PublicityNotice
+from workflows.process import forms, queries
 
 from .. import database
 from ..errors import errors_by_field, message_of

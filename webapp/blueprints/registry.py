@@ -1,5 +1,5 @@
 """The registry of service achievements (成果库), the statistics dashboard and the annual report.
-Thin views: workflows/registry.py, statistics.py and annual_report.py authorize and do the work."""
+Thin views: workflows/reporting/registry.py, statistics.py and annual_report.py authorize and do the work."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,11 @@ from flask import Blueprint, Flask, Response, abort, flash, redirect, render_tem
 from flask_login import login_required
 from sqlalchemy import select
 
-from workflows import annual_report, clock, registry, sheets, statistics
+from workflows import clock
 from workflows.catalogue import RoleCode
 from workflows.errors import ValidationFailed
 from workflows.models import Unit, User
+from workflows.reporting import annual_report, registry, sheets, statistics
 
 from .. import database
 from ..errors import errors_by_field, message_of

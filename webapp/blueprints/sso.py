@@ -12,8 +12,8 @@ from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, url_for
 from flask_login import login_user
 
-from workflows import sso
 from workflows.errors import GrantError
+from workflows.people import sso
 
 from .. import database
 from ..errors import message_of

@@ -8,11 +8,16 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from workflows import access, assignment, clock, engine, forms, income, notify, queries, recusal, uploads, watch
+from workflows import clock
 from workflows.catalogue import KIND, KIND_LABELS, STEP_LABELS, KindCode, Process, RoleCode, StepId, step_form, steps_in
+from workflows.conversion import income, watch
+from workflows.documents import uploads
 from workflows.errors import GrantError, ValidationFailed, WrongState
+from workflows.grants import recusal
+from workflows.grants.signatures import latest_document
 from workflows.models import Objection
-from workflows.signatures import latest_document
+from workflows.people import access, notify
+from workflows.process import assignment, engine, forms, queries
 
 from .. import database
 from ..errors import errors_by_field, message_of

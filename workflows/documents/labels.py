@@ -11,7 +11,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .. import forms
+from workflows.process import forms
+
 from ..catalogue import KIND_LABELS, SIGNERS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -19,7 +19,7 @@ from . import clauses, labels
 from .fetcher import TEMPLATES_DIR, RestrictedURLFetcher
 
 if TYPE_CHECKING:  # signing imports documents at run time: only the checker sees this
-    from ..signing import SigBox
+    from workflows.evidence.signing import SigBox
 
 PDF_A_VARIANT = "pdf/a-3b"
 
@@ -76,7 +76,7 @@ def _drop_producer(document: Any, pdf: Any) -> None:  # WeasyPrint's Document an
 
 def _signature_boxes(document: Any) -> list[SigBox]:
     """Each reserved `.sigbox` (id "sig-<role>") as page index + rectangle in PDF points."""
-    from ..signing import SigBox
+    from workflows.evidence.signing import SigBox
     found: dict[str, SigBox] = {}
     for index, page in enumerate(document.pages):
         for box in page._page_box.descendants():
@@ -123,7 +123,7 @@ def _pdf(template: str, ctx: dict[str, Any], final: bool = False) -> bytes:
         _release_heap()
     if not boxes:
         return pdf
-    from ..signing import prepare_fields
+    from workflows.evidence.signing import prepare_fields
     return prepare_fields(pdf, boxes)
 
 

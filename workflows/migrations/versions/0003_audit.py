@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import workflows.models
-from workflows.pack_verify import EMPTY_ROOT, frontier_append, frontier_root, leaf_hash
+from workflows.evidence.pack_verify import EMPTY_ROOT, frontier_append, frontier_root, leaf_hash
 
 revision = "0003_audit"
 down_revision = "0003_sso"

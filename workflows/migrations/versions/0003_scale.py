@@ -83,7 +83,7 @@ def _plain(serialized: str) -> str:
 
 def _summary(serialized: str) -> dict:
     """What the pages show, from the restored workflow (task data is stored as deltas)."""
-    from workflows import runtime
+    from workflows.process import runtime
     return runtime.summary(runtime.SERIALIZER.deserialize_json(serialized))
 
 

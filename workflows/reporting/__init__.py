@@ -1,0 +1,2 @@
+"""The registry of service achievements, the statistics, the annual report and the sheets
+they export."""

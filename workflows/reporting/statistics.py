@@ -1,0 +1,268 @@
+"""A unit's (or the city's) figures for a year, by SQL aggregates over indexed columns only:
+no workflow is ever deserialized. Years are Shanghai calendar years.
+
+Percentiles are nearest-rank (the value at rank ceil(p·n) of the sorted durations), taken in SQL
+with a row_number() window, so they agree on SQLite and PostgreSQL. Income comes from the
+conversions' ledgers (workflows/conversion/income.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, ScalarResult, and_, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from workflows import clock
+from workflows.catalogue import KindCode, ObjectionDecision, RegistryState, RoleCode, StatusCode, StepId, steps_in
+from workflows.errors import Forbidden, ValidationFailed
+from workflows.i18n import msg
+from workflows.models import (
+    KINDS,
+    STATUSES,
+    Application,
+    Distribution,
+    HumanTask,
+    IncomeDeduction,
+    IncomeReceipt,
+    Objection,
+    PublicityNotice,
+    RegistryEntry,
+    Unit,
+    User,
+)
+
+from .registry import MODES, STATES
+
+# The steps a unit sees its applications wait in, and the user tasks (or notices) behind each.
+STEPS = (("draft", "填写申请", (StepId.DRAFT,)), ("consent", "成员确认", steps_in("consent")),
+         ("review", "部门审查", steps_in("review")), ("decision", "单位决策", steps_in("decision")),
+         ("publicity", "公示", ()), ("signing", "签署协议", steps_in("sign")),
+         ("transfer", "权属变更", steps_in("transfer")))
+VIEWER_ROLES = (RoleCode.TTO, RoleCode.DECIDER, RoleCode.AUDITOR, RoleCode.ADMIN)
+ZERO = "0.00"
+MIN_YEAR, MAX_YEAR = 1980, 2999
+
+
+def check_may_view(user: User, unit_id: int | None) -> None:
+    """The office, the unit's leaders and auditors see their unit; the city auditor every unit."""
+    roles = {g.role for g in user.roles}
+    if RoleCode.CITY_AUDITOR in roles or None in {g.unit_id for g in user.roles if g.role in VIEWER_ROLES}:
+        return
+    if unit_id is not None and any(g.role in VIEWER_ROLES and g.unit_id == unit_id for g in user.roles):
+        return
+    raise Forbidden(msg("您无权查看该单位的统计"))
+
+
+def check_year(year: int) -> None:
+    """Years people ask about; anything else is a typo or a probe, refused before any query."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValidationFailed([{"field": "year", "message": msg("年份须在{low}至{high}之间", low=MIN_YEAR, high=MAX_YEAR)}])
+
+
+def year_range(year: int) -> tuple[datetime, datetime]:
+    from datetime import date
+    return clock.start_of_local_day(date(year, 1, 1)), clock.start_of_local_day(date(year + 1, 1, 1))
+
+
+def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
+    """Every figure of the dashboard and the API for one unit (None: all units) and year."""
+    check_year(year)
+    start, end = year_range(year)
+    return {"year": year, "unit": _unit_code(session, unit_id),
+            "applications": _applications(session, unit_id, start, end),
+            "applications_by_kind": _by(session, Application.kind, KINDS, _apps_in(unit_id, start, end)),
+            RegistryState.GRANTED: _granted(session, unit_id, start, end),
+            "grants_per_month": _grants_per_month(session, unit_id, year),
+            "steps": _steps(session, unit_id, start, end),
+            "objections": _objections(session, unit_id, start, end),
+            "registry": _registry_states(session, unit_id),
+            "registry_movements": _movements(session, unit_id, year),
+            RegistryState.CONVERTED: _converted(session, unit_id, year),
+            "income": _income(session, unit_id, year),
+            "contracts": _contracts(session, unit_id, year),
+            "income_source": "conversion ledgers: receipts and deductions dated in the year; distributions "
+                             "approved or paid whose period ends in the year"}
+
+
+def _contracts(session: Session, unit_id: int | None, year: int) -> str:
+    """Contract amounts of the conversions signed in the year (yuan), from their read models."""
+    rows: ScalarResult[dict[str, Any] | None] = session.execute(select(Application.summary).where(
+        _unit(Application.unit_id, unit_id), Application.kind == KindCode.CONVERSION, Application.status == StatusCode.COMPLETED)
+    ).scalars()
+    total = Decimal("0.00")
+    for summary in rows:
+        contract = (summary or {}).get(StepId.CONVERSION_CONTRACT) or {}
+        if str(contract.get("signed_on", "")).startswith(f"{year}-"):
+            total += Decimal(str(contract.get("amount", "0")))
+    return str(total.quantize(Decimal("0.01")))
+
+
+def _income(session: Session, unit_id: int | None, year: int) -> dict[str, str]:
+    """Yuan as decimal strings: what came in, net of §三(六)2 deductions, and how it was divided."""
+    first, last = f"{year}-01-01", f"{year}-12-31"
+
+    def total(column: InstrumentedAttribute[Decimal], date_column: InstrumentedAttribute[str],
+              *extra: ColumnElement[bool]) -> Decimal:
+        value: Decimal | int = session.execute(select(func.coalesce(func.sum(column), 0)).join(
+            Application, Application.id == column.class_.conversion_id).where(
+            _unit(Application.unit_id, unit_id), date_column >= first, date_column <= last, *extra)).scalar_one()
+        return Decimal(value).quantize(Decimal("0.01"))
+    received = total(IncomeReceipt.amount, IncomeReceipt.received_on)
+    deducted = total(IncomeDeduction.amount, IncomeDeduction.incurred_on)
+    decided = (Distribution.status.in_(("approved", "paid")),)
+    return {"received": str(received), "net": str(received - deducted),
+            "to_inventors": str(total(Distribution.to_people, Distribution.period_to, *decided)),
+            "to_office": str(total(Distribution.to_office, Distribution.period_to, *decided)),
+            "to_unit": str(total(Distribution.to_unit, Distribution.period_to, *decided))}
+
+
+def _unit_code(session: Session, unit_id: int | None) -> str | None:
+    return None if unit_id is None else session.get_one(Unit, unit_id).code
+
+
+def _unit(column: InstrumentedAttribute[int], unit_id: int | None) -> ColumnElement[bool]:
+    """Every unit is asked as IN (all units), so the unit-leading indexes serve the city view too."""
+    return column.in_(select(Unit.id).scalar_subquery()) if unit_id is None else column == unit_id
+
+
+def _apps_in(unit_id: int | None, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(_unit(Application.unit_id, unit_id), Application.created_at >= start, Application.created_at < end)
+
+
+def _by(session: Session, column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], keys: Iterable[str],
+        condition: ColumnElement[bool]) -> dict[str, int]:
+    counts: dict[str | None, int] = dict(session.execute(select(column, func.count()).where(condition).group_by(column)).all())
+    return {k: int(counts.get(k, 0)) for k in keys}
+
+
+def _applications(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
+    """Applications started in the year, by their current status."""
+    return _by(session, Application.status, STATUSES, _apps_in(unit_id, start, end))
+
+
+def _granted(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
+    """Grants completed in the year, by kind (an extension extends a use right)."""
+    return _by(session, Application.kind, KINDS, and_(
+        _unit(Application.unit_id, unit_id), Application.status == StatusCode.COMPLETED,
+        Application.closed_at >= start, Application.closed_at < end))
+
+
+def _grants_per_month(session: Session, unit_id: int | None, year: int) -> list[int]:
+    from datetime import date
+    bounds = [clock.start_of_local_day(date(year + m // 12, m % 12 + 1, 1)) for m in range(13)]
+    columns = [func.sum(case((and_(Application.closed_at >= bounds[m], Application.closed_at < bounds[m + 1]), 1),
+                             else_=0)) for m in range(12)]
+    row = session.execute(select(*columns).where(_unit(Application.unit_id, unit_id),
+                                                 Application.status == StatusCode.COMPLETED)).one()
+    return [int(v or 0) for v in row]
+
+
+def _steps(session: Session, unit_id: int | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per step: how many finished in the year, median and p90 of the days they waited, from the
+    durations stored when each task finished (`duration_seconds`, written with completed_at /
+    closed_at): the indexes `ix_tasks_durations` and `ix_notices_durations` answer alone."""
+    rows = []
+    for key, name, bpmn_ids in STEPS:
+        if bpmn_ids:
+            seconds: InstrumentedAttribute[float | None] = HumanTask.duration_seconds
+            # Only a completion sets completed_at (cancelled rows keep it empty): the index answers alone.
+            where = and_(_unit(HumanTask.unit_id, unit_id), HumanTask.bpmn_id.in_(bpmn_ids),
+                         HumanTask.completed_at >= start, HumanTask.completed_at < end)
+        else:
+            seconds = PublicityNotice.duration_seconds
+            where = and_(_unit(PublicityNotice.unit_id, unit_id), PublicityNotice.closed_at.is_not(None),
+                         PublicityNotice.closed_at >= start, PublicityNotice.closed_at < end)
+        rows.append({"step": key, "name": name, **_percentiles(seconds, where)(session)})
+    return rows
+
+
+def _percentiles(seconds: InstrumentedAttribute[float | None],
+                 where: ColumnElement[bool]) -> Callable[[Session], dict[str, Any]]:
+    """Count, median and p90 (nearest rank) in one sorted pass: a window numbers the sorted
+    durations; ceil(p·n) is integer arithmetic, (n + 1) // 2 and (9n + 9) // 10, on both databases.
+    Days are the stored seconds / 86400, rounded to 0.01 here."""
+    ranked = select(seconds.label("s"), func.row_number().over(order_by=seconds).label("rn"),
+                    func.count().over().label("n")).where(where).subquery()
+    median_rank, p90_rank = (ranked.c.n + 1) // 2, (ranked.c.n * 9 + 9) // 10
+    query = select(ranked.c.s, ranked.c.rn, ranked.c.n, median_rank, p90_rank).where(
+        (ranked.c.rn == median_rank) | (ranked.c.rn == p90_rank))
+
+    def run(session: Session) -> dict[str, Any]:
+        found: Sequence[Any] = session.execute(query).all()
+        if not found:
+            return {"count": 0, "median_days": None, "p90_days": None}
+        at = {rn: round(float(d) / 86400, 2) for d, rn, _n, _m, _p in found}
+        _d, _rn, n, m, p = found[0]
+        return {"count": int(n), "median_days": at[m], "p90_days": at[p]}
+    return run
+
+
+def _objections(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
+    base = select(func.count()).select_from(Objection).join(Application, Application.id == Objection.application_id)
+    where = and_(_unit(Application.unit_id, unit_id), Objection.filed_at >= start, Objection.filed_at < end)
+    filed = session.execute(base.where(where)).scalar_one()
+    upheld = session.execute(base.where(where, Objection.decision == ObjectionDecision.UPHOLD)).scalar_one()
+    notices = session.execute(select(func.count()).select_from(PublicityNotice).where(
+        _unit(PublicityNotice.unit_id, unit_id), PublicityNotice.starts_at >= start,
+        PublicityNotice.starts_at < end)).scalar_one()
+    return {"notices": int(notices), "filed": int(filed), "upheld": int(upheld)}
+
+
+def _registry_states(session: Session, unit_id: int | None) -> dict[str, int]:
+    """The registry today, by state."""
+    return _by(session, RegistryEntry.status, STATES, _unit(RegistryEntry.unit_id, unit_id))
+
+
+def _movements(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
+    """What moved in the registry in the year: registered, granted by kind, converted / left by mode."""
+    unit = _unit(RegistryEntry.unit_id, unit_id)
+
+    def count(*where: ColumnElement[bool]) -> int:
+        return int(session.execute(select(func.count()).select_from(RegistryEntry).where(unit, *where)).scalar_one())
+    return {RegistryState.REGISTERED: count(RegistryEntry.registered_year == year),
+            RegistryState.GRANTED: _by(session, RegistryEntry.grant_kind, (KindCode.OWNERSHIP, KindCode.USE_RIGHT),
+                           and_(unit, RegistryEntry.granted_year == year)),
+            RegistryState.CONVERTED: count(RegistryEntry.left_year == year, RegistryEntry.status == RegistryState.CONVERTED),
+            RegistryState.LEFT: count(RegistryEntry.left_year == year, RegistryEntry.status == RegistryState.LEFT)}
+
+
+def _converted(session: Session, unit_id: int | None, year: int) -> dict[str, int]:
+    """Achievements converted in the year, by mode (from the registry until conversions exist)."""
+    return _by(session, RegistryEntry.left_mode, MODES, and_(
+        _unit(RegistryEntry.unit_id, unit_id), RegistryEntry.left_year == year, RegistryEntry.status == RegistryState.CONVERTED))
+
+
+def per_unit(session: Session, year: int) -> list[dict[str, Any]]:
+    """The city's view: the same figures for every unit."""
+    return [compute(session, unit.id, year) for unit in session.execute(select(Unit).order_by(Unit.code)).scalars()]
+
+
+def chart_tables(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard's charts as tables (first column: category; the others: series), shared
+    by the page, its accessible tables and the CSV downloads."""
+    from .annual_report import KIND_NAMES, STATUS_NAMES
+    from .registry import STATE_NAMES
+    months = [f"{m}月" for m in range(1, 13)]
+    return [
+        {"key": "applications", "title": "申请（按状态）", "headers": ["状态", "数量"],
+         "rows": [[STATUS_NAMES[k], v] for k, v in figures["applications"].items()]},
+        {"key": "applications_by_kind", "title": "申请（按类型）", "headers": ["类型", "数量"],
+         "rows": [[KIND_NAMES[k], v] for k, v in figures["applications_by_kind"].items()]},
+        {"key": "grants_per_month", "title": "每月完成赋权", "headers": ["月份", "数量"],
+         "rows": [[m, v] for m, v in zip(months, figures["grants_per_month"], strict=True)]},
+        {"key": "steps", "title": "各环节用时（天）", "headers": ["环节", "中位数", "90%分位", "完成数"],
+         "rows": [[s["name"], s["median_days"] or 0, s["p90_days"] or 0, s["count"]] for s in figures["steps"]],
+         "series": 2},
+        {"key": "objections", "title": "公示与异议", "headers": ["项目", "数量"],
+         "rows": [["发布公示", figures["objections"]["notices"]], ["收到异议", figures["objections"]["filed"]],
+                  ["异议成立", figures["objections"]["upheld"]]]},
+        {"key": "registry", "title": "成果库（按状态）", "headers": ["状态", "数量"],
+         "rows": [[STATE_NAMES[k], v] for k, v in figures["registry"].items()]},
+        {"key": RegistryState.CONVERTED, "title": "转化（按方式）", "headers": ["方式", "数量"],
+         "rows": [[MODES[k], v] for k, v in figures[RegistryState.CONVERTED].items()]},
+        {"key": RegistryState.GRANTED, "title": "完成赋权（按类型）", "headers": ["类型", "数量"],
+         "rows": [[KIND_NAMES[k], v] for k, v in figures[RegistryState.GRANTED].items()]},
+    ]
