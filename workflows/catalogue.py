@@ -92,6 +92,7 @@ class StepId(StrEnum):
     REMIND_SECOND = "remind_second"
     CHECK_LAPSE = "check_lapse"
     APPLY_EXTENSION = "apply_extension"
+    APPLY_SUPPLEMENTARY = "apply_supplementary"
     APPLY_CONSEQUENCE = "apply_consequence"
 
 
@@ -303,6 +304,8 @@ SERVICE_STEPS = (
     Step(StepId.REMIND_SECOND, msg("第二次提醒"), (Process.CONVERSION_WATCH,), notes="单位设置，默认期满前30日"),
     Step(StepId.CHECK_LAPSE, msg("核查转化情况"), (Process.CONVERSION_WATCH,)),
     Step(StepId.APPLY_EXTENSION, msg("延长转化期限"), (Process.CONVERSION_WATCH,)),
+    Step(StepId.APPLY_SUPPLEMENTARY, msg("按补充协议重新计时"), (Process.CONVERSION_WATCH,),
+         notes="§三(二)2 延长使用权的补充协议生效后"),
     Step(StepId.APPLY_CONSEQUENCE, msg("按协议约定处理"), (Process.CONVERSION_WATCH,)),
 )
 STEP: dict[str, Step] = {s.id: s for s in (*USER_STEPS, *SERVICE_STEPS)}

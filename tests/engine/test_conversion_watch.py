@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from tests.driver import Driver
+from tests.driver import Driver, example
 from workflows import clock
 from workflows.conversion import watch
 from workflows.errors import Forbidden, ValidationFailed, WrongState
@@ -18,6 +18,7 @@ from workflows.models import (
     Application,
     ApplicationMember,
     AuditEvent,
+    HumanTask,
     Notification,
     OutboxMail,
     RegistryEntry,
@@ -244,10 +245,107 @@ def test_a_period_of_months_ends_on_the_corresponding_day():
     assert clock.local_date(LAPSE).isoformat() == "2030-01-11"
 
 
-def test_a_use_right_is_watched_to_the_end_of_its_licence_term():
+def test_a_use_right_is_watched_to_the_end_of_its_licence_term(drive):
     grant = Application(kind="use_right", status="completed", summary={"agreement_terms": {
         "licence_start_date": "2027-01-01", "licence_term_years": 10}})
-    last_day, lapse_at = watch.period_of(None, grant)
-    assert last_day.isoformat() == "2036-12-31" and clock.local_date(lapse_at).isoformat() == "2037-01-01"
-    assert watch.period_of(None, Application(kind="use_right", summary={})) is None
+    with drive.sessions() as s:
+        last_day, lapse_at = watch.period_of(s, grant)
+        assert last_day.isoformat() == "2036-12-31" and clock.local_date(lapse_at).isoformat() == "2037-01-01"
+        assert watch.period_of(s, Application(kind="use_right", summary={})) is None
     assert str(watch.clause("use_right")) == "成果转化义务"
+
+
+def _use_right(drive: Driver, **terms) -> tuple[int, str]:
+    """A use-right grant walked to completion (its watch starts with it)."""
+    app_id = drive.to_publicity("use_right")
+    drive.pass_publicity(app_id)
+    drive.complete(app_id, "agreement_terms", "tto1", {**example("use_right_terms"), **terms})
+    drive.sign_both(app_id)
+    drive.complete(app_id, "ip_transfer", "tto1", example("ip_transfer"))
+    drive.complete(app_id, "complete_archive", "tto1", example("completion"))
+    return app_id, drive.app(app_id).number
+
+
+def _extension_to_terms(drive: Driver, number: str) -> int:
+    ext = drive.start("extension", original_number=number)
+    drive.complete(ext, "extension_request", "researcher1", {**example("extension_request"), "original_number": number})
+    drive.complete(ext, "extension_review", "tto1", example("extension_review"))
+    drive.decide(ext, step="extension_decision")
+    return ext
+
+
+def _extend(drive: Driver, number: str, new_end_date: str) -> int:
+    """A use-right extension walked to completion: its supplementary agreement in force."""
+    ext = _extension_to_terms(drive, number)
+    drive.complete(ext, "supplementary_terms", "tto1", {**example("supplementary_terms"), "new_end_date": new_end_date})
+    drive.sign_both(ext)
+    drive.complete(ext, "complete_archive", "tto1", example("completion"))
+    assert drive.status(ext) == "completed"
+    return ext
+
+
+def test_a_use_right_extension_in_force_moves_the_watch_to_its_new_last_day(drive):
+    grant_id, number = _use_right(drive)
+    before = _watch(drive, grant_id)
+    assert before.summary["watch"]["last_day"] == "2036-12-31" and before.summary["watch"]["round"] == 1
+    ext = _extend(drive, number, "2041-12-31")
+    w = _watch(drive, grant_id)
+    assert w.id == before.id and w.status == "watching"
+    assert w.summary["watch"]["last_day"] == "2041-12-31" and w.summary["watch"]["round"] == 2
+    assert w.summary["watch_extension"]["agreement_number"] == drive.app(ext).number
+    assert w.summary["watch_extension"]["previous_last_day"] == "2036-12-31"
+    with drive.sessions() as s:
+        due = s.get(WorkflowState, w.id).timer_due_at
+        assert clock.as_utc(due) == datetime(2041, 12, 31, 16, 0, tzinfo=UTC) - timedelta(days=90) - timedelta(microseconds=1)
+        event = s.execute(select(AuditEvent).where(AuditEvent.application_id == grant_id,
+                                                   AuditEvent.action == "conversion_period_extended")).scalar_one()
+        assert event.detail == {"from": "2036-12-31", "to": "2041-12-31", "agreement_number": drive.app(ext).number}
+        view = watch.view(s, s.get(Application, grant_id))
+        assert view["last_day"] == "2041-12-31" and view["extension"]["agreement_number"] == drive.app(ext).number
+    # the next round reminds 90 days before the new last day, not the old one
+    _tick_at(drive, datetime(2036, 10, 3, 16, 0, tzinfo=UTC))
+    assert _reminders(drive, grant_id) == 0
+    _tick_at(drive, datetime(2041, 10, 2, 16, 0, tzinfo=UTC))
+    assert _reminders(drive, grant_id) > 0
+
+
+def test_a_supplementary_agreement_that_does_not_extend_is_refused(drive):
+    grant_id, number = _use_right(drive)
+    ext = _extension_to_terms(drive, number)
+    before = _watch(drive, grant_id).summary
+    with pytest.raises(ValidationFailed) as refused:
+        drive.complete(ext, "supplementary_terms", "tto1", {**example("supplementary_terms"), "new_end_date": "2036-12-31"})
+    assert refused.value.errors[0]["field"] == "new_end_date"
+    assert "2036-12-31" in str(refused.value.errors[0]["message"])
+    assert drive.steps(ext) == ["supplementary_terms"] and _watch(drive, grant_id).summary == before
+
+
+def test_an_extension_after_the_lapse_replaces_the_offices_lapse_task(drive):
+    grant_id, number = _use_right(drive, licence_start_date="2016-01-01")   # lapsed at the end of 2025
+    drive.tick()
+    lapsed = _watch(drive, grant_id)
+    assert [t.bpmn_id for t in drive.ready(lapsed.id)] == ["conversion_lapse"]
+    _extend(drive, number, "2031-12-31")
+    w = _watch(drive, grant_id)
+    assert drive.ready(w.id) == [] and w.status == "watching"
+    assert w.summary["watch"]["last_day"] == "2031-12-31" and w.summary["watch_extension"]["previous_last_day"] == "2025-12-31"
+    with drive.sessions() as s:
+        states = dict(s.execute(select(HumanTask.bpmn_id, HumanTask.state).where(HumanTask.application_id == w.id)).all())
+        assert states == {"conversion_lapse": "cancelled"}
+
+
+def test_a_watch_that_ended_stays_ended_and_refuses_new_extensions(drive):
+    grant_id, number = _use_right(drive, licence_start_date="2016-01-01")
+    drive.tick()
+    ext = _extension_to_terms(drive, number)          # filed while the office decides on the lapse
+    _decide(drive, _watch(drive, grant_id).id, "tto1", {"decision": "consequence", "reason": "期满未转化，按协议约定处理。"},
+            at=clock.now())
+    assert _watch(drive, grant_id).status == "completed"
+    drive.complete(ext, "supplementary_terms", "tto1", {**example("supplementary_terms"), "new_end_date": "2031-12-31"})
+    drive.sign_both(ext)
+    drive.complete(ext, "complete_archive", "tto1", example("completion"))
+    ended = _watch(drive, grant_id)
+    assert ended.status == "completed" and ended.summary["watch"]["last_day"] == "2025-12-31"
+    with pytest.raises(WrongState) as refused:
+        drive.start("extension", original_number=number)
+    assert "成果转化义务" in str(refused.value)

@@ -101,3 +101,13 @@ def test_the_grant_page_shows_its_conversion_period_and_the_office_decides_at_th
                                                            "reason": "中试顺利。"})
     page = text_of(client.get(f"/applications/{grant_id}"))
     assert "由2030-01-10延长至2031-01-10：中试顺利。" in page and "转化期限届满日 2031-01-10" in page
+
+
+def test_the_use_right_page_follows_its_supplementary_agreement(client, driver):
+    from tests.engine.test_conversion_watch import _extend, _use_right
+    grant_id, number = _use_right(driver)
+    ext = _extend(driver, number, "2041-12-31")
+    login(client, "researcher1")
+    page = text_of(client.get(f"/applications/{grant_id}"))
+    assert "转化期限届满日 2041-12-31" in page and "下次提醒 2041-10-03" in page
+    assert f"由2036-12-31延长至2041-12-31：补充协议（延长申请{driver.app(ext).number}）生效" in page

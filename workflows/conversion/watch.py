@@ -57,10 +57,22 @@ def period_of(session: Session, grant: Application) -> tuple[date, datetime] | N
         start, years = terms.get("licence_start_date"), terms.get("licence_term_years")
         if not isinstance(start, str) or not isinstance(years, int) or years < 1:
             return None
-        last_day = add_months(date.fromisoformat(start), 12 * years) - timedelta(days=1)
+        last_day = max([add_months(date.fromisoformat(start), 12 * years) - timedelta(days=1),
+                        *(extended_last_day(e) for e in _completed_extensions(session, grant))])
     else:
         return None
     return last_day, lapse_instant(last_day)
+
+
+def extended_last_day(extension: Application) -> date:
+    """The licence's last day under a supplementary agreement (补充协议, "延长后的许可期限至…止")."""
+    return date.fromisoformat((extension.summary or {})[StepId.SUPPLEMENTARY_TERMS]["new_end_date"])
+
+
+def _completed_extensions(session: Session, grant: Application) -> list[Application]:
+    return list(session.execute(select(Application).where(
+        Application.original_id == grant.id, Application.kind == KindCode.EXTENSION,
+        Application.status == StatusCode.COMPLETED)).scalars())
 
 
 def lapse_instant(last_day: date) -> datetime:
@@ -206,6 +218,20 @@ def extend(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) ->
             "at": clock.now().isoformat()}
 
 
+def supplementary(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A supplementary agreement extended the licence term (§三(二)2): its message interrupted the
+    reminders or the lapse task, and the next round follows the agreement's last day."""
+    agreement, watch = data[EXTENDED_VARIABLE], data["watch"]
+    new_last = date.fromisoformat(agreement["new_last_day"])
+    grant = _grant_of(ctx)
+    audit.record(ctx.session, actor=agreement["by"], action="conversion_period_extended", unit_id=grant.unit_id,
+                 application_id=grant.id, detail={"from": watch["last_day"], "to": new_last.isoformat(),
+                                                  "agreement_number": agreement["number"]})
+    return {"round": watch["round"], "previous_last_day": watch["last_day"], "last_day": new_last.isoformat(),
+            "lapse_at": lapse_instant(new_last).isoformat(), "agreement_number": agreement["number"],
+            "extension_id": agreement["application_id"], "by": agreement["by"], "at": clock.now().isoformat()}
+
+
 def consequence(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The agreement's consequence applies: the granted right goes back to the unit, and the
     registry entry returns from 已赋权 / 转化中 to 在库."""
@@ -224,7 +250,10 @@ def consequence(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any
 
 
 OPERATIONS = {"watch_schedule": schedule, "watch_remind_first": remind_first, "watch_remind_second": remind_second,
-              "watch_check_lapse": check_lapse, "watch_extend": extend, "watch_consequence": consequence}
+              "watch_check_lapse": check_lapse, "watch_extend": extend, "watch_consequence": consequence,
+              "watch_supplementary": supplementary}
+# The message a completed use-right extension sends its grant's watch, and where the watch keeps it.
+EXTENDED_MESSAGE, EXTENDED_VARIABLE = "period_extended", "supplementary"
 
 
 # --- the office's decision at the lapse -----------------------------------------------------

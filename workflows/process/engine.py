@@ -199,6 +199,8 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     audit.record_submission(session, event, row, actor, payload)
     if app.kind in watch.GRANT_KINDS and app.status == StatusCode.COMPLETED:
         start_watch(session, app)
+    if app.kind == KindCode.EXTENSION and app.status == StatusCode.COMPLETED:
+        rearm_watch(session, app, actor)
     return app
 
 
@@ -224,6 +226,31 @@ def start_watch(session: Session, grant: Application) -> Application | None:
     audit.record(session, actor="system", action="start", unit_id=app.unit_id, application_id=app.id,
                  data=data, detail={"kind": watch.KIND, "bpmn_sha256": spec.sha256})
     return app
+
+
+def rearm_watch(session: Session, extension: Application, actor: User) -> bool:
+    """A use-right extension in force moves its grant's conversion watch to the new last day: its
+    message interrupts the reminders or the lapse task and the watch schedules again. A watch
+    that ended (converted, or the consequence applied) stays ended; a grant without a watch gets
+    one from the extended period (`watch.period_of`) when the sweep starts it."""
+    grant = session.get(Application, extension.original_id)
+    target = watch.watch_of(session, grant) if grant is not None else None
+    if target is None or target.status in CLOSED_STATUSES:
+        return False
+    wf = _load(session, target)
+    if not runtime.waits_for(wf, watch.EXTENDED_MESSAGE):
+        audit.record(session, actor="system", action="conversion_watch_not_rearmed", unit_id=target.unit_id,
+                     application_id=extension.original_id, detail={"agreement_number": extension.number,
+                                                                   "watch_number": target.number})
+        return False
+    payload = {"number": extension.number, "application_id": extension.id, "by": actor.username,
+               "new_last_day": watch.extended_last_day(extension).isoformat()}
+    try:
+        runtime.send_message(wf, watch.EXTENDED_MESSAGE, payload, _engine(session, target, actor))
+    except WorkflowException as exc:
+        raise unwrap(exc) from exc
+    _persist(session, target, wf)
+    return True
 
 
 def _unwatched_grants(session: Session, limit: int) -> list[Application]:

@@ -195,10 +195,12 @@ SUMMARY_KEYS = (StepId.DRAFT, StepId.EXTENSION_REQUEST, StepId.AGREEMENT_TERMS, 
 
 def latest_data(wf: BpmnWorkflow, waiting_first: bool = False) -> dict[str, Any]:
     """The latest data of the workflow (what was submitted at each step). A process that waits
-    on one timer at a time (the conversion watch) is best read from its waiting task."""
+    on one timer at a time (the conversion watch) is best read from its waiting timer (not from
+    the message events waiting beside it, which hold the data of when their activity began)."""
     if wf.is_completed():
         return dict(wf.data)
-    waiting = wf.get_tasks(state=TaskState.WAITING) if waiting_first else []
+    waiting = [t for t in wf.get_tasks(state=TaskState.WAITING)
+               if _has_timer(getattr(t.task_spec, "event_definition", None))] if waiting_first else []
     if len(waiting) == 1 and not wf.get_tasks(state=TaskState.READY, manual=True):
         return dict(waiting[0].data)
     # A ready human task sees everything submitted so far; only without one fall back to the task
@@ -274,6 +276,11 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict[str, Any], engine: S
     wf.script_engine = engine
     wf.send_event(BpmnEvent(MessageEventDefinition(name), payload))
     advance(wf, engine)
+
+
+def waits_for(wf: BpmnWorkflow, message: str) -> bool:
+    """Whether a waiting event catches `message` (an instance of an older diagram may not)."""
+    return any(event.name == message for event in wf.waiting_events())
 
 
 def next_timer_due(wf: BpmnWorkflow) -> datetime | None:

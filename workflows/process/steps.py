@@ -46,6 +46,8 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
     elif step in TERMS_STEPS:
         policy.check_terms(app.kind, data)
         policy.check_terms_as_publicized(app.kind, data, task_data.get(StepId.DRAFT) or {})
+        if app.kind == KindCode.EXTENSION:
+            _check_extends(session, app, data)
     elif step in SIGN_ROLES:
         return signatures.sign_step(session, actor, app, step, data)
     elif step == StepId.EXTENSION_REVIEW:
@@ -88,6 +90,16 @@ def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> N
     app.title = draft["achievement"]["title"]
     app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
     app.members = [ApplicationMember(user_id=u.id) for u in users]
+
+
+def _check_extends(session: Session, extension: Application, terms: dict[str, Any]) -> None:
+    """A supplementary agreement extends (§三(二)2): its last day lies after the licence's current
+    one (the grant's term, or the last extension in force)."""
+    grant = session.get(Application, extension.original_id)
+    period = watch.period_of(session, grant) if grant is not None else None
+    if period is not None and str(terms.get("new_end_date", "")) <= period[0].isoformat():
+        raise ValidationFailed([{"field": "new_end_date", "message": msg(
+            "延长后到期日须晚于现行许可期限的届满日{day}（§三(二)2）", day=period[0].isoformat())}])
 
 
 def _team_usernames(session: Session, app: Application) -> list[str]:
@@ -159,6 +171,10 @@ def check_extension_origin(session: Session, actor: User, unit: Unit, number: st
         raise ValidationFailed([{"field": "original_number", "message": msg("只有已完成的长期使用权赋权才能申请延长（§三(二)2）")}])
     if original.representative_id != actor.id:
         raise ValidationFailed([{"field": "original_number", "message": msg("只有原申请的团队指定代表可以申请延长")}])
+    ended = watch.watch_of(session, original)
+    if ended is not None and (ended.summary or {}).get("watch_consequence"):
+        raise WrongState(msg("该使用权的转化义务期限已届满并已按协议约定处理，不能再申请延长（赋权协议“{clause}”条款）",
+                             clause=watch.clause(original.kind)))
     open_ext = session.execute(select(Application).where(
         Application.original_id == original.id, Application.kind == KindCode.EXTENSION,
         Application.status.notin_(CLOSED_STATUSES))).scalar_one_or_none()
