@@ -4,7 +4,9 @@ one second early; extending re-arms the reminders; every refusal leaves everythi
 On SQLite and PostgreSQL, the state saved and reloaded between steps."""
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
@@ -26,7 +28,7 @@ from workflows.models import (
     User,
     WorkflowState,
 )
-from workflows.process import engine
+from workflows.process import engine, specs
 
 SIGNED = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)          # 2027-01-10 11:00 in Shanghai
 LAST_DAY = "2030-01-10"                                    # 36 months on (the agreement's 转化期限)
@@ -349,3 +351,30 @@ def test_a_watch_that_ended_stays_ended_and_refuses_new_extensions(drive):
     with pytest.raises(WrongState) as refused:
         drive.start("extension", original_number=number)
     assert "成果转化义务" in str(refused.value)
+
+
+def test_a_watch_of_the_older_diagram_runs_on_and_the_team_and_office_are_told(drive, tmp_path, monkeypatch):
+    """Watches started before the diagram caught the supplementary agreement's message keep
+    their version (tests/engine/test_versions_and_sweeps.py): nothing moves, people are told."""
+    older = tmp_path / "bpmn"
+    shutil.copytree(specs.BPMN_DIR, older)
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "conversion_watch_before_supplementary.bpmn",
+                older / "conversion_watch.bpmn")
+    current = specs.current
+    monkeypatch.setattr(specs, "current", lambda process_id: specs.library(str(older))[process_id])
+    grant_id, number = _use_right(drive)                  # its watch starts on the older diagram
+    monkeypatch.setattr(specs, "current", current)
+    before = _watch(drive, grant_id)
+    with drive.sessions() as s:
+        due_before = s.get(WorkflowState, before.id).timer_due_at
+    ext = _extend(drive, number, "2041-12-31")
+    w = _watch(drive, grant_id)
+    assert w.summary["watch"]["last_day"] == "2036-12-31" and "watch_extension" not in w.summary
+    with drive.sessions() as s:
+        assert s.get(WorkflowState, w.id).timer_due_at == due_before
+        event = s.execute(select(AuditEvent).where(AuditEvent.application_id == grant_id,
+                                                   AuditEvent.action == "conversion_watch_not_rearmed")).scalar_one()
+        assert event.detail["agreement_number"] == drive.app(ext).number and event.detail["to"] == "2041-12-31"
+        told = set(s.execute(select(User.username).join(Notification, Notification.user_id == User.id).where(
+            Notification.application_id == grant_id, Notification.template.like("延长申请%"))).scalars())
+        assert {"researcher1", "tto1"} <= told

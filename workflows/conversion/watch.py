@@ -232,6 +232,21 @@ def supplementary(ctx: ServiceContext, data: dict[str, Any], params: dict[str, A
             "extension_id": agreement["application_id"], "by": agreement["by"], "at": clock.now().isoformat()}
 
 
+def tell_not_rearmed(session: Session, grant: Application, extension: Application, new_last_day: str) -> None:
+    """A watch started on a diagram older than the supplementary-agreement message keeps its old
+    timers: the team and the office learn that the lapse task will come on the old day, where the
+    office extends to the agreement's day by hand."""
+    watch = watch_of(session, grant)
+    message = msg("延长申请{number}已生效，许可期限延长至{day}；{watch}按旧版流程运行，未能自动顺延："
+                  "原届满日到来时，请成果转化部门在“转化期限届满处理”中选择延长至{day}",
+                  number=extension.number, day=new_last_day, watch=watch.number if watch else "")
+    users = recipients(session, grant)
+    notify.announce(session, users, grant.id, message, f"/applications/{grant.id}")
+    audit.record(session, actor="system", action="conversion_watch_not_rearmed", unit_id=grant.unit_id,
+                 application_id=grant.id, detail={"agreement_number": extension.number, "to": new_last_day,
+                                                  "recipients": [u.username for u in users]})
+
+
 def consequence(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The agreement's consequence applies: the granted right goes back to the unit, and the
     registry entry returns from 已赋权 / 转化中 to 在库."""

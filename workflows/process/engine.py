@@ -232,19 +232,19 @@ def rearm_watch(session: Session, extension: Application, actor: User) -> bool:
     """A use-right extension in force moves its grant's conversion watch to the new last day: its
     message interrupts the reminders or the lapse task and the watch schedules again. A watch
     that ended (converted, or the consequence applied) stays ended; a grant without a watch gets
-    one from the extended period (`watch.period_of`) when the sweep starts it."""
+    one from the extended period (`watch.period_of`) when the sweep starts it; a watch of an older
+    diagram, which cannot catch the message, runs on and the team and the office are told."""
     grant = session.get(Application, extension.original_id)
     target = watch.watch_of(session, grant) if grant is not None else None
-    if target is None or target.status in CLOSED_STATUSES:
+    if grant is None or target is None or target.status in CLOSED_STATUSES:
         return False
     wf = _load(session, target)
+    new_last_day = watch.extended_last_day(extension).isoformat()
     if not runtime.waits_for(wf, watch.EXTENDED_MESSAGE):
-        audit.record(session, actor="system", action="conversion_watch_not_rearmed", unit_id=target.unit_id,
-                     application_id=extension.original_id, detail={"agreement_number": extension.number,
-                                                                   "watch_number": target.number})
+        watch.tell_not_rearmed(session, grant, extension, new_last_day)
         return False
     payload = {"number": extension.number, "application_id": extension.id, "by": actor.username,
-               "new_last_day": watch.extended_last_day(extension).isoformat()}
+               "new_last_day": new_last_day}
     try:
         runtime.send_message(wf, watch.EXTENDED_MESSAGE, payload, _engine(session, target, actor))
     except WorkflowException as exc:
