@@ -1,9 +1,10 @@
 """SQLAlchemy models: units, people, applications, workflow state, tasks, records, audit."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,11 +22,15 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    inspect,
+    select,
     text,
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, InstanceState, Mapped, Session, mapped_column, object_session, relationship
+from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
@@ -37,6 +42,7 @@ from .catalogue import (
     MIN_PUBLICITY_DAYS,
     NoticeKind,
     ObjectionStatus,
+    Process,
     checks_of,
 )
 
@@ -583,19 +589,170 @@ def seconds_between(begin: datetime | None, end: datetime | None) -> float | Non
     return (clock.as_utc(end) - clock.as_utc(begin)).total_seconds()
 
 
+class DurationBin(Base):
+    """How many tasks of a step (or notices) finished in a Shanghai year with a duration of exactly
+    `centidays` hundredths of a day: the statistics' median and p90 are read from these counts
+    instead of sorting every stored duration. The bins are the resolution the page shows (days
+    rounded to 0.01, and rounding is monotonic), so the nearest-rank values are identical.
+    Every unit's rows are repeated under scope 0, the city, so the city reads one scope too.
+    Kept in the flush that writes the durations (`_store_durations`, `_write_duration_bins`);
+    Core writers call `rebuild_duration_bins`; `grants check-statistics` compares with the rows."""
+
+    __tablename__ = "duration_bins"
+    scope_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # a unit's id, CITY_SCOPE
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)  # bpmn_id; Process.PUBLICITY: notices
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    centidays: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(default=0)
+
+
+CITY_SCOPE = 0
+BinKey = tuple[int, str, int, int]
+_BIN_DELTAS = "duration_bin_deltas"
+
+
+def centidays(seconds: float) -> int:
+    """Hundredths of a day exactly as the statistics show them: round(seconds / 86400, 2)."""
+    return round(round(float(seconds) / 86400, 2) * 100)
+
+
+def bin_key(unit_id: int | None, step: str | None, end: datetime | None, seconds: float | None) -> BinKey | None:
+    """The bin of one finished task or closed notice; None while it is not finished."""
+    if end is None or seconds is None or unit_id is None or step is None:
+        return None
+    return unit_id, step, clock.local_date(end).year, centidays(seconds)
+
+
+def _key_of(target: HumanTask | PublicityNotice, values: dict[str, Any]) -> BinKey | None:
+    if isinstance(target, HumanTask):
+        return bin_key(values["unit_id"], values["bpmn_id"], values["completed_at"], values["duration_seconds"])
+    return bin_key(values["unit_id"], Process.PUBLICITY, values["closed_at"], values["duration_seconds"])
+
+
+def _fields(target: HumanTask | PublicityNotice) -> tuple[str, ...]:
+    if isinstance(target, HumanTask):
+        return "unit_id", "bpmn_id", "completed_at", "duration_seconds"
+    return "unit_id", "closed_at", "duration_seconds"
+
+
+def _stored_key(connection: Any, target: HumanTask | PublicityNotice) -> BinKey | None:
+    """The bin the row is counted in now (before this flush writes it): its loaded values, or
+    the database's if one of them was never loaded."""
+    state: InstanceState[Any] = inspect(target)
+    values: dict[str, Any] = {}
+    for name in _fields(target):
+        value = state.committed_state.get(name, NO_VALUE) if name in state.committed_state else \
+            state.dict.get(name, NO_VALUE)
+        values[name] = value
+    if any(v is NO_VALUE for v in values.values()):
+        table = type(target).__table__
+        row = connection.execute(select(*(table.c[n] for n in _fields(target))).where(
+            table.c.id == target.id)).one()
+        values = dict(zip(_fields(target), row, strict=True))
+    return _key_of(target, values)
+
+
+def _bump(target: HumanTask | PublicityNotice, key: BinKey | None, delta: int) -> None:
+    session = object_session(target)
+    if key is None or session is None:
+        return
+    deltas: Counter[BinKey] = session.info.setdefault(_BIN_DELTAS, Counter())
+    unit_id, step, year, bin_ = key
+    deltas[(unit_id, step, year, bin_)] += delta
+    deltas[(CITY_SCOPE, step, year, bin_)] += delta
+
+
 @event.listens_for(HumanTask, "before_insert")
 @event.listens_for(HumanTask, "before_update")
 @event.listens_for(PublicityNotice, "before_insert")
 @event.listens_for(PublicityNotice, "before_update")
-def _store_durations(_mapper: Any, _connection: Any, target: HumanTask | PublicityNotice) -> None:
+def _store_durations(_mapper: Any, connection: Any, target: HumanTask | PublicityNotice) -> None:
     """Every ORM write of a finished task or a closed notice stores its duration in the same
     flush, so in the transaction that completes it (engine.complete_task, the publicity close,
-    the objection handling, and any test or seeder writing rows through the ORM). Core inserts
-    (bench/seed.py, bench/bench_statistics.py) write the column themselves."""
+    the objection handling, and any test or seeder writing rows through the ORM), and moves it
+    between the statistics' duration bins. Core inserts (bench/seed.py, bench/bench_statistics.py)
+    write the column themselves and rebuild the bins (`rebuild_duration_bins`)."""
+    state: InstanceState[Any] = inspect(target)
+    before = _stored_key(connection, target) if state.has_identity else None
     if isinstance(target, HumanTask):
         target.duration_seconds = seconds_between(target.created_at, target.completed_at)
     else:
         target.duration_seconds = seconds_between(target.starts_at, target.closed_at)
+    after = _key_of(target, {name: getattr(target, name) for name in _fields(target)})
+    if before != after:
+        _bump(target, before, -1)
+        _bump(target, after, 1)
+
+
+@event.listens_for(HumanTask, "after_delete")
+@event.listens_for(PublicityNotice, "after_delete")
+def _forget_duration(_mapper: Any, connection: Any, target: HumanTask | PublicityNotice) -> None:
+    """A deleted finished row leaves its bin (nothing deletes them today; kept exact if one does)."""
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state.get(name, getattr(target, name)) for name in _fields(target)}
+    _bump(target, _key_of(target, values), -1)
+
+
+@event.listens_for(Session, "before_flush")
+def _reset_bin_deltas(session: Session, _context: Any, _instances: Any) -> None:
+    """Deltas of a flush that failed never reach the next one."""
+    session.info.pop(_BIN_DELTAS, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _write_duration_bins(session: Session, _context: Any) -> None:
+    """One statement per flush that finished something: add the deltas to their bins."""
+    deltas: Counter[BinKey] | None = session.info.pop(_BIN_DELTAS, None)
+    changed = {k: d for k, d in (deltas or {}).items() if d}
+    if changed:
+        add_to_bins(session.connection(), changed)
+
+
+def add_to_bins(connection: Any, deltas: dict[BinKey, int]) -> None:
+    """Upsert n += delta for each bin, on SQLite and PostgreSQL (ON CONFLICT on both)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = cast("Table", DurationBin.__table__)
+    rows = [{"scope_id": s, "step": st, "year": y, "centidays": c, "n": d} for (s, st, y, c), d in sorted(deltas.items())]
+    for first in range(0, len(rows), 500):
+        stmt = dialect_insert(table).values(rows[first:first + 500])
+        connection.execute(stmt.on_conflict_do_update(
+            index_elements=[table.c.scope_id, table.c.step, table.c.year, table.c.centidays],
+            set_={"n": table.c.n + stmt.excluded.n}))
+
+
+def count_duration_bins(connection: Any) -> Counter[BinKey]:
+    """The bins recomputed from the rows (stored durations), as the statistics would count them."""
+    tasks, notices = HumanTask.__table__, PublicityNotice.__table__
+    counts: Counter[BinKey] = Counter()
+    for unit_id, step, end, seconds in connection.execute(select(
+            tasks.c.unit_id, tasks.c.bpmn_id, tasks.c.completed_at, tasks.c.duration_seconds).where(
+            tasks.c.completed_at.is_not(None))):
+        _count(counts, bin_key(unit_id, step, end, seconds))
+    for unit_id, end, seconds in connection.execute(select(
+            notices.c.unit_id, notices.c.closed_at, notices.c.duration_seconds).where(notices.c.closed_at.is_not(None))):
+        _count(counts, bin_key(unit_id, Process.PUBLICITY, end, seconds))
+    return counts
+
+
+def _count(counts: Counter[BinKey], key: BinKey | None) -> None:
+    if key is not None:
+        counts[key] += 1
+        counts[(CITY_SCOPE, *key[1:])] += 1
+
+
+def stored_duration_bins(connection: Any) -> Counter[BinKey]:
+    table = DurationBin.__table__
+    return Counter({(s, st, y, c): n for s, st, y, c, n in connection.execute(select(
+        table.c.scope_id, table.c.step, table.c.year, table.c.centidays, table.c.n)) if n})
+
+
+def rebuild_duration_bins(connection: Any) -> None:
+    """Recount every bin from the rows (Core writers: bench/seed.py, bench/bench_statistics.py)."""
+    connection.execute(cast("Table", DurationBin.__table__).delete())
+    counts = count_duration_bins(connection)
+    if counts:
+        add_to_bins(connection, dict(counts))
 
 
 # --- hardening: sweep incidents, login throttling, outbox claims -------------------------

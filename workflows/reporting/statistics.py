@@ -1,13 +1,14 @@
 """A unit's (or the city's) figures for a year, by SQL aggregates over indexed columns only:
 no workflow is ever deserialized. Years are Shanghai calendar years.
 
-Percentiles are nearest-rank (the value at rank ceil(p·n) of the sorted durations), taken in SQL
-with a row_number() window, so they agree on SQLite and PostgreSQL. Income comes from the
+Percentiles are nearest-rank (the value at rank ceil(p·n) of the sorted durations), read from the
+duration bins (`models.DurationBin`: counts per unit or city, step, year and 0.01 day), so they
+agree on SQLite and PostgreSQL and cost a few thousand counts, not a sort of every duration. Income comes from the
 conversions' ledgers (workflows/conversion/income.py).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,16 +16,26 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarResult, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from workflows import clock
-from workflows.catalogue import KindCode, ObjectionDecision, RegistryState, RoleCode, StatusCode, StepId, steps_in
+from workflows import clock, models
+from workflows.catalogue import (
+    KindCode,
+    ObjectionDecision,
+    Process,
+    RegistryState,
+    RoleCode,
+    StatusCode,
+    StepId,
+    steps_in,
+)
 from workflows.errors import Forbidden, ValidationFailed
 from workflows.i18n import msg
 from workflows.models import (
+    CITY_SCOPE,
     KINDS,
     STATUSES,
     Application,
     Distribution,
-    HumanTask,
+    DurationBin,
     IncomeDeduction,
     IncomeReceipt,
     Objection,
@@ -76,7 +87,7 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
             "applications_by_kind": _by(session, Application.kind, KINDS, _apps_in(unit_id, start, end)),
             RegistryState.GRANTED: _granted(session, unit_id, start, end),
             "grants_per_month": _grants_per_month(session, unit_id, year),
-            "steps": _steps(session, unit_id, start, end),
+            "steps": _steps(session, unit_id, year),
             "objections": _objections(session, unit_id, start, end),
             "registry": _registry_states(session, unit_id),
             "registry_movements": _movements(session, unit_id, year),
@@ -160,44 +171,38 @@ def _grants_per_month(session: Session, unit_id: int | None, year: int) -> list[
     return [int(v or 0) for v in row]
 
 
-def _steps(session: Session, unit_id: int | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per step: how many finished in the year, median and p90 of the days they waited, from the
-    durations stored when each task finished (`duration_seconds`, written with completed_at /
-    closed_at): the indexes `ix_tasks_durations` and `ix_notices_durations` answer alone."""
-    rows = []
-    for key, name, bpmn_ids in STEPS:
-        if bpmn_ids:
-            seconds: InstrumentedAttribute[float | None] = HumanTask.duration_seconds
-            # Only a completion sets completed_at (cancelled rows keep it empty): the index answers alone.
-            where = and_(_unit(HumanTask.unit_id, unit_id), HumanTask.bpmn_id.in_(bpmn_ids),
-                         HumanTask.completed_at >= start, HumanTask.completed_at < end)
-        else:
-            seconds = PublicityNotice.duration_seconds
-            where = and_(_unit(PublicityNotice.unit_id, unit_id), PublicityNotice.closed_at.is_not(None),
-                         PublicityNotice.closed_at >= start, PublicityNotice.closed_at < end)
-        rows.append({"step": key, "name": name, **_percentiles(seconds, where)(session)})
-    return rows
+def _steps(session: Session, unit_id: int | None, year: int) -> list[dict[str, Any]]:
+    """Per step: how many finished in the year, median and p90 of the days they waited, read from
+    the duration bins (`models.DurationBin`, kept in the flush that completes each task or closes
+    each notice): one index range of at most a few thousand counts per step, no sort of the
+    durations themselves. The bins are the stored seconds / 86400 rounded to 0.01, as the figures
+    always were; rounding is monotonic, so the value at a rank is the same."""
+    scope = CITY_SCOPE if unit_id is None else unit_id
+    return [{"step": key, "name": name, **_percentiles(session, scope, bpmn_ids or (Process.PUBLICITY,), year)}
+            for key, name, bpmn_ids in STEPS]
 
 
-def _percentiles(seconds: InstrumentedAttribute[float | None],
-                 where: ColumnElement[bool]) -> Callable[[Session], dict[str, Any]]:
-    """Count, median and p90 (nearest rank) in one sorted pass: a window numbers the sorted
-    durations; ceil(p·n) is integer arithmetic, (n + 1) // 2 and (9n + 9) // 10, on both databases.
-    Days are the stored seconds / 86400, rounded to 0.01 here."""
-    ranked = select(seconds.label("s"), func.row_number().over(order_by=seconds).label("rn"),
-                    func.count().over().label("n")).where(where).subquery()
-    median_rank, p90_rank = (ranked.c.n + 1) // 2, (ranked.c.n * 9 + 9) // 10
-    query = select(ranked.c.s, ranked.c.rn, ranked.c.n, median_rank, p90_rank).where(
-        (ranked.c.rn == median_rank) | (ranked.c.rn == p90_rank))
-
-    def run(session: Session) -> dict[str, Any]:
-        found: Sequence[Any] = session.execute(query).all()
-        if not found:
-            return {"count": 0, "median_days": None, "p90_days": None}
-        at = {rn: round(float(d) / 86400, 2) for d, rn, _n, _m, _p in found}
-        _d, _rn, n, m, p = found[0]
-        return {"count": int(n), "median_days": at[m], "p90_days": at[p]}
-    return run
+def _percentiles(session: Session, scope: int, steps: Sequence[str], year: int) -> dict[str, Any]:
+    """Count, median and p90, nearest rank: the values at ranks ceil(p·n), (n + 1) // 2 and
+    (9n + 9) // 10, found by walking the bins in order."""
+    bins: Sequence[Any] = session.execute(
+        select(DurationBin.centidays, func.sum(DurationBin.n)).where(
+            DurationBin.scope_id == scope, DurationBin.step.in_(steps), DurationBin.year == year)
+        .group_by(DurationBin.centidays).order_by(DurationBin.centidays)).all()
+    n = sum(int(count) for _c, count in bins)
+    if n == 0:
+        return {"count": 0, "median_days": None, "p90_days": None}
+    median_rank, p90_rank = (n + 1) // 2, (n * 9 + 9) // 10
+    found: dict[int, float] = {}
+    seen = 0
+    for centidays, count in bins:
+        seen += int(count)
+        for rank in (median_rank, p90_rank):
+            if rank not in found and seen >= rank:
+                found[rank] = centidays / 100
+        if p90_rank in found:  # p90_rank >= median_rank: both found
+            break
+    return {"count": n, "median_days": found[median_rank], "p90_days": found[p90_rank]}
 
 
 def _objections(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
@@ -266,3 +271,12 @@ def chart_tables(figures: dict[str, Any]) -> list[dict[str, Any]]:
         {"key": RegistryState.GRANTED, "title": "完成赋权（按类型）", "headers": ["类型", "数量"],
          "rows": [[KIND_NAMES[k], v] for k, v in figures[RegistryState.GRANTED].items()]},
     ]
+
+
+def duration_bin_differences(session: Session) -> list[tuple[tuple[int, str, int, int], int, int]]:
+    """Bins whose stored count differs from a recount of the rows: (scope, step, year, centidays),
+    stored, recounted. Empty when the summary behind the steps' figures is exact."""
+    connection = session.connection()
+    stored, counted = models.stored_duration_bins(connection), models.count_duration_bins(connection)
+    return [(key, stored.get(key, 0), counted.get(key, 0)) for key in sorted(set(stored) | set(counted))
+            if stored.get(key, 0) != counted.get(key, 0)]
