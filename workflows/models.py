@@ -33,7 +33,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import TypeDecorator
 
-from . import clock
+from . import clock, db
 from .catalogue import (
     APPLICATION_KINDS,
     APPLICATION_STATUSES,
@@ -595,7 +595,7 @@ class DurationBin(Base):
     instead of sorting every stored duration. The bins are the resolution the page shows (days
     rounded to 0.01, and rounding is monotonic), so the nearest-rank values are identical.
     Every unit's rows are repeated under scope 0, the city, so the city reads one scope too.
-    Kept in the flush that writes the durations (`_store_durations`, `_write_duration_bins`);
+    Kept in the transaction that writes the durations (`_store_durations`, `write_pending_bins`);
     Core writers call `rebuild_duration_bins`; `grants check-statistics` compares with the rows."""
 
     __tablename__ = "duration_bins"
@@ -693,19 +693,55 @@ def _forget_duration(_mapper: Any, connection: Any, target: HumanTask | Publicit
     _bump(target, _key_of(target, values), -1)
 
 
-@event.listens_for(Session, "before_flush")
-def _reset_bin_deltas(session: Session, _context: Any, _instances: Any) -> None:
-    """Deltas of a flush that failed never reach the next one."""
-    session.info.pop(_BIN_DELTAS, None)
+# The bins a transaction moves are written last, just before it commits (as the audit appends its
+# events, workflows/evidence/audit.py): a bin row, the city's above all, is locked from its upsert
+# to the commit, so the lock is held for the commit alone. A savepoint rolled back restores the
+# deltas queued before it (the sweep fires each instance in one); a rollback drops them all.
+_BIN_MARKS = "duration_bin_marks"
 
 
-@event.listens_for(Session, "after_flush")
-def _write_duration_bins(session: Session, _context: Any) -> None:
-    """One statement per flush that finished something: add the deltas to their bins."""
+def write_pending_bins(session: Session) -> None:
+    """Flush, then add the transaction's deltas to their bins in one statement (sorted, so two
+    transactions lock shared bins in the same order)."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
     deltas: Counter[BinKey] | None = session.info.pop(_BIN_DELTAS, None)
     changed = {k: d for k, d in (deltas or {}).items() if d}
     if changed:
         add_to_bins(session.connection(), changed)
+
+
+@event.listens_for(Session, "before_commit")
+def _bins_before_commit(session: Session) -> None:
+    """A commit that bypasses workflows.db.WorkSession.commit (its hook) still writes the bins."""
+    if session.info.get(_BIN_DELTAS) and session.get_nested_transaction() is None:
+        write_pending_bins(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _bins_mark(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        session.info.setdefault(_BIN_MARKS, {})[transaction] = Counter(session.info.get(_BIN_DELTAS, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _bins_rolled_back(session: Session, previous: Any) -> None:
+    if previous.nested:
+        mark = session.info.get(_BIN_MARKS, {}).pop(previous, None)
+        if mark is not None:
+            session.info[_BIN_DELTAS] = mark
+    elif previous.parent is None:
+        session.info.pop(_BIN_DELTAS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _bins_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BIN_DELTAS, None)
+        session.info.pop(_BIN_MARKS, None)
+
+
+db.before_commit_hooks.append(write_pending_bins)
 
 
 def add_to_bins(connection: Any, deltas: dict[BinKey, int]) -> None:

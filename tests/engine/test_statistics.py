@@ -2,6 +2,7 @@
 of a seeded year over two units, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import timedelta
 
@@ -220,4 +221,24 @@ def test_duration_bins_follow_every_writer(sessions):
         s.query(TaskDraft).filter_by(task_id=done[2].id).delete()
         s.delete(done[2])
     drive.run(move_and_delete)
+    check()
+
+    def savepoint_rolled_back(s):
+        task = s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).first()
+        with contextlib.suppress(RuntimeError), s.begin_nested():
+            task.completed_at = task.completed_at + timedelta(days=30)
+            s.flush()
+            raise RuntimeError
+        s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).all()[-1] \
+            .completed_at += timedelta(hours=30)
+    drive.run(savepoint_rolled_back)
+    check()
+
+    def failed(s):
+        task = s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).first()
+        task.completed_at = task.completed_at + timedelta(days=60)
+        s.flush()
+        raise RuntimeError
+    with pytest.raises(RuntimeError):
+        drive.run(failed)
     check()
