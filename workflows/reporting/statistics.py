@@ -8,6 +8,7 @@ conversions' ledgers (workflows/conversion/income.py).
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -82,11 +83,13 @@ def compute(session: Session, unit_id: int | None, year: int) -> dict[str, Any]:
     """Every figure of the dashboard and the API for one unit (None: all units) and year."""
     check_year(year)
     start, end = year_range(year)
+    by_status, by_kind = _applications(session, unit_id, start, end)
+    granted, per_month = _grants(session, unit_id, year)
     return {"year": year, "unit": _unit_code(session, unit_id),
-            "applications": _applications(session, unit_id, start, end),
-            "applications_by_kind": _by(session, Application.kind, KINDS, _apps_in(unit_id, start, end)),
-            RegistryState.GRANTED: _granted(session, unit_id, start, end),
-            "grants_per_month": _grants_per_month(session, unit_id, year),
+            "applications": by_status,
+            "applications_by_kind": by_kind,
+            RegistryState.GRANTED: granted,
+            "grants_per_month": per_month,
             "steps": _steps(session, unit_id, year),
             "objections": _objections(session, unit_id, start, end),
             "registry": _registry_states(session, unit_id),
@@ -160,54 +163,71 @@ def _by(session: Session, column: InstrumentedAttribute[str] | InstrumentedAttri
     return {k: int(counts.get(k, 0)) for k in keys}
 
 
-def _applications(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
-    """Applications started in the year, by their current status."""
-    return _by(session, Application.status, STATUSES, _apps_in(unit_id, start, end))
+def _applications(session: Session, unit_id: int | None, start: datetime,
+                  end: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """Applications started in the year, by their current status and by kind: one pass over
+    the index `ix_applications_unit_created` (unit, created_at, status, kind)."""
+    rows = session.execute(select(Application.status, Application.kind, func.count()).where(
+        _apps_in(unit_id, start, end)).group_by(Application.status, Application.kind)).all()
+    statuses: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    kinds: dict[str, int] = dict.fromkeys(KINDS, 0)
+    for status, kind, count in rows:
+        if status in statuses:
+            statuses[status] += int(count)
+        if kind in kinds:
+            kinds[kind] += int(count)
+    return statuses, kinds
 
 
-def _granted(session: Session, unit_id: int | None, start: datetime, end: datetime) -> dict[str, int]:
-    """Grants completed in the year, by kind (an extension extends a use right)."""
-    return _by(session, Application.kind, KINDS, and_(
-        _unit(Application.unit_id, unit_id), Application.status == StatusCode.COMPLETED,
-        Application.closed_at >= start, Application.closed_at < end))
-
-
-def _grants_per_month(session: Session, unit_id: int | None, year: int) -> list[int]:
+def _grants(session: Session, unit_id: int | None, year: int) -> tuple[dict[str, int], list[int]]:
+    """Grants completed in the year, by kind (an extension extends a use right) and by month:
+    one pass over the year's range of `ix_applications_unit_closed` (unit, status, closed_at, kind)."""
     from datetime import date
     bounds = [clock.start_of_local_day(date(year + m // 12, m % 12 + 1, 1)) for m in range(13)]
     columns = [func.sum(case((and_(Application.closed_at >= bounds[m], Application.closed_at < bounds[m + 1]), 1),
                              else_=0)) for m in range(12)]
-    row = session.execute(select(*columns).where(_unit(Application.unit_id, unit_id),
-                                                 Application.status == StatusCode.COMPLETED)).one()
-    return [int(v or 0) for v in row]
+    rows: Sequence[Any] = session.execute(select(Application.kind, *columns).where(
+        _unit(Application.unit_id, unit_id), Application.status == StatusCode.COMPLETED,
+        Application.closed_at >= bounds[0], Application.closed_at < bounds[12]).group_by(Application.kind)).all()
+    kinds: dict[str, int] = dict.fromkeys(KINDS, 0)
+    months = [0] * 12
+    for row in rows:
+        kind, counts = row[0], row[1:]
+        if kind in kinds:
+            kinds[kind] += sum(int(v or 0) for v in counts)
+        months = [m + int(v or 0) for m, v in zip(months, counts, strict=True)]
+    return kinds, months
 
 
 def _steps(session: Session, unit_id: int | None, year: int) -> list[dict[str, Any]]:
     """Per step: how many finished in the year, median and p90 of the days they waited, read from
-    the duration bins (`models.DurationBin`, kept in the flush that completes each task or closes
-    each notice): one index range of at most a few thousand counts per step, no sort of the
-    durations themselves. The bins are the stored seconds / 86400 rounded to 0.01, as the figures
-    always were; rounding is monotonic, so the value at a rank is the same."""
+    the duration bins (`models.DurationBin`, kept in the transaction that completes each task or
+    closes each notice): one statement over one index range of a few thousand counts, no sort of
+    the durations themselves. The bins are the stored seconds / 86400 rounded to 0.01, as the
+    figures always were; rounding is monotonic, so the value at a rank is the same."""
     scope = CITY_SCOPE if unit_id is None else unit_id
-    return [{"step": key, "name": name, **_percentiles(session, scope, bpmn_ids or (Process.PUBLICITY,), year)}
-            for key, name, bpmn_ids in STEPS]
+    step_of = {bpmn_id: key for key, _name, bpmn_ids in STEPS for bpmn_id in (bpmn_ids or (Process.PUBLICITY,))}
+    rows: Sequence[Any] = session.execute(
+        select(DurationBin.step, DurationBin.centidays, DurationBin.n).where(
+            DurationBin.scope_id == scope, DurationBin.year == year, DurationBin.step.in_(step_of),
+            DurationBin.n != 0)).all()
+    bins: dict[str, Counter[int]] = {key: Counter() for key, _name, _ids in STEPS}
+    for step, centidays, n in rows:
+        bins[step_of[step]][centidays] += int(n)
+    return [{"step": key, "name": name, **_percentiles(bins[key])} for key, name, _ids in STEPS]
 
 
-def _percentiles(session: Session, scope: int, steps: Sequence[str], year: int) -> dict[str, Any]:
+def _percentiles(bins: Counter[int]) -> dict[str, Any]:
     """Count, median and p90, nearest rank: the values at ranks ceil(p·n), (n + 1) // 2 and
     (9n + 9) // 10, found by walking the bins in order."""
-    bins: Sequence[Any] = session.execute(
-        select(DurationBin.centidays, func.sum(DurationBin.n)).where(
-            DurationBin.scope_id == scope, DurationBin.step.in_(steps), DurationBin.year == year)
-        .group_by(DurationBin.centidays).order_by(DurationBin.centidays)).all()
-    n = sum(int(count) for _c, count in bins)
+    n = sum(bins.values())
     if n == 0:
         return {"count": 0, "median_days": None, "p90_days": None}
     median_rank, p90_rank = (n + 1) // 2, (n * 9 + 9) // 10
     found: dict[int, float] = {}
     seen = 0
-    for centidays, count in bins:
-        seen += int(count)
+    for centidays in sorted(bins):
+        seen += bins[centidays]
         for rank in (median_rank, p90_rank):
             if rank not in found and seen >= rank:
                 found[rank] = centidays / 100
