@@ -606,6 +606,99 @@ class DurationBin(Base):
     n: Mapped[int] = mapped_column(default=0)
 
 
+class ApplicationCount(Base):
+    """How many applications of a unit (scope 0: the city) have a status and kind, by the Shanghai
+    year they were started in (basis STARTED, period = year) or the month they were closed in
+    (basis CLOSED, period = year * 100 + month): the statistics' applications by status and kind,
+    grants by kind and by month, without reading ~33,000 applications a year city-wide. Kept by
+    `_count_application` in the transaction that writes the application, like the duration bins."""
+
+    __tablename__ = "application_counts"
+    scope_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    basis: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    period: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
+
+
+STARTED, CLOSED = 0, 1
+_APP_FIELDS = ("unit_id", "created_at", "closed_at", "status", "kind")
+AppKey = tuple[int, int, int, str, str]
+
+
+def application_keys(unit_id: int | None, created_at: datetime | None, closed_at: datetime | None,
+                     status: str | None, kind: str | None) -> list[AppKey]:
+    """The rows of `application_counts` one application counts in."""
+    if unit_id is None or status is None or kind is None:
+        return []
+    keys: list[AppKey] = []
+    if created_at is not None:
+        keys.append((unit_id, STARTED, clock.local_date(created_at).year, status, kind))
+    if closed_at is not None:
+        day = clock.local_date(closed_at)
+        keys.append((unit_id, CLOSED, day.year * 100 + day.month, status, kind))
+    return keys
+
+
+def _application_values(connection: Any, target: Application) -> dict[str, Any]:
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state[name] if name in state.committed_state else state.dict.get(name, NO_VALUE)
+              for name in _APP_FIELDS}
+    if any(v is NO_VALUE for v in values.values()):
+        table = cast("Table", Application.__table__)
+        row = connection.execute(select(*(table.c[n] for n in _APP_FIELDS)).where(table.c.id == target.id)).one()
+        values = dict(zip(_APP_FIELDS, row, strict=True))
+    return values
+
+
+def _queue_application(target: Application, keys: list[AppKey], delta: int) -> None:
+    session = object_session(target)
+    if session is not None:
+        for key in keys:
+            _queue(session, ApplicationCount.__tablename__, key, delta)
+
+
+@event.listens_for(Application, "before_update")
+def _recount_application(_mapper: Any, connection: Any, target: Application) -> None:
+    """A status, kind or closing change moves the application between its counts."""
+    before = application_keys(**_application_values(connection, target))
+    after = application_keys(**{name: getattr(target, name) for name in _APP_FIELDS})
+    if before != after:
+        _queue_application(target, before, -1)
+        _queue_application(target, after, 1)
+
+
+@event.listens_for(Application, "after_insert")
+def _count_application(_mapper: Any, _connection: Any, target: Application) -> None:
+    """After the insert: created_at's default is filled in by then."""
+    _queue_application(target, application_keys(**{name: getattr(target, name) for name in _APP_FIELDS}), 1)
+
+
+@event.listens_for(Application, "after_delete")
+def _uncount_application(_mapper: Any, _connection: Any, target: Application) -> None:
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state.get(name, getattr(target, name)) for name in _APP_FIELDS}
+    _queue_application(target, application_keys(**values), -1)
+
+
+def count_applications(connection: Any) -> Counter[AppKey]:
+    """`application_counts` recomputed from the applications."""
+    table = cast("Table", Application.__table__)
+    counts: Counter[AppKey] = Counter()
+    for row in connection.execute(select(*(table.c[n] for n in _APP_FIELDS))):
+        for key in application_keys(*row):
+            counts[key] += 1
+            counts[(CITY_SCOPE, *key[1:])] += 1
+    return counts
+
+
+def stored_application_counts(connection: Any) -> Counter[AppKey]:
+    table = cast("Table", ApplicationCount.__table__)
+    return Counter({tuple(r[:5]): r[5] for r in connection.execute(select(
+        table.c.scope_id, table.c.basis, table.c.period, table.c.status, table.c.kind, table.c.n)) if r[5]})
+
+
 CITY_SCOPE = 0
 BinKey = tuple[int, str, int, int]
 _BIN_DELTAS = "duration_bin_deltas"
@@ -656,10 +749,14 @@ def _bump(target: HumanTask | PublicityNotice, key: BinKey | None, delta: int) -
     session = object_session(target)
     if key is None or session is None:
         return
-    deltas: Counter[BinKey] = session.info.setdefault(_BIN_DELTAS, Counter())
-    unit_id, step, year, bin_ = key
-    deltas[(unit_id, step, year, bin_)] += delta
-    deltas[(CITY_SCOPE, step, year, bin_)] += delta
+    _queue(session, DurationBin.__tablename__, key, delta)
+
+
+def _queue(session: Session, table: str, key: tuple[Any, ...], delta: int) -> None:
+    """Queue delta for the unit's row of a summary table and for the city's (scope 0)."""
+    deltas: Counter[tuple[Any, ...]] = session.info.setdefault(_BIN_DELTAS, Counter())
+    deltas[(table, *key)] += delta
+    deltas[(table, CITY_SCOPE, *key[1:])] += delta
 
 
 @event.listens_for(HumanTask, "before_insert")
@@ -705,10 +802,11 @@ def write_pending_bins(session: Session) -> None:
     transactions lock shared bins in the same order)."""
     if session.new or session.dirty or session.deleted:
         session.flush()
-    deltas: Counter[BinKey] | None = session.info.pop(_BIN_DELTAS, None)
-    changed = {k: d for k, d in (deltas or {}).items() if d}
-    if changed:
-        add_to_bins(session.connection(), changed)
+    deltas: Counter[tuple[Any, ...]] | None = session.info.pop(_BIN_DELTAS, None)
+    for table in (ApplicationCount, DurationBin):
+        changed = {k[1:]: d for k, d in (deltas or {}).items() if d and k[0] == table.__tablename__}
+        if changed:
+            add_to_bins(session.connection(), changed, cast("Table", table.__table__))
 
 
 @event.listens_for(Session, "before_commit")
@@ -744,17 +842,18 @@ def _bins_ended(session: Session, transaction: Any) -> None:
 db.before_commit_hooks.append(write_pending_bins)
 
 
-def add_to_bins(connection: Any, deltas: dict[BinKey, int]) -> None:
-    """Upsert n += delta for each bin, on SQLite and PostgreSQL (ON CONFLICT on both)."""
+def add_to_bins(connection: Any, deltas: dict[tuple[Any, ...], int], table: Table | None = None) -> None:
+    """Upsert n += delta for each row of a summary table (keys in primary-key order; default the
+    duration bins), on SQLite and PostgreSQL (ON CONFLICT on both)."""
     from sqlalchemy.dialects import postgresql, sqlite
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    table = cast("Table", DurationBin.__table__)
-    rows = [{"scope_id": s, "step": st, "year": y, "centidays": c, "n": d} for (s, st, y, c), d in sorted(deltas.items())]
+    table = table if table is not None else cast("Table", DurationBin.__table__)
+    names = [c.name for c in table.primary_key.columns]
+    rows = [{**dict(zip(names, key, strict=True)), "n": d} for key, d in sorted(deltas.items())]
     for first in range(0, len(rows), 500):
         stmt = dialect_insert(table).values(rows[first:first + 500])
         connection.execute(stmt.on_conflict_do_update(
-            index_elements=[table.c.scope_id, table.c.step, table.c.year, table.c.centidays],
-            set_={"n": table.c.n + stmt.excluded.n}))
+            index_elements=list(table.primary_key.columns), set_={"n": table.c.n + stmt.excluded.n}))
 
 
 def count_duration_bins(connection: Any) -> Counter[BinKey]:
@@ -784,11 +883,16 @@ def stored_duration_bins(connection: Any) -> Counter[BinKey]:
 
 
 def rebuild_duration_bins(connection: Any) -> None:
-    """Recount every bin from the rows (Core writers: bench/seed.py, bench/bench_statistics.py)."""
+    """Recount every bin and application count from the rows (Core writers: bench/seed.py,
+    bench/bench_statistics.py; `grants check-statistics --rebuild`)."""
     connection.execute(cast("Table", DurationBin.__table__).delete())
+    connection.execute(cast("Table", ApplicationCount.__table__).delete())
     counts = count_duration_bins(connection)
     if counts:
         add_to_bins(connection, dict(counts))
+    apps = count_applications(connection)
+    if apps:
+        add_to_bins(connection, dict(apps), cast("Table", ApplicationCount.__table__))
 
 
 # --- hardening: sweep incidents, login throttling, outbox claims -------------------------

@@ -176,6 +176,7 @@ def test_duration_bins_follow_every_writer(sessions):
         with drive.sessions() as s:
             conn = s.connection()
             assert models.stored_duration_bins(conn) == +models.count_duration_bins(conn)
+            assert models.stored_application_counts(conn) == +models.count_applications(conn)
             szdu = s.query(Unit).filter_by(code="SZDU").one().id
             for unit_id in (szdu, None):
                 for year in (t0.year - 1, t0.year, t0.year + 1):

@@ -32,9 +32,12 @@ from workflows.errors import Forbidden, ValidationFailed
 from workflows.i18n import msg
 from workflows.models import (
     CITY_SCOPE,
+    CLOSED,
     KINDS,
+    STARTED,
     STATUSES,
     Application,
+    ApplicationCount,
     Distribution,
     DurationBin,
     IncomeDeduction,
@@ -165,10 +168,12 @@ def _by(session: Session, column: InstrumentedAttribute[str] | InstrumentedAttri
 
 def _applications(session: Session, unit_id: int | None, start: datetime,
                   end: datetime) -> tuple[dict[str, int], dict[str, int]]:
-    """Applications started in the year, by their current status and by kind: one pass over
-    the index `ix_applications_unit_created` (unit, created_at, status, kind)."""
-    rows = session.execute(select(Application.status, Application.kind, func.count()).where(
-        _apps_in(unit_id, start, end)).group_by(Application.status, Application.kind)).all()
+    """Applications started in the year, by their current status and by kind, from the counts kept
+    with every application (`models.ApplicationCount`, basis STARTED, period = the Shanghai year)."""
+    year = clock.local_date(start).year
+    rows = session.execute(select(ApplicationCount.status, ApplicationCount.kind, func.sum(ApplicationCount.n)).where(
+        ApplicationCount.scope_id == _scope(unit_id), ApplicationCount.basis == STARTED,
+        ApplicationCount.period == year).group_by(ApplicationCount.status, ApplicationCount.kind)).all()
     statuses: dict[str, int] = dict.fromkeys(STATUSES, 0)
     kinds: dict[str, int] = dict.fromkeys(KINDS, 0)
     for status, kind, count in rows:
@@ -180,23 +185,23 @@ def _applications(session: Session, unit_id: int | None, start: datetime,
 
 
 def _grants(session: Session, unit_id: int | None, year: int) -> tuple[dict[str, int], list[int]]:
-    """Grants completed in the year, by kind (an extension extends a use right) and by month:
-    one pass over the year's range of `ix_applications_unit_closed` (unit, status, closed_at, kind)."""
-    from datetime import date
-    bounds = [clock.start_of_local_day(date(year + m // 12, m % 12 + 1, 1)) for m in range(13)]
-    columns = [func.sum(case((and_(Application.closed_at >= bounds[m], Application.closed_at < bounds[m + 1]), 1),
-                             else_=0)) for m in range(12)]
-    rows: Sequence[Any] = session.execute(select(Application.kind, *columns).where(
-        _unit(Application.unit_id, unit_id), Application.status == StatusCode.COMPLETED,
-        Application.closed_at >= bounds[0], Application.closed_at < bounds[12]).group_by(Application.kind)).all()
+    """Grants completed in the year, by kind (an extension extends a use right) and by month, from
+    the counts by the Shanghai month of closing (`models.ApplicationCount`, basis CLOSED)."""
+    rows: Sequence[Any] = session.execute(select(ApplicationCount.period, ApplicationCount.kind, ApplicationCount.n).where(
+        ApplicationCount.scope_id == _scope(unit_id), ApplicationCount.basis == CLOSED,
+        ApplicationCount.period >= year * 100 + 1, ApplicationCount.period <= year * 100 + 12,
+        ApplicationCount.status == StatusCode.COMPLETED)).all()
     kinds: dict[str, int] = dict.fromkeys(KINDS, 0)
     months = [0] * 12
-    for row in rows:
-        kind, counts = row[0], row[1:]
+    for period, kind, n in rows:
         if kind in kinds:
-            kinds[kind] += sum(int(v or 0) for v in counts)
-        months = [m + int(v or 0) for m, v in zip(months, counts, strict=True)]
+            kinds[kind] += int(n)
+        months[period % 100 - 1] += int(n)
     return kinds, months
+
+
+def _scope(unit_id: int | None) -> int:
+    return CITY_SCOPE if unit_id is None else unit_id
 
 
 def _steps(session: Session, unit_id: int | None, year: int) -> list[dict[str, Any]]:
@@ -305,10 +310,15 @@ def chart_tables(figures: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def duration_bin_differences(session: Session) -> list[tuple[tuple[int, str, int, int], int, int]]:
-    """Bins whose stored count differs from a recount of the rows: (scope, step, year, centidays),
-    stored, recounted. Empty when the summary behind the steps' figures is exact."""
+def duration_bin_differences(session: Session) -> list[tuple[tuple[Any, ...], int, int]]:
+    """Summary rows whose stored count differs from a recount of the rows: the duration bins'
+    (scope, step, year, centidays) and the application counts' (scope, basis, period, status,
+    kind), stored, recounted. Empty when the summaries behind the figures are exact."""
     connection = session.connection()
-    stored, counted = models.stored_duration_bins(connection), models.count_duration_bins(connection)
-    return [(key, stored.get(key, 0), counted.get(key, 0)) for key in sorted(set(stored) | set(counted))
-            if stored.get(key, 0) != counted.get(key, 0)]
+    out: list[tuple[tuple[Any, ...], int, int]] = []
+    for stored, counted in ((models.stored_duration_bins(connection), models.count_duration_bins(connection)),
+                            (models.stored_application_counts(connection), models.count_applications(connection))):
+        keys: set[tuple[Any, ...]] = set(stored) | set(counted)
+        out += [(key, stored.get(key, 0), counted.get(key, 0)) for key in sorted(keys, key=str)
+                if stored.get(key, 0) != counted.get(key, 0)]
+    return out
