@@ -41,6 +41,7 @@ from workflows.models import (
     Unit,
     User,
     WorkflowState,
+    rebuild_duration_bins,
     seconds_between,
 )
 from workflows.people import accounts
@@ -360,6 +361,7 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
     flush()
     events.sort(key=lambda e: e["at"])
     bulk_audit(s, events)
+    rebuild_duration_bins(s.connection())  # the Core inserts above bypass the listener that keeps them
     return len(events)
 
 

@@ -311,8 +311,34 @@ def annual_report_command(unit_code: str, year: int, out_dir: str) -> None:
 
 
 
+@click.command("check-statistics")
+@click.option("--rebuild", is_flag=True, help="差异存在时按记录重建用时分布与申请计数（一次提交）")
+@with_appcontext
+def check_statistics(rebuild: bool) -> None:
+    """Recount the statistics' duration bins and application counts from the rows; exit 1 on any difference
+    (and with --rebuild, rewrite them from the rows in one transaction)."""
+    from workflows.models import rebuild_duration_bins
+    from workflows.reporting import statistics
+    session = current_app.extensions["grants_sessions"]()
+    try:
+        differences = statistics.duration_bin_differences(session)
+        for key, stored, counted in differences[:50]:
+            click.echo(f"范围 {key[0]} {'/'.join(str(k) for k in key[1:])}：存 {stored}，按记录 {counted}", err=True)
+        if differences and rebuild:
+            rebuild_duration_bins(session.connection())
+            session.commit()
+            click.echo(f"已按记录重建用时分布与申请计数（{len(differences)} 处不一致）")
+            return
+    finally:
+        session.close()
+    if differences:
+        click.echo(f"统计汇总与记录不一致：{len(differences)} 处", err=True)
+        raise SystemExit(1)
+    click.echo("统计汇总与记录一致")
+
+
 COMMANDS = (init_db, demo_data, keys_group, tick, verify_audit, verify_pack, create_user, run, worker,
-            backup_command, restore_command, annual_report_command)
+            backup_command, restore_command, annual_report_command, check_statistics)
 
 
 def register(app: Flask) -> None:

@@ -1,9 +1,10 @@
 """SQLAlchemy models: units, people, applications, workflow state, tasks, records, audit."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,14 +22,18 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    inspect,
+    select,
     text,
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, InstanceState, Mapped, Session, mapped_column, object_session, relationship
+from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import TypeDecorator
 
-from . import clock
+from . import clock, db
 from .catalogue import (
     APPLICATION_KINDS,
     APPLICATION_STATUSES,
@@ -37,6 +42,7 @@ from .catalogue import (
     MIN_PUBLICITY_DAYS,
     NoticeKind,
     ObjectionStatus,
+    Process,
     checks_of,
 )
 
@@ -583,19 +589,310 @@ def seconds_between(begin: datetime | None, end: datetime | None) -> float | Non
     return (clock.as_utc(end) - clock.as_utc(begin)).total_seconds()
 
 
+class DurationBin(Base):
+    """How many tasks of a step (or notices) finished in a Shanghai year with a duration of exactly
+    `centidays` hundredths of a day: the statistics' median and p90 are read from these counts
+    instead of sorting every stored duration. The bins are the resolution the page shows (days
+    rounded to 0.01, and rounding is monotonic), so the nearest-rank values are identical.
+    Every unit's rows are repeated under scope 0, the city, so the city reads one scope too.
+    Kept in the transaction that writes the durations (`_store_durations`, `write_pending_bins`);
+    Core writers call `rebuild_duration_bins`; `grants check-statistics` compares with the rows."""
+
+    __tablename__ = "duration_bins"
+    scope_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # a unit's id, CITY_SCOPE
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)  # bpmn_id; Process.PUBLICITY: notices
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    centidays: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(default=0)
+
+
+class ApplicationCount(Base):
+    """How many applications of a unit (scope 0: the city) have a status and kind, by the Shanghai
+    year they were started in (basis STARTED, period = year) or the month they were closed in
+    (basis CLOSED, period = year * 100 + month): the statistics' applications by status and kind,
+    grants by kind and by month, without reading ~33,000 applications a year city-wide. Kept by
+    `_count_application` in the transaction that writes the application, like the duration bins."""
+
+    __tablename__ = "application_counts"
+    scope_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    basis: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    period: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
+
+
+STARTED, CLOSED = 0, 1
+_APP_FIELDS = ("unit_id", "created_at", "closed_at", "status", "kind")
+AppKey = tuple[int, int, int, str, str]
+
+
+def application_keys(unit_id: int | None, created_at: datetime | None, closed_at: datetime | None,
+                     status: str | None, kind: str | None) -> list[AppKey]:
+    """The rows of `application_counts` one application counts in."""
+    if unit_id is None or status is None or kind is None:
+        return []
+    keys: list[AppKey] = []
+    if created_at is not None:
+        keys.append((unit_id, STARTED, clock.local_date(created_at).year, status, kind))
+    if closed_at is not None:
+        day = clock.local_date(closed_at)
+        keys.append((unit_id, CLOSED, day.year * 100 + day.month, status, kind))
+    return keys
+
+
+def _application_values(connection: Any, target: Application) -> dict[str, Any]:
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state[name] if name in state.committed_state else state.dict.get(name, NO_VALUE)
+              for name in _APP_FIELDS}
+    if any(v is NO_VALUE for v in values.values()):
+        table = cast("Table", Application.__table__)
+        row = connection.execute(select(*(table.c[n] for n in _APP_FIELDS)).where(table.c.id == target.id)).one()
+        values = dict(zip(_APP_FIELDS, row, strict=True))
+    return values
+
+
+def _queue_application(target: Application, keys: list[AppKey], delta: int) -> None:
+    session = object_session(target)
+    if session is not None:
+        for key in keys:
+            _queue(session, ApplicationCount.__tablename__, key, delta)
+
+
+@event.listens_for(Application, "before_update")
+def _recount_application(_mapper: Any, connection: Any, target: Application) -> None:
+    """A status, kind or closing change moves the application between its counts."""
+    before = application_keys(**_application_values(connection, target))
+    after = application_keys(**{name: getattr(target, name) for name in _APP_FIELDS})
+    if before != after:
+        _queue_application(target, before, -1)
+        _queue_application(target, after, 1)
+
+
+@event.listens_for(Application, "after_insert")
+def _count_application(_mapper: Any, _connection: Any, target: Application) -> None:
+    """After the insert: created_at's default is filled in by then."""
+    _queue_application(target, application_keys(**{name: getattr(target, name) for name in _APP_FIELDS}), 1)
+
+
+@event.listens_for(Application, "after_delete")
+def _uncount_application(_mapper: Any, _connection: Any, target: Application) -> None:
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state.get(name, getattr(target, name)) for name in _APP_FIELDS}
+    _queue_application(target, application_keys(**values), -1)
+
+
+def count_applications(connection: Any) -> Counter[AppKey]:
+    """`application_counts` recomputed from the applications."""
+    table = cast("Table", Application.__table__)
+    counts: Counter[AppKey] = Counter()
+    for row in connection.execute(select(*(table.c[n] for n in _APP_FIELDS))):
+        for key in application_keys(*row):
+            counts[key] += 1
+            counts[(CITY_SCOPE, *key[1:])] += 1
+    return counts
+
+
+def stored_application_counts(connection: Any) -> Counter[AppKey]:
+    table = cast("Table", ApplicationCount.__table__)
+    return Counter({tuple(r[:5]): r[5] for r in connection.execute(select(
+        table.c.scope_id, table.c.basis, table.c.period, table.c.status, table.c.kind, table.c.n)) if r[5]})
+
+
+CITY_SCOPE = 0
+BinKey = tuple[int, str, int, int]
+_BIN_DELTAS = "duration_bin_deltas"
+
+
+def centidays(seconds: float) -> int:
+    """Hundredths of a day exactly as the statistics show them: round(seconds / 86400, 2)."""
+    return round(round(float(seconds) / 86400, 2) * 100)
+
+
+def bin_key(unit_id: int | None, step: str | None, end: datetime | None, seconds: float | None) -> BinKey | None:
+    """The bin of one finished task or closed notice; None while it is not finished."""
+    if end is None or seconds is None or unit_id is None or step is None:
+        return None
+    return unit_id, step, clock.local_date(end).year, centidays(seconds)
+
+
+def _key_of(target: HumanTask | PublicityNotice, values: dict[str, Any]) -> BinKey | None:
+    if isinstance(target, HumanTask):
+        return bin_key(values["unit_id"], values["bpmn_id"], values["completed_at"], values["duration_seconds"])
+    return bin_key(values["unit_id"], Process.PUBLICITY, values["closed_at"], values["duration_seconds"])
+
+
+def _fields(target: HumanTask | PublicityNotice) -> tuple[str, ...]:
+    if isinstance(target, HumanTask):
+        return "unit_id", "bpmn_id", "completed_at", "duration_seconds"
+    return "unit_id", "closed_at", "duration_seconds"
+
+
+def _stored_key(connection: Any, target: HumanTask | PublicityNotice) -> BinKey | None:
+    """The bin the row is counted in now (before this flush writes it): its loaded values, or
+    the database's if one of them was never loaded."""
+    state: InstanceState[Any] = inspect(target)
+    values: dict[str, Any] = {}
+    for name in _fields(target):
+        value = state.committed_state.get(name, NO_VALUE) if name in state.committed_state else \
+            state.dict.get(name, NO_VALUE)
+        values[name] = value
+    if any(v is NO_VALUE for v in values.values()):
+        table = type(target).__table__
+        row = connection.execute(select(*(table.c[n] for n in _fields(target))).where(
+            table.c.id == target.id)).one()
+        values = dict(zip(_fields(target), row, strict=True))
+    return _key_of(target, values)
+
+
+def _bump(target: HumanTask | PublicityNotice, key: BinKey | None, delta: int) -> None:
+    session = object_session(target)
+    if key is None or session is None:
+        return
+    _queue(session, DurationBin.__tablename__, key, delta)
+
+
+def _queue(session: Session, table: str, key: tuple[Any, ...], delta: int) -> None:
+    """Queue delta for the unit's row of a summary table and for the city's (scope 0)."""
+    deltas: Counter[tuple[Any, ...]] = session.info.setdefault(_BIN_DELTAS, Counter())
+    deltas[(table, *key)] += delta
+    deltas[(table, CITY_SCOPE, *key[1:])] += delta
+
+
 @event.listens_for(HumanTask, "before_insert")
 @event.listens_for(HumanTask, "before_update")
 @event.listens_for(PublicityNotice, "before_insert")
 @event.listens_for(PublicityNotice, "before_update")
-def _store_durations(_mapper: Any, _connection: Any, target: HumanTask | PublicityNotice) -> None:
+def _store_durations(_mapper: Any, connection: Any, target: HumanTask | PublicityNotice) -> None:
     """Every ORM write of a finished task or a closed notice stores its duration in the same
     flush, so in the transaction that completes it (engine.complete_task, the publicity close,
-    the objection handling, and any test or seeder writing rows through the ORM). Core inserts
-    (bench/seed.py, bench/bench_statistics.py) write the column themselves."""
+    the objection handling, and any test or seeder writing rows through the ORM), and moves it
+    between the statistics' duration bins. Core inserts (bench/seed.py, bench/bench_statistics.py)
+    write the column themselves and rebuild the bins (`rebuild_duration_bins`)."""
+    state: InstanceState[Any] = inspect(target)
+    before = _stored_key(connection, target) if state.has_identity else None
     if isinstance(target, HumanTask):
         target.duration_seconds = seconds_between(target.created_at, target.completed_at)
     else:
         target.duration_seconds = seconds_between(target.starts_at, target.closed_at)
+    after = _key_of(target, {name: getattr(target, name) for name in _fields(target)})
+    if before != after:
+        _bump(target, before, -1)
+        _bump(target, after, 1)
+
+
+@event.listens_for(HumanTask, "after_delete")
+@event.listens_for(PublicityNotice, "after_delete")
+def _forget_duration(_mapper: Any, connection: Any, target: HumanTask | PublicityNotice) -> None:
+    """A deleted finished row leaves its bin (nothing deletes them today; kept exact if one does)."""
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state.get(name, getattr(target, name)) for name in _fields(target)}
+    _bump(target, _key_of(target, values), -1)
+
+
+# The bins a transaction moves are written last, just before it commits (as the audit appends its
+# events, workflows/evidence/audit.py): a bin row, the city's above all, is locked from its upsert
+# to the commit, so the lock is held for the commit alone. A savepoint rolled back restores the
+# deltas queued before it (the sweep fires each instance in one); a rollback drops them all.
+_BIN_MARKS = "duration_bin_marks"
+
+
+def write_pending_bins(session: Session) -> None:
+    """Flush, then add the transaction's deltas to their bins in one statement (sorted, so two
+    transactions lock shared bins in the same order)."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    deltas: Counter[tuple[Any, ...]] | None = session.info.pop(_BIN_DELTAS, None)
+    for table in (ApplicationCount, DurationBin):
+        changed = {k[1:]: d for k, d in (deltas or {}).items() if d and k[0] == table.__tablename__}
+        if changed:
+            add_to_bins(session.connection(), changed, cast("Table", table.__table__))
+
+
+@event.listens_for(Session, "before_commit")
+def _bins_before_commit(session: Session) -> None:
+    """A commit that bypasses workflows.db.WorkSession.commit (its hook) still writes the bins."""
+    if session.info.get(_BIN_DELTAS) and session.get_nested_transaction() is None:
+        write_pending_bins(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _bins_mark(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        session.info.setdefault(_BIN_MARKS, {})[transaction] = Counter(session.info.get(_BIN_DELTAS, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _bins_rolled_back(session: Session, previous: Any) -> None:
+    if previous.nested:
+        mark = session.info.get(_BIN_MARKS, {}).pop(previous, None)
+        if mark is not None:
+            session.info[_BIN_DELTAS] = mark
+    elif previous.parent is None:
+        session.info.pop(_BIN_DELTAS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _bins_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BIN_DELTAS, None)
+        session.info.pop(_BIN_MARKS, None)
+
+
+db.before_commit_hooks.append(write_pending_bins)
+
+
+def add_to_bins(connection: Any, deltas: dict[tuple[Any, ...], int], table: Table | None = None) -> None:
+    """Upsert n += delta for each row of a summary table (keys in primary-key order; default the
+    duration bins), on SQLite and PostgreSQL (ON CONFLICT on both)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = table if table is not None else cast("Table", DurationBin.__table__)
+    names = [c.name for c in table.primary_key.columns]
+    rows = [{**dict(zip(names, key, strict=True)), "n": d} for key, d in sorted(deltas.items())]
+    for first in range(0, len(rows), 500):
+        stmt = dialect_insert(table).values(rows[first:first + 500])
+        connection.execute(stmt.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns), set_={"n": table.c.n + stmt.excluded.n}))
+
+
+def count_duration_bins(connection: Any) -> Counter[BinKey]:
+    """The bins recomputed from the rows (stored durations), as the statistics would count them."""
+    tasks, notices = HumanTask.__table__, PublicityNotice.__table__
+    counts: Counter[BinKey] = Counter()
+    for unit_id, step, end, seconds in connection.execute(select(
+            tasks.c.unit_id, tasks.c.bpmn_id, tasks.c.completed_at, tasks.c.duration_seconds).where(
+            tasks.c.completed_at.is_not(None))):
+        _count(counts, bin_key(unit_id, step, end, seconds))
+    for unit_id, end, seconds in connection.execute(select(
+            notices.c.unit_id, notices.c.closed_at, notices.c.duration_seconds).where(notices.c.closed_at.is_not(None))):
+        _count(counts, bin_key(unit_id, Process.PUBLICITY, end, seconds))
+    return counts
+
+
+def _count(counts: Counter[BinKey], key: BinKey | None) -> None:
+    if key is not None:
+        counts[key] += 1
+        counts[(CITY_SCOPE, *key[1:])] += 1
+
+
+def stored_duration_bins(connection: Any) -> Counter[BinKey]:
+    table = DurationBin.__table__
+    return Counter({(s, st, y, c): n for s, st, y, c, n in connection.execute(select(
+        table.c.scope_id, table.c.step, table.c.year, table.c.centidays, table.c.n)) if n})
+
+
+def rebuild_duration_bins(connection: Any) -> None:
+    """Recount every bin and application count from the rows (Core writers: bench/seed.py,
+    bench/bench_statistics.py; `grants check-statistics --rebuild`)."""
+    connection.execute(cast("Table", DurationBin.__table__).delete())
+    connection.execute(cast("Table", ApplicationCount.__table__).delete())
+    counts = count_duration_bins(connection)
+    if counts:
+        add_to_bins(connection, dict(counts))
+    apps = count_applications(connection)
+    if apps:
+        add_to_bins(connection, dict(apps), cast("Table", ApplicationCount.__table__))
 
 
 # --- hardening: sweep incidents, login throttling, outbox claims -------------------------

@@ -2,6 +2,7 @@
 of a seeded year over two units, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import timedelta
 
@@ -11,10 +12,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from tests import registry_seed
-from tests.driver import Driver
+from tests.driver import Driver, example
 from workflows import clock
 from workflows.errors import Forbidden
-from workflows.models import HumanTask, PublicityNotice, Unit
+from workflows.models import HumanTask, PublicityNotice, TaskDraft, Unit
 from workflows.people import accounts
 from workflows.people.access import SystemActor
 from workflows.reporting import annual_report, statistics
@@ -131,3 +132,114 @@ def test_closing_a_notice_stores_its_duration(sessions):
         notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == notice_app)).scalar_one()
         assert notice.closed_at is not None
         assert notice.duration_seconds == pytest.approx((notice.closed_at - starts).total_seconds(), abs=1e-6)
+
+
+def _direct_steps(session, unit_id, year):
+    """The steps' figures computed straight from the rows, as before the duration bins: sort the
+    stored seconds, take the nearest-rank median and p90, round to 0.01 day."""
+    start, end = statistics.year_range(year)
+    out = {}
+    for key, _name, bpmn_ids in statistics.STEPS:
+        if bpmn_ids:
+            query = select(HumanTask.duration_seconds).where(
+                HumanTask.bpmn_id.in_(bpmn_ids), HumanTask.completed_at >= start, HumanTask.completed_at < end)
+            if unit_id is not None:
+                query = query.where(HumanTask.unit_id == unit_id)
+        else:
+            query = select(PublicityNotice.duration_seconds).where(
+                PublicityNotice.closed_at >= start, PublicityNotice.closed_at < end)
+            if unit_id is not None:
+                query = query.where(PublicityNotice.unit_id == unit_id)
+        seconds = sorted(session.execute(query).scalars())
+        n = len(seconds)
+        at = lambda rank, seconds=seconds: round(seconds[rank - 1] / 86400, 2)  # noqa: E731
+        out[key] = (n, at((n + 1) // 2) if n else None, at((9 * n + 9) // 10) if n else None)
+    return out
+
+
+def test_duration_bins_follow_every_writer(sessions):
+    """Completions, a withdrawal (cancelled tasks), a notice closed by the sweep, a notice closed by
+    an upheld objection, a task's completion moved to another year and one deleted: after each, the
+    statistics' steps read from the bins equal a direct computation from the rows, and the bins
+    equal a recount (`grants check-statistics`). A writer that skipped the bins fails here."""
+    from workflows import models, publicity
+    from workflows.process import engine
+
+    drive = Driver(sessions)
+    t0 = clock.now().replace(month=6, day=1, hour=4)
+    hours = iter(range(1, 10_000))
+
+    def later():
+        return freeze_time(t0 + timedelta(hours=next(hours) * 7, minutes=next(hours) * 13, seconds=0.37))
+
+    def check():
+        with drive.sessions() as s:
+            conn = s.connection()
+            assert models.stored_duration_bins(conn) == +models.count_duration_bins(conn)
+            assert models.stored_application_counts(conn) == +models.count_applications(conn)
+            szdu = s.query(Unit).filter_by(code="SZDU").one().id
+            for unit_id in (szdu, None):
+                for year in (t0.year - 1, t0.year, t0.year + 1):
+                    got = {r["step"]: (r["count"], r["median_days"], r["p90_days"])
+                           for r in statistics.compute(s, unit_id, year)["steps"]}
+                    assert got == _direct_steps(s, unit_id, year), (unit_id, year)
+
+    with later():
+        passed = drive.start()
+    for step in (drive.draft, drive.consent_all, drive.review, drive.decide):
+        with later():
+            step(passed)
+    check()
+    drive.pass_publicity(passed)  # the sweep closes the notice
+    with later():
+        withdrawn = drive.start()
+    with later():
+        drive.draft_for_ip(withdrawn, "ZL202410000001.1")
+    with later():
+        drive.run(lambda s: engine.withdraw(s, drive.user(s, "researcher1"), withdrawn))
+    check()
+    with later():
+        upheld = drive.start()
+    with later():
+        drive.draft_for_ip(upheld, "ZL202410000002.2")
+    for step in (drive.consent_all, drive.review, drive.decide):
+        with later():
+            step(upheld)
+    notice_id = drive.run(lambda s: s.query(PublicityNotice).filter_by(application_id=upheld, closed_at=None).one().id)
+    with later():
+        objection = drive.run(lambda s: publicity.file_objection(s, notice_id, example("objection"), "c").id)
+    task = next(t for t in drive.ready(upheld, "handle_objection") if t.context.get("objection_id") == objection)
+    with later():
+        drive.run(lambda s: engine.complete_task(s, drive.user(s, "tto1"), task.id,
+                                                 {"decision": "uphold", "reasoning": "成员名单有误。"}))
+    check()
+
+    def move_and_delete(s):
+        done = s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).all()
+        done[0].completed_at = done[0].completed_at + timedelta(days=400)  # another year, another bin
+        s.expire(done[1], ["completed_at", "duration_seconds"])  # not loaded: the old bin is read back
+        done[1].completed_at = done[1].created_at + timedelta(days=3, hours=5)
+        s.query(TaskDraft).filter_by(task_id=done[2].id).delete()
+        s.delete(done[2])
+    drive.run(move_and_delete)
+    check()
+
+    def savepoint_rolled_back(s):
+        task = s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).first()
+        with contextlib.suppress(RuntimeError), s.begin_nested():
+            task.completed_at = task.completed_at + timedelta(days=30)
+            s.flush()
+            raise RuntimeError
+        s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).all()[-1] \
+            .completed_at += timedelta(hours=30)
+    drive.run(savepoint_rolled_back)
+    check()
+
+    def failed(s):
+        task = s.query(HumanTask).filter(HumanTask.completed_at.is_not(None)).order_by(HumanTask.id).first()
+        task.completed_at = task.completed_at + timedelta(days=60)
+        s.flush()
+        raise RuntimeError
+    with pytest.raises(RuntimeError):
+        drive.run(failed)
+    check()

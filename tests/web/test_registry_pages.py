@@ -223,3 +223,21 @@ def test_the_annual_report_pdf_is_laid_out_in_a_child_process(client, driver, mo
     monkeypatch.setattr(weasyprint.HTML, "render", not_here)
     pdf = client.get(f"/statistics/report.pdf?unit=SZDU&year={YEAR}")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+
+def test_check_statistics_command_finds_and_repairs_a_wrong_bin(app, driver):
+    """`grants check-statistics` recounts the duration bins from the rows: exit 0 when they agree,
+    1 naming the bin when one was changed behind the ORM, and --rebuild rewrites them."""
+    from sqlalchemy import update
+
+    from workflows.models import DurationBin
+    driver.run(registry_seed.seed)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["check-statistics"])
+    assert ok.exit_code == 0 and "一致" in ok.output, ok.output
+    driver.run(lambda s: s.execute(update(DurationBin).where(DurationBin.scope_id == 0).values(n=DurationBin.n + 1)))
+    bad = runner.invoke(args=["check-statistics"])
+    assert bad.exit_code == 1 and "范围 0" in bad.output, bad.output
+    fixed = runner.invoke(args=["check-statistics", "--rebuild"])
+    assert fixed.exit_code == 0 and "已按记录重建" in fixed.output, fixed.output
+    assert runner.invoke(args=["check-statistics"]).exit_code == 0
