@@ -14,6 +14,7 @@ from sqlalchemy import (
     ScalarResult,
     Select,
     and_,
+    bindparam,
     exists,
     func,
     not_,
@@ -331,13 +332,17 @@ def agreement_record(app: Application, data: dict[str, Any]) -> dict[str, tuple[
     return found
 
 
+# Built once: every write answers with it (a built statement's cache key is memoized).
+_READY_STEPS = (select(HumanTask.application_id, HumanTask.id, HumanTask.bpmn_id, HumanTask.name,
+                       HumanTask.lane, HumanTask.role, User.username)
+                .outerjoin(User, User.id == HumanTask.assignee_id)
+                .where(HumanTask.application_id.in_(bindparam("app_ids", expanding=True)), HumanTask.state == "ready")
+                .order_by(HumanTask.created_at))
+
+
 def _steps(session: Session, app_ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
     """Ready steps as plain rows (columns only: no task, application or user objects to build)."""
-    rows = session.execute(select(HumanTask.application_id, HumanTask.id, HumanTask.bpmn_id, HumanTask.name,
-                                  HumanTask.lane, HumanTask.role, User.username)
-                           .outerjoin(User, User.id == HumanTask.assignee_id)
-                           .where(HumanTask.application_id.in_(app_ids), HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at)).all()
+    rows = session.execute(_READY_STEPS, {"app_ids": app_ids}).all()
     return [(r[0], {"task_id": r[1], "bpmn_id": r[2], "name": r[3], "lane": r[4], "role": r[5], "assignee": r[6]})
             for r in rows]
 
