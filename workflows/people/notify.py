@@ -42,7 +42,7 @@ class Recipient(Protocol):
     def email(self) -> str | None: ...
 
 
-_NOTIFICATIONS, _OUTBOX = cast(Table, Notification.__table__), cast(Table, OutboxMail.__table__)
+_INSERT_NOTICE, _INSERT_MAIL = insert(cast(Table, Notification.__table__)), insert(cast(Table, OutboxMail.__table__))
 
 
 def task_ready(session: Session, task: HumanTask, users: Sequence[Recipient]) -> None:
@@ -63,14 +63,15 @@ def ready_notices(session: Session, app: Application, task_id: str, task_name: s
     params = {k: {"msgid": v.template} if isinstance(v, i18n.Message) else v for k, v in message.params.items()}
     link = f"{settings.get().base_url}/tasks/{task_id}"
     now = clock.now()
-    session.execute(insert(_NOTIFICATIONS), [
+    connection = session.connection()  # Core statements: no ORM execution around them
+    connection.execute(_INSERT_NOTICE, [
         {"user_id": user.id, "application_id": app.id, "task_id": task_id, "message": str(message),
          "template": message.template, "params": params, "created_at": now} for user in users])
     mails = [{"to": user.email, "subject": f"[职务科技成果赋权] {message}",
               "body": f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n",
               "created_at": now, "attempts": 0, "next_attempt_at": now} for user in users if user.email]
     if mails:
-        session.execute(insert(_OUTBOX), mails)
+        connection.execute(_INSERT_MAIL, mails)
 
 
 def announce(session: Session, users: list[User], application_id: int, message: i18n.Message, path: str) -> None:

@@ -158,7 +158,10 @@ def _load(session: Session, app: Application) -> BpmnWorkflow:
 # Statements of every write, built once: constructing a statement and its cache key costs more
 # CPU than SQLite takes to run it (coercions and cache keys were ~15 % of a submit's profile);
 # a built statement's cache key is memoized, so each use is a cache hit with new parameters.
+# The state row with its process version in one statement (the version's spec text is deferred;
+# its restored spec objects are cached per process by `runtime.spec_objects`).
 _STATE_FOR_UPDATE = (select(WorkflowState).where(WorkflowState.application_id == bindparam("app_id"))
+                     .options(joinedload(WorkflowState.process_version, innerjoin=True))
                      .with_for_update(of=WorkflowState).execution_options(populate_existing=True))
 _TASK_LOAD = (lazyload(HumanTask.assignee), joinedload(HumanTask.application).lazyload(Application.representative))
 _TASK_BY_ID = select(HumanTask).where(HumanTask.id == bindparam("task_id")).options(*_TASK_LOAD)
@@ -514,7 +517,11 @@ def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
         raise Conflict(msg("该申请刚被他人修改，请刷新后重试")) from exc
 
 
-_TASKS = cast(Table, HumanTask.__table__)
+_INSERT_TASK = insert(cast(Table, HumanTask.__table__))
+_PERSON_BY_USERNAME = select(User.id, User.name, User.email).where(User.username == bindparam("username"))
+_STAFF_OF_ROLE = select(User.id, User.name, User.email).join(RoleGrant).where(
+    RoleGrant.role == bindparam("role"), (RoleGrant.unit_id == bindparam("unit_id")) | RoleGrant.unit_id.is_(None),
+    User.active.is_(True))
 
 
 def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -> None:
@@ -527,20 +534,17 @@ def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -
     if role == RoleCode.REPRESENTATIVE:
         assignee = app.representative  # already loaded: the username above is his
     elif username is not None:
-        assignee = session.execute(select(User.id, User.name, User.email)
-                                   .where(User.username == username)).one_or_none()
-    session.execute(insert(_TASKS).values(
-        id=task.id, application_id=app.id, unit_id=app.unit_id, bpmn_id=task.bpmn_id, name=task.name,
-        lane=task.lane, role=role, form=task.form, assignee_id=assignee.id if assignee is not None else None,
-        state="ready", created_at=clock.now(), context=steps.task_context(task)))
+        assignee = session.execute(_PERSON_BY_USERNAME, {"username": username}).one_or_none()
+    session.connection().execute(_INSERT_TASK, {
+        "id": task.id, "application_id": app.id, "unit_id": app.unit_id, "bpmn_id": task.bpmn_id, "name": task.name,
+        "lane": task.lane, "role": role, "form": task.form, "assignee_id": assignee.id if assignee is not None else None,
+        "state": "ready", "created_at": clock.now(), "context": steps.task_context(task)})
     if assignee is not None:
         notify.ready_notices(session, app, task.id, task.name, [assignee])
         return
     seen: set[int] = set(app.member_ids())
     staff = []
-    for person in session.execute(select(User.id, User.name, User.email).join(RoleGrant).where(
-            RoleGrant.role == role, (RoleGrant.unit_id == app.unit_id) | RoleGrant.unit_id.is_(None),
-            User.active.is_(True))):
+    for person in session.execute(_STAFF_OF_ROLE, {"role": role, "unit_id": app.unit_id}):
         if person.id not in seen:  # once each, in the order found (as `.unique()` kept them)
             seen.add(person.id)
             staff.append(person)

@@ -212,11 +212,19 @@ def task_count(session: Session, user: User) -> int:
     return _count_sources(session, _task_sources(user))
 
 
+# What a task list row shows (the REST API's task shape), read as columns: no task, application
+# or user objects to build for a page (`task_page(..., plain=True)`).
+TASK_ROW_COLUMNS = (HumanTask.id, HumanTask.application_id, Application.number, HumanTask.bpmn_id, HumanTask.name,
+                    HumanTask.lane, HumanTask.role, User.username.label("assignee"), HumanTask.state,
+                    HumanTask.created_at)
+
+
 def task_page(session: Session, user: User, page: int = 1, per_page: int = PER_PAGE, sort: str = "created",
-              step: str | None = None, since: datetime | None = None) -> Page:
+              step: str | None = None, since: datetime | None = None, plain: bool = False) -> Page:
     """A page of `tasks_for` in creation order (`created` or `-created`), reading at most
     page × per_page rows from each source's index instead of sorting all of the user's tasks:
-    the busiest officer's first page reads ~50 index entries per source (bench/README)."""
+    the busiest officer's first page reads ~50 index entries per source (bench/README).
+    `plain`: the rows are `TASK_ROW_COLUMNS` mappings instead of tasks (the REST list)."""
     extra = [c for c in (HumanTask.bpmn_id == step if step else None,
                          HumanTask.created_at >= since if since else None) if c is not None]
     sources = [and_(c, *extra) for c in _task_sources(user)]
@@ -228,6 +236,11 @@ def task_page(session: Session, user: User, page: int = 1, per_page: int = PER_P
     firsts = [select(*columns).where(c).order_by(*order).limit(page * per_page).subquery() for c in sources]
     heads = [select(f.c.id) for f in firsts]
     ids = heads[0] if len(heads) == 1 else union_all(*heads)
+    if plain:
+        rows = (select(*TASK_ROW_COLUMNS).join(Application, Application.id == HumanTask.application_id)
+                .outerjoin(User, User.id == HumanTask.assignee_id).where(HumanTask.id.in_(ids)).order_by(*order)
+                .limit(per_page).offset((page - 1) * per_page))
+        return Page([row._mapping for row in session.execute(rows)], total, page, per_page, sort)
     query = (select(HumanTask).where(HumanTask.id.in_(ids)).options(*LIST_ROW_OPTIONS).order_by(*order)
              .limit(per_page).offset((page - 1) * per_page))
     return Page(list(session.execute(query).scalars()), total, page, per_page, sort)
