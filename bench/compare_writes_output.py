@@ -5,7 +5,7 @@ steps on a fresh demo SQLite file, then prints the REST task list's answers (two
 pages/sorts) and every row of the tables a write touches with
 uuids, times and digests replaced by placeholders (ids of users/applications/logs are kept:
 both roots seed the same demo). Run under each root and diff:
-  (cd ROOT && /work/main/.venv/bin/python /path/to/compare_writes_output.py ROOT) > ROOT.txt
+  (cd ROOT && /work/main/.venv/bin/python /path/to/compare_writes_output.py ROOT [EMPTY_DB_URL]) > ROOT.txt
 """
 import json
 import re
@@ -18,7 +18,7 @@ import profile_writes as pw  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 pw.draft.__globals__["time"].time_ns = lambda: 0  # the same IP numbers under both roots
-app = pw.make_app(None)
+app = pw.make_app(sys.argv[2] if len(sys.argv) > 2 else None)  # or an empty database's URL
 client = app.test_client()
 token = client.post("/api/v1/tokens", json={"username": "researcher1", "password": pw.PASSWORD}).get_json()["token"]
 headers = {"Authorization": f"Bearer {token}"}
