@@ -4,6 +4,7 @@ and a pyinstrument profile of each step.
 
 Run: PYTHONPATH=$PWD python bench/profile_writes.py --runs 40 [--database URL] [--html DIR]
 (a fresh SQLite file with the demo seed unless --database names an empty database).
+`--cprofile none` measures without any profiler (the numbers to compare; pyinstrument adds ~2x).
 """
 from __future__ import annotations
 
@@ -89,6 +90,9 @@ def main() -> None:  # noqa: PLR0912 (one branch per command-line option and ste
     parser.add_argument("--html", help="write one pyinstrument HTML profile per step here")
     parser.add_argument("--sql", action="store_true", help="print the statements of one walk")
     parser.add_argument("--cprofile", help="print cProfile's top functions (by own time) of this step")
+    parser.add_argument("--raw", action="store_true",
+                        help="also time the raw engine floor of the same steps (bench/peer/run.py RawOurs), "
+                             "one raw walk after each walk")
     args = parser.parse_args()
     from pyinstrument import Profiler
 
@@ -105,7 +109,24 @@ def main() -> None:  # noqa: PLR0912 (one branch per command-line option and ste
     import cProfile
     import pstats
     cprof = cProfile.Profile()
+    raw_side, raw_cpu = None, {}
+    if args.raw:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("peer_run", Path(__file__).resolve().parent / "peer" / "run.py")
+        peer_run = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(peer_run)
+        raw_side = peer_run.RawOurs()
     for n in range(args.runs):
+        if raw_side is not None:  # the same three steps without HTTP, database or checks
+            c0 = time.thread_time()
+            task_id, _ms = raw_side.start()
+            c1 = time.thread_time()
+            task_id, _ms = raw_side.submit(task_id, True)
+            c2 = time.thread_time()
+            raw_side.submit(task_id, False)
+            c3 = time.thread_time()
+            for name, used in (("start", c1 - c0), ("submit draft", c2 - c1), ("submit consent", c3 - c2)):
+                raw_cpu.setdefault(name, []).append(used * 1000)
         for name, action in steps(client, headers, 100 + n):
             profiler = profilers.setdefault(name, Profiler(interval=0.0005)) if not args.cprofile else None
             if name == args.cprofile:
@@ -125,15 +146,20 @@ def main() -> None:  # noqa: PLR0912 (one branch per command-line option and ste
             if args.sql and n == 0:
                 print(f"-- {name}: {sql[name]} statements")
                 print("\n".join(counter.statements))
-    print("| step | wall median ms | wall p95 ms | CPU median ms | SQL statements |")
-    print("|---|---|---|---|---|")
+    print("| step | wall median ms | wall p95 ms | CPU median ms | CPU p95 ms | SQL statements |")
+    print("|---|---|---|---|---|---|")
     for name, times in wall.items():
-        w = sorted(times)
+        w, c = sorted(times), sorted(cpu[name])
         print(f"| {name} | {statistics.median(w):.1f} | {w[int(0.95 * (len(w) - 1))]:.1f} "
-              f"| {statistics.median(cpu[name]):.1f} | {sql[name]} |")
-    if args.cprofile:
+              f"| {statistics.median(c):.1f} | {c[int(0.95 * (len(c) - 1))]:.1f} | {sql[name]} |")
+    for name, times in raw_cpu.items():
+        c = sorted(times)
+        print(f"| raw engine {name} | CPU median {statistics.median(c):.2f} ms | p95 {c[int(0.95 * (len(c) - 1))]:.2f} ms "
+              f"| target 2×raw+3 = {2 * statistics.median(c) + 3:.1f} ms |")
+    if args.cprofile and args.cprofile in wall:
         pstats.Stats(cprof).sort_stats("tottime").print_stats(45)
         pstats.Stats(cprof).sort_stats("cumulative").print_stats(60)
+    if args.cprofile:
         return
     for name, profiler in profilers.items():
         if args.html:

@@ -19,7 +19,7 @@ from workflows.catalogue import RoleCode
 from workflows.documents import document_store, uploads
 from workflows.errors import Forbidden, GrantError, NotFound, ValidationFailed
 from workflows.evidence import pki
-from workflows.models import Application, Incident, PublicityNotice, Unit, User
+from workflows.models import Application, HumanTask, Incident, PublicityNotice, Unit, User
 from workflows.people import access, accounts
 from workflows.process import engine, incidents, queries
 
@@ -201,8 +201,9 @@ def get_document(document_id: int):
 @bp.get("/tasks")
 @bearer()
 def list_tasks():
-    found = listing.task_page(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None)
-    return listing.api_response(found, out.task)
+    found = listing.task_page(api_user(), kind=request.args.get("kind") or None, step=request.args.get("step") or None,
+                              plain=True)
+    return listing.api_response(found, lambda row: out.task(row) if isinstance(row, HumanTask) else out.task_columns(row))
 
 
 def _visible_task(task_id: str):

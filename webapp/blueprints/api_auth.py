@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from workflows.errors import Forbidden, GrantError
@@ -47,13 +48,19 @@ def issue_token(user: User) -> str:
     return _serializer().dumps({"uid": user.id, "pw": _password_digest(user)})
 
 
+# Built once (every API call runs it); a new session's identity map is empty, so `session.get`
+# would always have emitted this same statement, after building it anew.
+_USER_WITH_ROLES = select(User).where(User.id == bindparam("uid")).options(joinedload(User.roles))
+
+
 def user_from_token(token: str) -> User:
     try:
         claims = _serializer().loads(token, max_age=MAX_AGE_SECONDS)
     except BadSignature as exc:  # SignatureExpired is a BadSignature too
         raise Unauthorized(_("访问令牌无效或已过期，请重新获取")) from exc
     # one statement: the person with their roles (every API call needs both)
-    user = session().get(User, claims.get("uid"), options=[joinedload(User.roles)]) if isinstance(claims, dict) else None
+    user = session().execute(_USER_WITH_ROLES, {"uid": claims.get("uid")}).unique().scalar_one_or_none() \
+        if isinstance(claims, dict) else None
     if user is None or not user.active or claims.get("pw") != _password_digest(user):
         raise Unauthorized(_("访问令牌无效或已过期，请重新获取"))
     return user

@@ -43,6 +43,13 @@ def task(row: HumanTask) -> dict[str, Any]:
             "created_at": iso(row.created_at)}
 
 
+def task_columns(row: Any) -> dict[str, Any]:
+    """`task` from a `queries.TASK_ROW_COLUMNS` mapping (the REST task list reads columns)."""
+    return {"id": row["id"], "application_id": row["application_id"], "number": row["number"],
+            "bpmn_id": row["bpmn_id"], "name": row["name"], "lane": row["lane"], "role": row["role"],
+            "assignee": row["assignee"], "state": row["state"], "created_at": iso(row["created_at"])}
+
+
 def task_detail(s: Session, user: User, row: HumanTask) -> dict[str, Any]:
     """The task with its form: JSON Schema, UI hints (none yet) and the data the form starts from."""
     view = queries.task_view(s, user, row)

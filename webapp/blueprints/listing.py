@@ -33,13 +33,14 @@ def _per_page() -> int:
     return request.args.get("per_page", queries.PER_PAGE, type=int) or queries.PER_PAGE
 
 
-def task_page(user, kind: str | None = None, step: str | None = None, since=None) -> queries.Page:
+def task_page(user, kind: str | None = None, step: str | None = None, since=None, plain: bool = False) -> queries.Page:
     """The user's tasks: in creation order without a search or a kind, each source's index gives
-    the page (`queries.task_page`); any other sort or a search takes the general query."""
+    the page (`queries.task_page`; `plain`: as column mappings there); any other sort or a search
+    takes the general query (tasks)."""
     page, sort, text = args()
     key = sort if sort and sort.lstrip("-") in queries.TASK_SORTS else "created"
     if not text and not kind and key.lstrip("-") == "created":
-        return queries.task_page(database.session(), user, page, _per_page(), key, step=step, since=since)
+        return queries.task_page(database.session(), user, page, _per_page(), key, step=step, since=since, plain=plain)
     return page_of(queries.tasks_for(user, kind=kind, step=step, since=since), queries.TASK_SORTS, "created",
                    queries.search_tasks)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import ColumnElement, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
@@ -168,10 +168,26 @@ def append_pending(session: Session) -> None:
     submissions = [entry for entry in entries if entry.submission is not None]
     for entry in submissions:
         values = dict(entry.submission or {}, audit_event_id=entry.event.id)
-        values["revision"] = select(func.count(FormSubmission.id) + 1).where(
-            FormSubmission.application_id == values["application_id"],
-            FormSubmission.step == values["step"]).scalar_subquery()
-        session.execute(insert(_SUBMISSIONS).values(values))
+        values["b_application"], values["b_step"] = values["application_id"], values["step"]
+        session.execute(_INSERT_SUBMISSION, values)
+
+
+# The statements of every append, built once (their cache keys are memoized): the revision of a
+# submission is counted in its INSERT; the head of a log with one application's last app_seq.
+_SUBMISSION_REVISION = select(func.count(FormSubmission.id) + 1).where(
+    FormSubmission.application_id == bindparam("b_application"), FormSubmission.step == bindparam("b_step"))
+_INSERT_SUBMISSION = insert(cast(Table, FormSubmission.__table__)).values(revision=_SUBMISSION_REVISION.scalar_subquery())
+_HEAD_ONE = (select(AuditLog.size, AuditLog.frontier,
+                    select(func.max(AuditEvent.app_seq)).where(AuditEvent.application_id == bindparam("b_application"))
+                    .scalar_subquery())
+             .where(AuditLog.log_id == bindparam("b_log")).with_for_update(of=AuditLog))
+_UPDATE_HEAD = update(cast(Table, AuditLog.__table__)).where(cast(Table, AuditLog.__table__).c.log_id == bindparam("b_log"))
+
+
+def _head(session: Session, log_id: int, application_ids: list[int]) -> Any:
+    if len(application_ids) == 1:
+        return session.execute(_HEAD_ONE, {"b_log": log_id, "b_application": application_ids[0]}).first()
+    return session.execute(_head_query(log_id, application_ids)).first()
 
 
 def _head_query(log_id: int, application_ids: list[int]) -> Any:
@@ -183,10 +199,10 @@ def _head_query(log_id: int, application_ids: list[int]) -> Any:
 
 def _append_to_log(session: Session, log_id: int, entries: list[_Pending]) -> None:
     application_ids = sorted({e.event.application_id for e in entries if e.event.application_id is not None})
-    row = session.execute(_head_query(log_id, application_ids)).first()
+    row = _head(session, log_id, application_ids)
     if row is None:
         _create_head(session, log_id)
-        row = session.execute(_head_query(log_id, application_ids)).one()
+        row = _head(session, log_id, application_ids)
     size, frontier = row[0], [list(x) for x in row[1]]
     app_seqs = {app_id: last or 0 for app_id, last in zip(application_ids, row[2:], strict=True)}
     rows = []
@@ -202,14 +218,13 @@ def _append_to_log(session: Session, log_id: int, entries: list[_Pending]) -> No
     ids: list[int] = list(inserted.scalars())
     for entry, event_id in zip(entries, ids, strict=True):
         entry.event.id = event_id
-    session.execute(update(AuditLog).where(AuditLog.log_id == log_id)
-                    .values(size=size, frontier=frontier, root=frontier_root(frontier)))
+    session.execute(_UPDATE_HEAD, {"b_log": log_id, "size": size, "frontier": frontier, "root": frontier_root(frontier)})
     cached = session.identity_map.get(identity_key(AuditLog, log_id))
     if cached is not None:  # an ORM copy of the head read earlier in this session is stale now
         session.expire(cached)
 
 
-_EVENTS, _SUBMISSIONS = cast(Table, AuditEvent.__table__), cast(Table, FormSubmission.__table__)
+_EVENTS = cast(Table, AuditEvent.__table__)
 _EVENT_COLUMNS = ("log_id", "seq", "app_seq", "leaf_version", "at", "unit_id", "application_id", "actor",
                   "action", "step", "detail", "data_digest", "leaf_hash")
 

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from functools import partial
+from typing import Protocol, cast
 
-from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows import clock, db, i18n, settings
 from workflows.errors import NotFound
-from workflows.models import HumanTask, Notification, OutboxMail, User
+from workflows.models import Application, HumanTask, Notification, OutboxMail, User
 
 MAX_ATTEMPTS = 10
 
@@ -30,19 +31,47 @@ def _notice(user: User, task: HumanTask, message: i18n.Message) -> Notification:
                         template=message.template, params=params)
 
 
-def task_ready(session: Session, task: HumanTask, users: list[User]) -> None:
-    app = task.application
+class Recipient(Protocol):
+    """Who is told: a User, or a row of just these columns (no entity to build for a notice)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+
+
+_INSERT_NOTICE, _INSERT_MAIL = insert(cast(Table, Notification.__table__)), insert(cast(Table, OutboxMail.__table__))
+
+
+def task_ready(session: Session, task: HumanTask, users: Sequence[Recipient]) -> None:
+    ready_notices(session, task.application, task.id, task.name, users)
+
+
+def ready_notices(session: Session, app: Application, task_id: str, task_name: str,
+                  users: Sequence[Recipient]) -> None:
+    """The notices of a task that became ready, inserted at once with Core statements (one per
+    table, executemany): they are only ever read back by queries, so no ORM unit of work."""
+    if not users:
+        return
     if app.title:
         message = i18n.msg("{number}「{title}」待您处理：{task}", number=app.number, title=app.title,
-                           task=i18n.msg(task.name))
+                           task=i18n.msg(task_name))
     else:
-        message = i18n.msg("{number} 新申请待您处理：{task}", number=app.number, task=i18n.msg(task.name))
-    link = f"{settings.get().base_url}/tasks/{task.id}"
-    for user in users:
-        session.add(_notice(user, task, message))
-        if user.email:
-            session.add(OutboxMail(to=user.email, subject=f"[职务科技成果赋权] {message}",
-                                   body=f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n"))
+        message = i18n.msg("{number} 新申请待您处理：{task}", number=app.number, task=i18n.msg(task_name))
+    params = {k: {"msgid": v.template} if isinstance(v, i18n.Message) else v for k, v in message.params.items()}
+    link = f"{settings.get().base_url}/tasks/{task_id}"
+    now = clock.now()
+    connection = session.connection()  # Core statements: no ORM execution around them
+    connection.execute(_INSERT_NOTICE, [
+        {"user_id": user.id, "application_id": app.id, "task_id": task_id, "message": str(message),
+         "template": message.template, "params": params, "created_at": now} for user in users])
+    mails = [{"to": user.email, "subject": f"[职务科技成果赋权] {message}",
+              "body": f"{user.name}，您好：\n\n{message}\n请登录系统处理：{link}\n",
+              "created_at": now, "attempts": 0, "next_attempt_at": now} for user in users if user.email]
+    if mails:
+        connection.execute(_INSERT_MAIL, mails)
 
 
 def announce(session: Session, users: list[User], application_id: int, message: i18n.Message, path: str) -> None:
@@ -163,10 +192,18 @@ def _message(sender: str, mail: OutboxMail) -> EmailMessage:
     return msg
 
 
+# Built once (a write closes a task every time): the statement and its cache key are reused.
+# Bound parameters cannot be evaluated against loaded objects, hence no synchronization here.
+_CLOSE_NOTICES = (update(Notification).where(Notification.task_id == bindparam("closed_task"), Notification.read_at.is_(None))
+                  .values(read_at=bindparam("now")).execution_options(synchronize_session=False))
+
+
 def task_closed(session: Session, task_id: str) -> int:
     """A done or cancelled task asks nothing of anyone any more: its notices stop counting as unread."""
-    result = session.execute(update(Notification).where(Notification.task_id == task_id,
-                                                        Notification.read_at.is_(None)).values(read_at=clock.now()))
+    result = session.execute(_CLOSE_NOTICES, {"closed_task": task_id, "now": clock.now()})
+    for obj in list(session.identity_map.values()):  # not synchronized by the statement: reread if used
+        if isinstance(obj, Notification) and obj.task_id == task_id:
+            session.expire(obj, ["read_at"])
     return int(getattr(result, "rowcount", 0))
 
 

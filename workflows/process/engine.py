@@ -8,16 +8,17 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import ColumnElement, Select, delete, exists, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload, lazyload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from workflows import clock, conversion, db
 from workflows.catalogue import (
@@ -149,20 +150,35 @@ def _load(session: Session, app: Application) -> BpmnWorkflow:
     The loaded row is pinned on `app.state`: the session's identity map is weak, and if the row
     were dropped `_persist` would reload it at a concurrent winner's version and the version
     check would pass (a lost update)."""
-    state = session.execute(select(WorkflowState).where(WorkflowState.application_id == app.id)
-                            .with_for_update(of=WorkflowState)
-                            .execution_options(populate_existing=True)).scalar_one()
+    state = session.execute(_STATE_FOR_UPDATE, {"app_id": app.id}).scalar_one()
     set_committed_value(app, "state", state)
     return runtime.load(state.serialized, state.process_version)
 
 
+# Statements of every write, built once: constructing a statement and its cache key costs more
+# CPU than SQLite takes to run it (coercions and cache keys were ~15 % of a submit's profile);
+# a built statement's cache key is memoized, so each use is a cache hit with new parameters.
+# The state row with its process version in one statement (the version's spec text is deferred;
+# its restored spec objects are cached per process by `runtime.spec_objects`).
+_STATE_FOR_UPDATE = (select(WorkflowState).where(WorkflowState.application_id == bindparam("app_id"))
+                     .options(joinedload(WorkflowState.process_version, innerjoin=True))
+                     .with_for_update(of=WorkflowState).execution_options(populate_existing=True))
 _TASK_LOAD = (lazyload(HumanTask.assignee), joinedload(HumanTask.application).lazyload(Application.representative))
+_TASK_BY_ID = select(HumanTask).where(HumanTask.id == bindparam("task_id")).options(*_TASK_LOAD)
+_OPEN_TASK_IDS = select(HumanTask.id).where(HumanTask.application_id == bindparam("app_id"), HumanTask.state == "ready")
+_DELETE_DRAFTS = (delete(TaskDraft).where(TaskDraft.task_id == bindparam("task_id"))
+                  .execution_options(synchronize_session=False))
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
     """The task and its application (with its members, for access checks); the people on it load
-    when read, mostly from the session (the actor): half the statements of every write."""
-    task = session.get(HumanTask, task_id, options=_TASK_LOAD)
+    when read, mostly from the session (the actor): half the statements of every write. A task
+    already in the session is not read again (as `session.get`)."""
+    task: HumanTask | None
+    if identity_key(HumanTask, task_id) in session.identity_map:
+        task = session.get(HumanTask, task_id)
+    else:
+        task = session.execute(_TASK_BY_ID, {"task_id": task_id}).unique().scalar_one_or_none()
     if task is None:
         raise NotFound(msg("任务不存在"))
     return task
@@ -190,7 +206,7 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     except WorkflowException as exc:
         raise unwrap(exc) from exc
     steps.after_complete(session, actor, app, row, payload)
-    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id).execution_options(synchronize_session=False))
+    session.execute(_DELETE_DRAFTS, {"task_id": task_id})
     notify.task_closed(session, task_id)
     _persist(session, app, wf)
     event = audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
@@ -513,41 +529,53 @@ def _persist(session: Session, app: Application, wf: BpmnWorkflow) -> None:
     app.summary = runtime.summary(wf, waiting_first=app.kind == watch.KIND)
     app.state.timer_due_at = runtime.next_timer_due(wf)
     try:
-        open_rows = {t.id: t for t in session.execute(
-            select(HumanTask).where(HumanTask.application_id == app.id, HumanTask.state == "ready")
-            .options(lazyload("*"))).scalars()}  # their application is `app`; nothing else is read
+        open_ids = set(session.execute(_OPEN_TASK_IDS, {"app_id": app.id}).scalars())
         ready_ids = {t.id for t in ready}
-        for task_id, row in open_rows.items():
-            if task_id not in ready_ids:
-                row.state = "cancelled"
+        cancelled = sorted(open_ids - ready_ids)
+        if cancelled:  # ORM-enabled: rows of this session's identity map see their new state too
+            session.execute(update(HumanTask).where(HumanTask.id.in_(cancelled)).values(state="cancelled"))
+            for task_id in cancelled:
                 notify.task_closed(session, task_id)
         for task in ready:
-            if task.id not in open_rows:
+            if task.id not in open_ids:
                 _add_task_row(session, app, task)
         session.flush()
     except StaleDataError as exc:
         raise Conflict(msg("该申请刚被他人修改，请刷新后重试")) from exc
 
 
+_INSERT_TASK = insert(cast(Table, HumanTask.__table__))
+_PERSON_BY_USERNAME = select(User.id, User.name, User.email).where(User.username == bindparam("username"))
+_STAFF_OF_ROLE = select(User.id, User.name, User.email).join(RoleGrant).where(
+    RoleGrant.role == bindparam("role"), (RoleGrant.unit_id == bindparam("unit_id")) | RoleGrant.unit_id.is_(None),
+    User.active.is_(True))
+
+
 def _add_task_row(session: Session, app: Application, task: runtime.ReadyTask) -> None:
+    """A new ready task's projection row and its notices, as Core inserts: nothing in this
+    transaction reads them back as objects (the responses query plain columns), so the unit of
+    work has nothing to track; the assignee and the staff are read as columns, not users."""
     role = role_for_lane(task.lane)
-    assignee = None
+    assignee: notify.Recipient | None = None
     username = personal_assignee_username(role, app, task.data)
-    if username is not None:
-        assignee = session.execute(select(User).where(User.username == username)
-                                   .options(lazyload(User.roles))).scalar_one_or_none()
-    row = HumanTask(id=task.id, application=app, unit_id=app.unit_id, bpmn_id=task.bpmn_id, name=task.name,
-                    lane=task.lane, role=role, form=task.form, assignee=assignee,
-                    context=steps.task_context(task))
-    session.add(row)
-    session.flush()
+    if role == RoleCode.REPRESENTATIVE:
+        assignee = app.representative  # already loaded: the username above is his
+    elif username is not None:
+        assignee = session.execute(_PERSON_BY_USERNAME, {"username": username}).one_or_none()
+    session.connection().execute(_INSERT_TASK, {
+        "id": task.id, "application_id": app.id, "unit_id": app.unit_id, "bpmn_id": task.bpmn_id, "name": task.name,
+        "lane": task.lane, "role": role, "form": task.form, "assignee_id": assignee.id if assignee is not None else None,
+        "state": "ready", "created_at": clock.now(), "context": steps.task_context(task)})
     if assignee is not None:
-        notify.task_ready(session, row, [assignee])
-    else:
-        staff = session.execute(select(User).join(RoleGrant).where(
-            RoleGrant.role == role, (RoleGrant.unit_id == app.unit_id) | RoleGrant.unit_id.is_(None),
-            User.active.is_(True)).options(lazyload(User.roles))).scalars().unique().all()  # name and address only
-        notify.task_ready(session, row, [u for u in staff if u.id not in app.member_ids()])
+        notify.ready_notices(session, app, task.id, task.name, [assignee])
+        return
+    seen: set[int] = set(app.member_ids())
+    staff = []
+    for person in session.execute(_STAFF_OF_ROLE, {"role": role, "unit_id": app.unit_id}):
+        if person.id not in seen:  # once each, in the order found (as `.unique()` kept them)
+            seen.add(person.id)
+            staff.append(person)
+    notify.ready_notices(session, app, task.id, task.name, staff)
 
 
 def _status(wf: BpmnWorkflow, ready: list[runtime.ReadyTask], kind: str = "") -> str:

@@ -84,7 +84,8 @@ def before_complete(session: Session, actor: User, app: Application, row: HumanT
 
 def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> None:
     usernames = [m.get("username") for m in draft.get("members", [])]
-    users = session.execute(select(User).where(User.username.in_(usernames))).scalars().all()
+    # columns, not users: no roles to load for people who are only named here
+    users = session.execute(select(User.id, User.username, User.name).where(User.username.in_(usernames))).all()
     policy.check_draft(app.kind, draft, app.representative.username, {u.username: u.name for u in users},
                        _claimed_ip_numbers(session, app))
     app.title = draft["achievement"]["title"]
@@ -111,10 +112,12 @@ def _team_usernames(session: Session, app: Application) -> list[str]:
 def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
     """IP numbers already granted, or in another open application of the unit (no double reward)."""
     claimed: set[str] = set()
-    for entry in session.execute(select(RegistryEntry).where(
+    entry_numbers: Any  # a JSON column: a list, or None for a JSON null
+    for entry_numbers in session.execute(select(RegistryEntry.ip_numbers).where(  # the column, not entries + inventors
             RegistryEntry.unit_id == app.unit_id, RegistryEntry.application_id != app.id,
             RegistryEntry.status != RegistryState.REGISTERED)).scalars():
-        claimed.update(entry.ip_numbers or [])
+        if entry_numbers:
+            claimed.update(entry_numbers)
     numbers: list[str]  # the column is NOT NULL
     for numbers in session.execute(select(Application.ip_numbers).where(
             Application.unit_id == app.unit_id, Application.id != app.id, Application.kind != KindCode.EXTENSION,
