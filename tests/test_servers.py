@@ -305,3 +305,15 @@ def test_the_demo_catches_its_mail_and_uses_its_own_address(tmp_path, sqlite_tem
         assert "演示邮件由本机邮件捕获器" in (tmp_path / "demo.log").read_text()
     finally:
         procs.stop()
+
+
+def test_a_server_process_dumps_every_threads_stack_on_a_native_crash(tmp_path):
+    """Two server processes died in the cyclic GC (SIGSEGV in libpython) under the memory
+    benchmark with no Python trace; the app turns faulthandler on so the next one leaves it."""
+    code = ("import faulthandler, sys; from webapp import create_app; assert not faulthandler.is_enabled(); "
+            "create_app(); print(faulthandler.is_enabled())")
+    env = {**os.environ, "GRANTS_INSTANCE": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    env.pop("PYTHONFAULTHANDLER", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"

@@ -1,6 +1,7 @@
 """Flask front end: thin views over `workflows/`. `create_app` is the only entry point."""
 from __future__ import annotations
 
+import faulthandler
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from . import database, deploy, extensions, security
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
+    if not faulthandler.is_enabled():  # a crash in native code leaves every thread's Python stack in the log
+        faulthandler.enable()
     app = Flask(__name__, instance_path=str(Path(os.environ.get("GRANTS_INSTANCE", Path.cwd() / "instance"))))
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("GRANTS_SECRET_KEY") or keys.secret_key(app.instance_path),
