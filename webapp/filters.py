@@ -60,8 +60,8 @@ def nav_context() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return {"nav": None}
     user, s = me(), database.session()
-    unread = len(s.execute(queries.unread_notifications(user).limit(100)).scalars().all())
-    return {"nav": {"tasks": queries.task_count(s, user), "unread": unread,
+    tasks, unread = queries.nav_counts(s, user)
+    return {"nav": {"tasks": tasks, "unread": unread,
                     RoleCode.AUDITOR: bool(user.units_for(RoleCode.AUDITOR)), RoleCode.ADMIN: None in user.units_for(RoleCode.ADMIN),
                     RoleCode.RESEARCHER: bool(user.units_for(RoleCode.RESEARCHER)),
                     "applications": _("我的申请") if user.units_for(RoleCode.RESEARCHER) else _("全部申请")}}
