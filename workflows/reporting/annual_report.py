@@ -101,7 +101,8 @@ def _applications(session: Session, unit: Unit, year: int) -> list[Application]:
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
-    return sheets.xlsx([(t["title"].split("、", 1)[-1], t["headers"], t["rows"]) for t in report["tables"]])
+    """The report's tables, one sheet each, built in a child process like its PDF (sheets.xlsx_in_child)."""
+    return sheets.xlsx_in_child([(t["title"].split("、", 1)[-1], t["headers"], t["rows"]) for t in report["tables"]])
 
 
 def to_pdf(report: dict[str, Any]) -> bytes:
