@@ -4,7 +4,7 @@ of each version of the code against the same database, then `diff -r DIR_BEFORE 
 
 Renders, with the clock frozen, `--n` applications of the officer's unit taken in turn from every
 status (`measure.application_sample`), each as the officer, as the unit's auditor and as the
-application's representative, latest and `?revision=1`.
+application's representative, latest and `?revision=1`; and the list pages in `LISTS` as the officer.
 """
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from sqlalchemy import select
 from bench.measure import application_sample
 from webapp import create_app
 from workflows.models import Application, User
+
+LISTS = ("/", "/tasks", "/tasks?page=2", "/notifications", "/applications", "/applications?per_page=200",
+         "/registry", "/statistics", "/audit")
 
 
 def main() -> None:
@@ -59,6 +62,11 @@ def main() -> None:
                     name = f"{app_id}-{who}{'-r1' if suffix else ''}.html"
                     (out / name).write_bytes(f"{reply.status_code}\n".encode() + reply.data)
                     count += 1
+        for path in LISTS:  # the top bar and the sign-in are on every page: the lists as the officer too
+            reply = clients[args.user].get(path)
+            (out / f"list-{path.strip('/').replace('/', '_').replace('?', '_') or 'home'}.html").write_bytes(
+                f"{reply.status_code}\n".encode() + reply.data)
+            count += 1
     print(f"{count} pages in {out}; signed in: {sorted(clients)}")
 
 

@@ -21,7 +21,6 @@ from workflows.process import queries
 
 from . import database
 from .extensions import gettext as _
-from .form_widgets import enum_pairs
 from .signed_in import me
 
 VIEWER_JS = "vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
@@ -129,8 +128,10 @@ def _show(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
         out.append(_gettext("是"))
     elif value is False:
         out.append(_gettext("否"))
-    elif node.get("enum"):
-        out.extend(str(escape(translate(text))) for code, text in enum_pairs(node) if code == value)
+    elif node.get("enum"):  # the label of each matching code (`enum_pairs`' label), without building every pair
+        names = node.get("enumNames", [])
+        out.extend(str(escape(translate(names[i] if i < len(names) else str(code))))
+                   for i, code in enumerate(node["enum"]) if code == value)
     elif node.get("format") == "password":
         out.append("••••")
     else:
