@@ -252,3 +252,20 @@ def test_the_spreadsheets_are_built_in_a_child_process(client, driver, monkeypat
         return [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
     assert cells(report.data) == cells(here) and len(cells(report.data)[0]) > 1
     assert len(cells(export.data)[0]) > 1  # headers and the registry's rows
+
+
+def test_the_annual_report_pdf_is_signed_in_the_child_too(client, driver, monkeypatch):
+    """Signing imports pyHanko (~35 MB the server kept, issue 10): the report is signed where it
+    is laid out, in the child, with the unit's key from the server's instance directory."""
+    from workflows.evidence import signing
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("signed in the server process")
+    driver.run(registry_seed.seed_registry)
+    login(client, "tto1")
+    monkeypatch.setattr(signing, "sign_pdf", not_here)
+    pdf = client.get(f"/statistics/report.pdf?unit=SZDU&year={YEAR}")
+    monkeypatch.undo()
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    checks = signing.validate(pdf.data, [])  # no trust roots given: intact and valid, not trusted
+    assert [c.field for c in checks] == ["Sig_unit"] and all(c.intact and c.valid for c in checks)
