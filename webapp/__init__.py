@@ -11,7 +11,7 @@ from flask import Flask
 from workflows import settings as engine_settings
 from workflows.evidence import keys
 
-from . import database, deploy, extensions, security
+from . import database, deploy, extensions, heap, security
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -50,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.register(app)  # before the blueprints: it bounds the <int:…> converter
     database.register(app)
     extensions.register(app)
+    heap.register(app)
     from . import blueprints, cli
     blueprints.register_all(app)
     cli.register(app)

@@ -21,7 +21,6 @@ from workflows.process import queries
 
 from . import database
 from .extensions import gettext as _
-from .form_widgets import enum_pairs
 from .signed_in import me
 
 VIEWER_JS = "vendor/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
@@ -60,8 +59,8 @@ def nav_context() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return {"nav": None}
     user, s = me(), database.session()
-    unread = len(s.execute(queries.unread_notifications(user).limit(100)).scalars().all())
-    return {"nav": {"tasks": queries.task_count(s, user), "unread": unread,
+    tasks, unread = queries.nav_counts(s, user)
+    return {"nav": {"tasks": tasks, "unread": unread,
                     RoleCode.AUDITOR: bool(user.units_for(RoleCode.AUDITOR)), RoleCode.ADMIN: None in user.units_for(RoleCode.ADMIN),
                     RoleCode.RESEARCHER: bool(user.units_for(RoleCode.RESEARCHER)),
                     "applications": _("我的申请") if user.units_for(RoleCode.RESEARCHER) else _("全部申请")}}
@@ -129,8 +128,10 @@ def _show(node: dict[str, Any], value: Any, out: list[str], name_of) -> None:
         out.append(_gettext("是"))
     elif value is False:
         out.append(_gettext("否"))
-    elif node.get("enum"):
-        out.extend(str(escape(translate(text))) for code, text in enum_pairs(node) if code == value)
+    elif node.get("enum"):  # the label of each matching code (`enum_pairs`' label), without building every pair
+        names = node.get("enumNames", [])
+        out.extend(str(escape(translate(names[i] if i < len(names) else str(code))))
+                   for i, code in enumerate(node["enum"]) if code == value)
     elif node.get("format") == "password":
         out.append("••••")
     else:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, url_for
 from flask_login import UserMixin, current_user
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from workflows.catalogue import RoleCode
 from workflows.models import User
@@ -37,10 +39,16 @@ class SignedIn(UserMixin):
         return getattr(self.user, name)
 
 
+# Every request's first read: the user with their roles in one statement (a join, not the
+# relationship's second SELECT), built once with the id bound.
+_USER_WITH_ROLES = select(User).options(joinedload(User.roles)).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedIn | None:
     ident = user_id.partition(":")[0]
-    user = database.session().get(User, int(ident)) if ident.isdigit() and len(ident) < MAX_ID_DIGITS else None
+    user = (database.session().execute(_USER_WITH_ROLES, {"user_id": int(ident)}).unique().scalar_one_or_none()
+            if ident.isdigit() and len(ident) < MAX_ID_DIGITS else None)
     if user is None or not signin.matches(user, user_id):
         return None
     return SignedIn(user)

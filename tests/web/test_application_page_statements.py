@@ -15,10 +15,11 @@ from .conftest import login
 from .test_application_page import PDF
 from .test_lists import counted
 
-# The page's own reads (application + team, history, waiting + queues, submissions, notices +
-# objections, children, names, documents, signatures, my tasks) plus the sign-in (user, roles)
-# and the top bar (notifications, task count), with BEGIN.
-MOST = 18
+# The page's own reads (application with its team, history with its actors' names, waiting steps,
+# their queues' claimants, submissions, notices with their objections, a grant's children,
+# documents, signatures; "my tasks" is tested on the waiting steps' columns) plus the sign-in
+# (user with roles) and the top bar (task and unread counts together), with BEGIN.
+MOST = 11
 
 
 def _statements(app, client, app_id: int) -> list[str]:
@@ -96,3 +97,23 @@ def test_the_team_and_auditors_read_no_more(app, client, driver, who):
     driver.consent_all(app_id)
     login(client, who)
     assert len(_statements(app, client, app_id)) <= MOST
+
+
+def test_the_history_names_whom_a_step_was_handed_to(app, client, driver):
+    """The actors' names come with the history; whom a step was handed to (`to`, who may never
+    have acted) are read in one more statement, only when not already known."""
+    from workflows.people import accounts
+    from workflows.people.access import SystemActor
+    driver.run(lambda s: accounts.create_user(s, "tto1b", "赵敏", "another-pass-2026", roles=[("tto", "SZDU")],
+                                              actor=SystemActor("tests")))
+    app_id = driver.start()
+    driver.draft(app_id)
+    driver.consent_all(app_id)
+    login(client, "tto1")
+    before = _statements(app, client, app_id)
+    review = driver.task_id(app_id, "review")
+    driver.run(lambda s: engine.reassign_task(s, driver.user(s, "tto1"), review, "tto1b"))
+    after = _statements(app, client, app_id)
+    page = client.get(f"/applications/{app_id}").get_data(as_text=True)
+    assert "→ 赵敏" in page
+    assert len(after) == len(before) + 1 <= MOST + 1

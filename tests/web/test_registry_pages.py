@@ -241,3 +241,48 @@ def test_check_statistics_command_finds_and_repairs_a_wrong_bin(app, driver):
     fixed = runner.invoke(args=["check-statistics", "--rebuild"])
     assert fixed.exit_code == 0 and "已按记录重建" in fixed.output, fixed.output
     assert runner.invoke(args=["check-statistics"]).exit_code == 0
+
+def test_the_spreadsheets_are_built_in_a_child_process(client, driver, monkeypatch):
+    """openpyxl keeps every cell of a workbook until it is saved (the annual report at 100k: ~20 MB
+    the server kept, issue 10): the report's and the registry's XLSX are built in a child process,
+    with the same sheets and cells as `sheets.xlsx` builds here."""
+    import openpyxl
+
+    from workflows.reporting import annual_report, sheets
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("a workbook built in the server process")
+    driver.run(registry_seed.seed)
+    driver.run(registry_seed.seed_registry)
+    login(client, "tto1")
+    monkeypatch.setattr(openpyxl, "Workbook", not_here)
+    report = client.get(f"/statistics/report.xlsx?unit=SZDU&year={YEAR}")
+    export = client.get("/registry/export.xlsx")
+    monkeypatch.undo()
+    assert report.status_code == export.status_code == 200
+    with driver.sessions() as s:
+        built = annual_report.build(s, None, "SZDU", YEAR)
+    here = sheets.xlsx([(t["title"].split("、", 1)[-1], t["headers"], t["rows"]) for t in built["tables"]])
+
+    def cells(data: bytes) -> list[list[list[object]]]:
+        book = load_workbook(io.BytesIO(data))
+        return [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
+    assert cells(report.data) == cells(here) and len(cells(report.data)[0]) > 1
+    assert len(cells(export.data)[0]) > 1  # headers and the registry's rows
+
+
+def test_the_annual_report_pdf_is_signed_in_the_child_too(client, driver, monkeypatch):
+    """Signing imports pyHanko (~35 MB the server kept, issue 10): the report is signed where it
+    is laid out, in the child, with the unit's key from the server's instance directory."""
+    from workflows.evidence import signing
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("signed in the server process")
+    driver.run(registry_seed.seed_registry)
+    login(client, "tto1")
+    monkeypatch.setattr(signing, "sign_pdf", not_here)
+    pdf = client.get(f"/statistics/report.pdf?unit=SZDU&year={YEAR}")
+    monkeypatch.undo()
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    checks = signing.validate(pdf.data, [])  # no trust roots given: intact and valid, not trusted
+    assert [c.field for c in checks] == ["Sig_unit"] and all(c.intact and c.valid for c in checks)

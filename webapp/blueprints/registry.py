@@ -78,7 +78,7 @@ def export(fmt: str):
         return Response(sheets.csv_bytes(registry.EXPORT_HEADERS, rows), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=registry.csv"})
     if fmt == "xlsx":
-        return Response(sheets.xlsx([("成果库", registry.EXPORT_HEADERS, rows)]),
+        return Response(sheets.xlsx_in_child([("成果库", registry.EXPORT_HEADERS, rows)]),
                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": "attachment; filename=registry.xlsx"})
     abort(404)

@@ -127,6 +127,11 @@ def _pdf(template: str, ctx: dict[str, Any], final: bool = False) -> bytes:
     return prepare_fields(pdf, boxes)
 
 
+def pdf_here(template: str, ctx: dict[str, Any]) -> bytes:
+    """`_pdf` in this process, for a child that lays out and signs (annual_report.to_pdf)."""
+    return _pdf(template, ctx)
+
+
 def pdf_in_child(template: str, ctx: dict[str, Any]) -> bytes:
     """`_pdf` laid out in a child process that exits afterwards: the annual report of a unit with
     thousands of applications takes ~700 MB to lay out (100k seed: the server went from 200 to

@@ -65,7 +65,11 @@ def can_view(user: User, app: Application) -> bool:
 
 def get_visible(session: Session, user: User, application_id: int, options: Sequence[ORMOption] = ()) -> Application:
     """The application if the user may see it (`options`: loader options, as Session.get takes)."""
-    app = session.get(Application, application_id, options=options)
+    return visible(user, session.get(Application, application_id, options=options))
+
+
+def visible(user: User, app: Application | None) -> Application:
+    """The application read by the caller, if the user may see it (`get_visible`'s check)."""
     if app is None or not can_view(user, app):
         # Not yours looks the same as not there: ids of other teams' work leak nothing.
         raise NotFound(msg("申请不存在或您无权查看"))

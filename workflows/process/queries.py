@@ -2,6 +2,7 @@
 or plain data and never change anything."""
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -167,13 +168,6 @@ def _task_sources(user: User) -> list[ColumnElement[bool]]:
     return _sources_of(user.id, _queues(user))
 
 
-def _queues(user: User) -> list[tuple[str, int | None]]:
-    """The (role, unit or None for city-wide) queues of `_task_sources`, in its order."""
-    queues = {(g.role, g.unit_id) for g in user.roles if g.role in (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER)}
-    return [(role, unit_id) for role, unit_id in sorted(queues, key=lambda q: (q[0], q[1] or 0))
-            if unit_id is None or (role, None) not in queues]
-
-
 def _sources_of(assignee: Any, queues: Sequence[tuple[str, Any]]) -> list[ColumnElement[bool]]:
     """The sources for an assignee and queues given as values or bound parameters."""
     ready = HumanTask.state == "ready"
@@ -182,6 +176,22 @@ def _sources_of(assignee: Any, queues: Sequence[tuple[str, Any]]) -> list[Column
         queue = and_(ready, HumanTask.role == role, HumanTask.assignee_id.is_(None))
         sources.append(queue if unit is None else and_(queue, HumanTask.unit_id == unit))
     return sources
+
+
+def _queues(user: User) -> list[tuple[str, int | None]]:
+    """The (role, unit) queues whose unclaimed tasks are the user's (unit None: every unit), a
+    role held city-wide standing for its per-unit queues; `_task_sources` and `is_mine` share it."""
+    queues = {(g.role, g.unit_id) for g in user.roles if g.role in (RoleCode.TTO, RoleCode.DECIDER, RoleCode.SIGNER)}
+    return [(role, unit_id) for role, unit_id in sorted(queues, key=lambda q: (q[0], q[1] or 0))
+            if unit_id is None or (role, None) not in queues]
+
+
+def is_mine(user: User, role: str | None, unit_id: int | None, assignee_id: int | None) -> bool:
+    """Whether a ready task with these columns is among `tasks_for(user)` (the same sources,
+    tested in Python on columns the page has already read, instead of one more statement)."""
+    if assignee_id is not None:
+        return assignee_id == user.id
+    return any(role == q_role and (q_unit is None or q_unit == unit_id) for q_role, q_unit in _queues(user))
 
 
 def tasks_for(user: User, kind: str | None = None, step: str | None = None,
@@ -205,13 +215,6 @@ def tasks_for(user: User, kind: str | None = None, step: str | None = None,
     return query.order_by(HumanTask.created_at, HumanTask.id)
 
 
-def my_tasks_of(user: User, application_id: int) -> Select[Any]:
-    """Ids of one application's ready tasks that are the user's (`tasks_for`'s sources), read
-    through the application's own index: not the user's whole union of tasks (1,085 rows for
-    the busiest officer at 100k) to test a handful against it."""
-    return select(HumanTask.id).where(HumanTask.application_id == application_id, or_(*_task_sources(user)))
-
-
 def _count_sources(session: Session, sources: list[ColumnElement[bool]]) -> int:
     """One statement adding a COUNT per source, each read from its index alone."""
     counts = [select(func.count()).select_from(HumanTask).where(c).scalar_subquery() for c in sources]
@@ -227,6 +230,33 @@ def task_count(session: Session, user: User) -> int:
 TASK_ROW_COLUMNS = (HumanTask.id, HumanTask.application_id, Application.number, HumanTask.bpmn_id, HumanTask.name,
                     HumanTask.lane, HumanTask.role, User.username.label("assignee"), HumanTask.state,
                     HumanTask.created_at)
+
+
+def nav_counts(session: Session, user: User, most_unread: int = 100) -> tuple[int, int]:
+    """The top bar's two numbers in one statement: the user's ready tasks (`task_count`: a COUNT
+    per `_task_sources` source) and their unread notifications, counted up to `most_unread` (the
+    bar shows no more). The statement is built once per shape of queues, the ids are bound."""
+    queues = _queues(user)
+    params: dict[str, Any] = {"user_id": user.id, "most_unread": most_unread}
+    params.update({f"role_{i}": role for i, (role, _unit) in enumerate(queues)})
+    params.update({f"unit_{i}": unit for i, (_role, unit) in enumerate(queues) if unit is not None})
+    row = session.execute(_nav_statement(tuple(unit is None for _role, unit in queues)), params).one()
+    return int(row[0]), int(row[1])
+
+
+@functools.lru_cache(maxsize=32)
+def _nav_statement(city_wide: tuple[bool, ...]) -> Select[Any]:
+    """`nav_counts`' statement for queues of this shape (True: a role held in every unit); the
+    same sources as `_task_sources`, with bound parameters instead of values."""
+    ready = HumanTask.state == "ready"
+    sources = [and_(ready, HumanTask.assignee_id == bindparam("user_id"))]
+    for i, every_unit in enumerate(city_wide):
+        queue = and_(ready, HumanTask.role == bindparam(f"role_{i}"), HumanTask.assignee_id.is_(None))
+        sources.append(queue if every_unit else and_(queue, HumanTask.unit_id == bindparam(f"unit_{i}")))
+    counts = [select(func.count()).select_from(HumanTask).where(c).scalar_subquery() for c in sources]
+    unread = (select(Notification.id).where(Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
+              .limit(bindparam("most_unread")).subquery())
+    return select(reduce(operator.add, counts), select(func.count()).select_from(unread).scalar_subquery())
 
 
 def task_page(session: Session, user: User, page: int = 1, per_page: int = PER_PAGE, sort: str = "created",
@@ -402,6 +432,18 @@ def history(session: Session, app: Application) -> list[AuditEvent]:
     audit.append_pending(session)  # this transaction's own events too (audit appends at commit)
     return list(session.execute(select(AuditEvent).where(AuditEvent.application_id == app.id)
                                 .order_by(AuditEvent.id)).scalars())
+
+
+_HISTORY_WITH_NAMES = (select(AuditEvent, User.name).outerjoin(User, User.username == AuditEvent.actor)
+                       .where(AuditEvent.application_id == bindparam("application_id")).order_by(AuditEvent.id))
+
+
+def history_with_names(session: Session, app: Application) -> tuple[list[AuditEvent], dict[str, str]]:
+    """`history`, and the names of its actors read in the same statement (users by their unique
+    username, an outer join: "system", "public" and removed users have none)."""
+    audit.append_pending(session)
+    rows = session.execute(_HISTORY_WITH_NAMES, {"application_id": app.id}).all()
+    return [event for event, _ in rows], {event.actor: name for event, name in rows if name is not None}
 
 
 def documents(session: Session, app: Application) -> list[Document]:

@@ -7,13 +7,16 @@ Contract amounts, income and its distribution, and leader rewards come from the 
 """
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from workflows import clock
+from workflows import clock, settings
 from workflows.catalogue import KIND_LABELS, STATUS_LABELS, KindCode, RegistryState
 from workflows.errors import ValidationFailed
 from workflows.i18n import msg
@@ -101,15 +104,28 @@ def _applications(session: Session, unit: Unit, year: int) -> list[Application]:
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
-    return sheets.xlsx([(t["title"].split("、", 1)[-1], t["headers"], t["rows"]) for t in report["tables"]])
+    """The report's tables, one sheet each, built in a child process like its PDF (sheets.xlsx_in_child)."""
+    return sheets.xlsx_in_child([(t["title"].split("、", 1)[-1], t["headers"], t["rows"]) for t in report["tables"]])
 
 
 def to_pdf(report: dict[str, Any]) -> bytes:
-    """The report as PDF/A, signed with the unit's certificate (PAdES) like its notices."""
+    """The report as PDF/A, signed with the unit's certificate (PAdES) like its notices, laid out
+    *and signed* in a spawned child process that exits afterwards: the layout of a unit with
+    thousands of applications takes ~700 MB (issue 10), and signing imports pyHanko and its
+    cryptography (~35 MB the server kept for good, bench/README "Server memory"). The child gets
+    the plain report and this process's settings (the instance directory holding the unit's keys)."""
+    ctx = {**report, "number": f"{report['unit']['code']}-{report['year']}"}
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(_laid_out_and_signed, ctx, settings.get()).result()
+
+
+def _laid_out_and_signed(ctx: dict[str, Any], current: settings.Settings) -> bytes:
+    """`to_pdf`'s work, in the child."""
+    settings.configure(**dataclasses.asdict(current))
     from workflows.documents import render
     from workflows.evidence import signing
-    pdf = render.pdf_in_child("annual_report.html", {**report, "number": f"{report['unit']['code']}-{report['year']}"})
-    return signing.sign_as_unit(pdf, signing.UnitName(report["unit"]["code"], report["unit"]["name"]),
+    pdf = render.pdf_here("annual_report.html", ctx)
+    return signing.sign_as_unit(pdf, signing.UnitName(ctx["unit"]["code"], ctx["unit"]["name"]),
                                 title="年度报告电子签章")
 
 

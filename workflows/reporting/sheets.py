@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 Table = tuple[str, list[str], list[list[Any]]]  # (title, headers, rows)
@@ -33,6 +35,15 @@ def xlsx(tables: list[Table]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def xlsx_in_child(tables: list[Table]) -> bytes:
+    """`xlsx` built in a spawned child process that exits afterwards: openpyxl keeps every cell
+    of a workbook as an object until it is saved (the annual report of a unit at 100k: ~20 MB
+    more in the server for good, bench/rss.py; issue 10: RSS ≤ 250 MB whatever was asked). The
+    child imports only this module and openpyxl, and gets the tables as plain values."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(xlsx, tables).result()
 
 
 def _sheet_name(title: str, taken: list[str]) -> str:
