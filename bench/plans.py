@@ -100,7 +100,7 @@ def big_tables(app) -> set[str]:
 def full_scans(plan: list[str], big: set[str]) -> list[str]:
     bad = []
     for line in plan:
-        sqlite = re.search(r"\bSCAN (\w+)(?! USING (COVERING )?INDEX)", line)
+        sqlite = re.search(r"\bSCAN (\w+)(?! USING (COVERING )?INDEX| VIRTUAL TABLE INDEX \d+:M)", line)
         pg = re.search(r"Seq Scan on (\w+)", line)
         table = (sqlite or pg).group(1) if (sqlite or pg) else None
         if table in big and not re.search(r"SCAN \w+ USING", line):

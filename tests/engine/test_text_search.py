@@ -14,13 +14,13 @@ from workflows.process.textsearch import contains
 
 TITLES = ["高性能芯片封装方法", "芯片", "一种AI芯片的散热结构", "Graphene 石墨烯 电池", "graphene电池",
           "100%纯度提纯_工艺", "Äpfel Sorting", "äpfel sorting", "Ｆｕｌｌ宽字符", "", "李明华的发明",
-          "a_b\\c 路径", "芯 片 分开", "ＡＩ全角"]
+          "a_b\\c 路径", "芯 片 分开", "ＡＩ全角", 'say "a"b" 芯片*', "NOT 芯片 OR x", "title:芯片"]
 NAMES = [("search-u1", "李明"), ("search-u2", "李明华"), ("search-u3", "王小明"), ("Search_Alice", "Alice Smith"),
          ("search-u5", "ZHANG Wei 张伟"), ("search-u6", "Åsa Ölund"), ("search-u7", "芯片王")]
 QUERIES = ["芯", "芯片", "芯片封", "片的散", "AI", "ai芯", "ai芯片", "GRAPHENE", "raph", "2026-0012", "0012", "12", "2",
            "-20", "SZDU-2026", "szdu", "%", "_", "100%", "%纯度_", "纯度提", "a", "äp", "ÄPF", "äpfel", "ÅSA", "åsa",
            "李明", "明", "李明华", "小明", "ali", "SMITH", "alice_", "search_a", "  芯片  ", "\\", "b\\c", "zzz不存在",
-           "Ｆｕ", "ｆｕｌ", "ＡＩ全", "ai全", "芯 片", " 片 ", "wei 张", "a%b"]
+           "Ｆｕ", "ｆｕｌ", "ＡＩ全", "ai全", "芯 片", " 片 ", "wei 张", "a%b", 'a"b', '"芯片"', "芯片*", "title:芯片", "NOT 芯片", "芯片 OR x"]
 COLUMNS = [(Application.number, Application.id), (Application.title, Application.id),
            (User.name, User.id), (User.username, User.id)]
 
