@@ -146,11 +146,15 @@ def search_applications(query: Select[Row], text: str | None) -> Select[Row]:
 def search_notices(query: Select[Row], text: str | None) -> Select[Row]:
     if not text or not text.strip():
         return query
-    # The query joins Application (board_query); members' names are posted on the notice.
-    members = select(ApplicationMember.application_id).where(ApplicationMember.user_id.in_(
-        select(User.id).where(contains(User.name, User.id, text))))
+    # The query joins Application (board_query); members' names are posted on the notice. The
+    # team test is the listed application's own (a correlated LIMIT 1 on its members' key):
+    # `id IN (members)` let PostgreSQL guess half of all applications and hash-join a sequential
+    # scan of them to the 5,000 open notices (850 → 200 ms at 100k, bench/README).
+    people = select(User.id).where(contains(User.name, User.id, text))
+    team = (select(literal(1)).where(ApplicationMember.application_id == Application.id,
+                                     ApplicationMember.user_id.in_(people)).limit(1).scalar_subquery().is_not(None))
     return query.where(or_(contains(Application.number, Application.id, text),
-                           contains(Application.title, Application.id, text), Application.id.in_(members)))
+                           contains(Application.title, Application.id, text), team))
 
 
 def search_notifications(query: Select[Row], text: str | None) -> Select[Row]:
