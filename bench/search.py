@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--password", default="bench-pass-2026")
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--label", default="")
+    parser.add_argument("--who", choices=("tto", "auditor", "anyone"), help="only this person's lists")
     args = parser.parse_args()
     app = create_app({"DATABASE_URL": args.database, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench"})
     found = terms(app, args.tto)
@@ -69,6 +70,8 @@ def main() -> None:
     for who, pages in (("tto", ("/api/v1/tasks?q={}", "/tasks?q={}")),
                        ("auditor", ("/api/v1/applications?q={}", "/audit?q={}")),
                        (None, ("/api/v1/publicity?q={}", "/publicity?q={}"))):
+        if args.who and args.who != (who or "anyone"):
+            continue
         username = {"tto": args.tto, "auditor": args.auditor, None: None}[who]
         client = app.test_client()
         bearer = {}
