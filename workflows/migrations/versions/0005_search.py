@@ -22,7 +22,7 @@ down_revision = "0004_consts"
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("alembic.runtime.migration")
+log = logging.getLogger("grants.migrations")  # not under "alembic", whose NullHandler would swallow it
 
 # table → (its FTS5 table on SQLite, the searched columns); written out here, not imported
 SEARCHED = {"applications": ("applications_search", ("number", "title")),
@@ -64,8 +64,9 @@ def _postgres_upgrade() -> None:
             bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     except DBAPIError as error:
         log.warning("0005_search: pg_trgm could not be created (%s); substring search keeps its "
-                    "unindexed plan. Run CREATE EXTENSION pg_trgm as a superuser, then "
-                    "`grants init-db` again after downgrading to 0004_consts.", type(error.orig).__name__)
+                    "unindexed plan. To index it, a superuser runs CREATE EXTENSION pg_trgm and the "
+                    "CREATE INDEX … USING gin (… gin_trgm_ops) statements of this migration.",
+                    type(error.orig).__name__)
         return
     for table, (_fts, columns) in SEARCHED.items():
         for column in columns:
