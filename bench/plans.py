@@ -1,5 +1,9 @@
 """The query plan of every statement a list page runs, captured from the real request path:
-`python bench/plans.py --database URL [--tto u35-tto1] [--auditor u35-auditor1] [--password P]`.
+`python bench/plans.py --database URL [--tto u35-tto1] [--auditor u35-auditor1] [--password P] [--searches]`.
+
+`--searches`: only the substring searches of bench/search.py's terms (a 3- and a 2-character
+title fragment, a representative's name, a number fragment) on the officer's task list, the
+auditor's list and the board.
 
 Each page below is asked for once through the Flask test client with a cursor listener that
 records its SELECTs with their parameters; each is then explained on the same database (SQLite
@@ -15,6 +19,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -95,7 +100,7 @@ def big_tables(app) -> set[str]:
 def full_scans(plan: list[str], big: set[str]) -> list[str]:
     bad = []
     for line in plan:
-        sqlite = re.search(r"\bSCAN (\w+)(?! USING (COVERING )?INDEX)", line)
+        sqlite = re.search(r"\bSCAN (\w+)(?! USING (COVERING )?INDEX| VIRTUAL TABLE INDEX \d+:M)", line)
         pg = re.search(r"Seq Scan on (\w+)", line)
         table = (sqlite or pg).group(1) if (sqlite or pg) else None
         if table in big and not re.search(r"SCAN \w+ USING", line):
@@ -116,19 +121,28 @@ def main() -> None:
     parser.add_argument("--tto", default="u35-tto1")
     parser.add_argument("--auditor", default="u35-auditor1")
     parser.add_argument("--password", default="bench-pass-2026")
+    parser.add_argument("--searches", action="store_true")
     args = parser.parse_args()
     app = create_app({"DATABASE_URL": args.database, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench"})
+    pages = PAGES
+    if args.searches:
+        from search import terms  # bench/search.py, beside this script
+        found = terms(app, args.tto)
+        print(f"search terms: {found}")
+        pages = {"tto": [(f"我的待办, q = {k}", f"/tasks?q={quote(v)}") for k, v in found.items()],
+                 "auditor": [(f"审计, q = {k}", f"/audit?q={quote(v)}") for k, v in found.items()],
+                 None: [(f"公示栏, q = {k}", f"/publicity?q={quote(v)}") for k, v in found.items()]}
     flagged = 0
     big = big_tables(app)
     print(f"tables over 10,000 rows: {', '.join(sorted(big))}")
-    for who, pages in PAGES.items():
+    for who, listed in pages.items():
         username = {"tto": args.tto, "auditor": args.auditor, None: None}[who]
         client = sign_in(app, username, args.password)
         bearer = {}
         if username:
             token = client.post("/api/v1/tokens", json={"username": username, "password": args.password}).get_json()
             bearer = {"Authorization": f"Bearer {token['token']}"}
-        for name, url in pages:
+        for name, url in listed:
             status, statements = capture(app, client, url, bearer if url.startswith("/api/") else None)
             print(f"\n### {name} — `GET {url}` as {username or 'anyone'}: HTTP {status}, {len(statements)} SELECTs")
             for i, (statement, parameters) in enumerate(statements, 1):
