@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_stats"
-down_revision = "0004_consts"
+down_revision = "0005_search"
 branch_labels = None
 depends_on = None
 
