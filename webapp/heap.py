@@ -11,29 +11,18 @@ after a response of `TRIM_AFTER_BYTES` or more, or a request that took `TRIM_AFT
 of its thread's CPU or more; an ordinary page (~20 ms) never pays it."""
 from __future__ import annotations
 
-import ctypes
 import time
-from typing import Any
 
 from flask import Flask, Response, current_app, g
+
+from workflows.documents import render
 
 LARGE_BYTES = 256 * 1024  # the report page, a 200-row list, the exports; not an ordinary page
 LONG_CPU_SECONDS = 0.1   # a deep list page or the statistics at 100k; not an ordinary page
 
 
-def _malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
 def trim() -> None:
-    if _TRIM is not None:
-        _TRIM(0)
+    render.malloc_trim()
 
 
 def _before() -> None:

@@ -2,19 +2,27 @@
 (glibc malloc_trim), after an ordinary one it does not spend the time (issue 10: RSS ≤ 250 MB)."""
 from __future__ import annotations
 
-from webapp import heap
+import pytest
+
+from workflows.documents import render
 
 from .conftest import login
 
 
-def test_large_responses_trim_the_heap_once_sent(app, client, monkeypatch):
-    calls: list[str] = []
-    real = heap._TRIM
+@pytest.fixture
+def calls(monkeypatch) -> list[str]:
+    """The heap trims counted; each still runs the real malloc_trim."""
+    made: list[str] = []
+    real = render._MALLOC_TRIM
 
-    def counted(pad: int) -> int:  # counts the calls, runs the real malloc_trim
-        calls.append("trim")
+    def counted(pad: int) -> int:
+        made.append("trim")
         return real(pad) if real is not None else 0
-    monkeypatch.setattr(heap, "_TRIM", counted)
+    monkeypatch.setattr(render, "_MALLOC_TRIM", counted)
+    return made
+
+
+def test_large_responses_trim_the_heap_once_sent(app, client, calls):
     app.config["TRIM_AFTER_CPU_SECONDS"] = 3600.0  # the size alone decides here
     login(client, "tto1")
     page = client.get("/applications")
@@ -27,14 +35,7 @@ def test_large_responses_trim_the_heap_once_sent(app, client, monkeypatch):
     assert calls == ["trim"]  # … but once it is
 
 
-def test_long_requests_trim_the_heap_too(app, client, monkeypatch):
-    calls: list[str] = []
-    real = heap._TRIM
-
-    def counted(pad: int) -> int:  # counts the calls, runs the real malloc_trim
-        calls.append("trim")
-        return real(pad) if real is not None else 0
-    monkeypatch.setattr(heap, "_TRIM", counted)
+def test_long_requests_trim_the_heap_too(app, client, calls):
     app.config.update(TRIM_AFTER_BYTES=2**40, TRIM_AFTER_CPU_SECONDS=3600.0)  # the time alone decides here
     login(client, "tto1")
     client.get("/applications").close()

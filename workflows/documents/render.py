@@ -106,6 +106,11 @@ def _release_heap() -> None:
     arena of the thread that laid out, so the server's RSS stayed at its peak for good (issue 10:
     RSS ≤ 250 MB whatever page was asked for). malloc_trim(0) returns them (a few ms)."""
     gc.collect()
+    malloc_trim()
+
+
+def malloc_trim() -> None:
+    """glibc's malloc_trim(0): freed pages of every arena back to the system (nothing elsewhere)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
