@@ -338,3 +338,28 @@ def test_publicity_and_decision_render_from_their_minimal_ctx():
     ctx = decision_ctx()
     ctx.pop("representative")
     assert "同意赋权" in flat_text(documents.render_decision_record(ctx))
+
+
+# Signatures that once printed broken: base64's "/" is a line-break opportunity, so the line
+# wrapped there and a reader copying the value (pypdf too) got a space inside the signature.
+SLASHED_SIGNATURES = [
+    "mJ1b3/GPFHEKEMLfcsG4ms/LV3wjP5g+0eXvt2oE+p3vLZ2F604ipHYvnF+2JKjoDIS+u3kxAm94FJBPX63ahA==",
+    "7DjLr/NC2gw85ae72+zYVDVfBa/G319bnI29Ytbazkff73NXHygBVqKTVnHiExn6KxIEKqFaSWA1IlWKoHjOPQ==",
+    "ObyrUE3i1kJZYnxzZHkyBwzWs6iGTetFkyaLC/hkLC2FezDEq1lYvkVupkVzM+018qhN3UmJ2b4a7ddj/L9BTQ==",
+]
+
+
+@pytest.mark.parametrize("signature", SLASHED_SIGNATURES)
+def test_a_printed_checkpoint_reads_back_exactly_in_groups_of_eight(signature):
+    """The checkpoint on a notice is copied by hand years later: every value prints in groups of
+    eight characters, lines break only between groups, and removing the spaces gives the value."""
+    checkpoint = {"log_id": "unit-1", "size": 42, "time": "2026-12-01T08:00:00Z",
+                  "root": "d31ad36c4616f8bcb8f88044736991a6f7656c91c396bc9f39d625933ac26627",
+                  "key_id": "5f1c0a7e9b2d4c63", "signature": signature}
+    pdf = documents.render_publicity_notice({**publicity_ctx(), "checkpoint": checkpoint})
+    lines = [line for page in pdf_text(pdf) for line in page.splitlines()]
+    printed = " ".join(lines)
+    groups = [signature[i:i + 8] for i in range(0, len(signature), 8)]
+    assert " ".join(groups) in re.sub(r"\s+", " ", printed), printed
+    for value in (checkpoint["root"], signature):
+        assert value in flat_text(pdf)

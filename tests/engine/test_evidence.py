@@ -328,7 +328,7 @@ def test_every_publicity_notice_prints_a_signed_checkpoint_of_the_units_log(sess
     with sessions() as s:
         notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == app_id)).scalar_one()
         pdf = document_store.read(s.get(Document, notice.document_id))
-        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).replace("\n", "")
+        text = "".join("".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
         assert "审计日志检查点" in text
         signed = [c.body for c in s.execute(select(AuditCheckpoint)).scalars()
                   if c.body["root"] in text and c.body["signature"][:40] in text]

@@ -104,6 +104,13 @@ def _decimal(value: Decimal | float | str) -> Decimal:
     return Decimal(str(value))
 
 
+def in_groups(value: str, size: int = 8) -> list[str]:
+    """A hash or signature as groups of eight, each printed unbreakable: lines break only between
+    groups, so a value copied from paper is exact once its spaces are removed (base64's "/" is a
+    line-break opportunity and once broke a printed signature inside)."""
+    return [value[i:i + size] for i in range(0, len(value), size)]
+
+
 def fmt_percent(value: Decimal | float | str) -> str:
     """80 -> 80%, 33.3 -> 33.3%, 12.345 -> 12.35% (forms allow two decimals)."""
     q = _decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP)

@@ -38,7 +38,7 @@ _env.filters.update(
     money=labels.fmt_money,
     money_upper=labels.fmt_money_upper,
 )
-_env.filters.update(iso=labels.iso)
+_env.filters.update(iso=labels.iso, groups=labels.in_groups)
 _env.globals.update(label=labels.enum_label, kind_names=labels.KIND_NAMES,
                     role_names=labels.ROLE_NAMES, no_number_ip_types=clauses.NO_NUMBER_IP_TYPES,
                     floors=FLOORS, cn_number=labels.cn_number, **TEMPLATE_CODES)
