@@ -28,7 +28,16 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, InstanceState, Mapped, Session, mapped_column, object_session, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    InstanceState,
+    Mapped,
+    Session,
+    mapped_column,
+    object_session,
+    relationship,
+    validates,
+)
 from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import TypeDecorator
@@ -307,6 +316,14 @@ class PublicityNotice(Base):
     kind: Mapped[str] = mapped_column(String(16), default=NoticeKind.GRANT, server_default=NoticeKind.GRANT.value)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     application: Mapped[Application] = relationship(lazy="joined")
+
+    @validates("summary")
+    def _posted_once(self, _key: str, summary: dict[str, Any]) -> dict[str, Any]:
+        """What a notice posts is written once, when it goes up: the board keeps rendered entries
+        by the notice's id (webapp public._article_key), and a posted notice is not rewritten."""
+        if self.__dict__.get("summary"):
+            raise ValueError(f"publicity notice {self.id}: its posted summary is not rewritten")
+        return summary
 
 
 class Objection(Base):

@@ -5,6 +5,7 @@ import io
 import re
 
 import pytest
+from sqlalchemy import select
 
 from .conftest import login, text_of
 
@@ -66,3 +67,29 @@ def test_unknown_notices_are_not_public(client):
     assert client.post("/publicity/999/objection", data={"name": "x"}).status_code == 404
     # a receipt number alone is no proof of anything: it leads to the look-up (number + contact)
     assert "/publicity/lookup?receipt=nope" in client.get("/publicity/receipt/nope").location
+
+
+def test_the_board_reads_what_a_notice_posts_only_for_entries_it_has_not_kept(app, client, posted):
+    """A kept board entry stands for its notice (a posted notice is never rewritten): the summary's
+    JSON is read in one statement for the entries not kept, and not at all once they are."""
+    from webapp.blueprints import public
+
+    from .test_lists import counted
+    public._ARTICLES.clear()
+    for expected_reads in (1, 0):
+        with counted(app) as statements:
+            text = text_of(client.get("/publicity"))
+        assert "一种低功耗图像识别芯片架构" in text and "李明、王芳、张伟" in text
+        reads = [sql for sql in statements if "publicity_notices.summary" in sql and not sql.startswith("SELECT count")]
+        assert len(reads) == expected_reads, reads
+        assert len([sql for sql in statements if sql.startswith("SELECT")]) == 2 + expected_reads, statements
+
+
+def test_a_posted_notice_is_not_rewritten(driver, posted):
+    """The board keeps an entry by its notice's id: what a notice posts is written once."""
+    from workflows.models import PublicityNotice
+    with driver.sessions() as s:
+        notice = s.execute(select(PublicityNotice).where(PublicityNotice.application_id == posted)).scalar_one()
+        assert notice.summary
+        with pytest.raises(ValueError, match="not rewritten"):
+            notice.summary = {"draft": {"achievement": {"title": "另一个成果"}}}
