@@ -209,3 +209,36 @@ def test_the_draft_check_reads_no_other_applications_numbers(drive):
     with drive.sessions() as s:
         assert ip_claim_differences(s.connection()) == []
         assert s.execute(select(User.id).where(User.username == "researcher1")).scalar_one()
+
+
+def test_migration_0006_backfills_the_claims_and_keeps_the_oldest_of_duplicates(drive, database_url, capsys):
+    """Built from the rows on upgrade; two open applications the old check-then-act let through with
+    one number do not make it fail: the older keeps the claim, the newer is printed."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import update
+
+    older, newer, refused_app = drive.start(), drive.start(), drive.start()
+    drive.complete(older, "draft", "researcher1", _draft(["M-1", "M-2"]))
+    drive.complete(newer, "draft", "researcher1", _draft(["M-3"]))
+    drive.complete(refused_app, "draft", "researcher1", _draft(["M-4"]))
+    drive.consent_all(refused_app)
+    drive.review(refused_app, "refuse")
+    engine_ = drive.sessions.kw["bind"]
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine_
+    command.downgrade(cfg, "0005_stats")
+    with engine_.begin() as conn:  # as a race before the claims table left it
+        conn.execute(update(Application.__table__).where(Application.__table__.c.id == newer)
+                     .values(ip_numbers=["M-3", "M-1"]))
+    capsys.readouterr()
+    command.upgrade(cfg, "head")
+    printed = capsys.readouterr().out
+    assert f"application {newer} left without a claim" in printed and "'M-1'" in printed, printed
+    with drive.sessions() as s:
+        rows = set(s.execute(select(IpClaim.ip_number, IpClaim.application_id, IpClaim.registry_entry_id)).all())
+        assert rows == {("M-1", older, None), ("M-2", older, None), ("M-3", newer, None)}
+        assert ip_claim_differences(s.connection()) == []  # the recount keeps the older one too
