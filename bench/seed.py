@@ -42,6 +42,7 @@ from workflows.models import (
     User,
     WorkflowState,
     rebuild_duration_bins,
+    rebuild_ip_claims,
     seconds_between,
 )
 from workflows.people import accounts
@@ -362,6 +363,7 @@ def replicate(s, templates: dict, people: list[dict], n: int, version_ids: dict[
     events.sort(key=lambda e: e["at"])
     bulk_audit(s, events)
     rebuild_duration_bins(s.connection())  # the Core inserts above bypass the listener that keeps them
+    rebuild_ip_claims(s.connection())  # and the one that keeps the claims on IP numbers
     return len(events)
 
 

@@ -312,27 +312,36 @@ def annual_report_command(unit_code: str, year: int, out_dir: str) -> None:
 
 
 @click.command("check-statistics")
-@click.option("--rebuild", is_flag=True, help="差异存在时按记录重建用时分布与申请计数（一次提交）")
+@click.option("--rebuild", is_flag=True, help="差异存在时按记录重建用时分布、申请计数与知识产权编号占用（一次提交）")
 @with_appcontext
 def check_statistics(rebuild: bool) -> None:
-    """Recount the statistics' duration bins and application counts from the rows; exit 1 on any difference
-    (and with --rebuild, rewrite them from the rows in one transaction)."""
-    from workflows.models import rebuild_duration_bins
+    """Recount the statistics' duration bins and application counts, and the claims on IP numbers
+    (ip_claims), from the rows; exit 1 on any difference (and with --rebuild, rewrite them from the
+    rows in one transaction)."""
+    from workflows.models import ip_claim_differences, rebuild_duration_bins, rebuild_ip_claims
     from workflows.reporting import statistics
     session = current_app.extensions["grants_sessions"]()
     try:
         differences = statistics.duration_bin_differences(session)
         for key, stored, counted in differences[:50]:
             click.echo(f"范围 {key[0]} {'/'.join(str(k) for k in key[1:])}：存 {stored}，按记录 {counted}", err=True)
-        if differences and rebuild:
-            rebuild_duration_bins(session.connection())
+        claims = ip_claim_differences(session.connection())
+        for (unit_id, number, app_id, entry_id), stored, counted in claims[:50]:
+            holder = f"成果库条目 {entry_id}" if entry_id is not None else f"申请 {app_id}"
+            click.echo(f"单位 {unit_id} 编号 {number}（{holder}）：存 {stored}，按记录 {counted}", err=True)
+        if (differences or claims) and rebuild:
+            if differences:
+                rebuild_duration_bins(session.connection())
+            skipped = rebuild_ip_claims(session.connection()) if claims else []
             session.commit()
-            click.echo(f"已按记录重建用时分布与申请计数（{len(differences)} 处不一致）")
+            for unit_id, number, app_id, _entry in skipped:
+                click.echo(f"单位 {unit_id} 编号 {number}：申请 {app_id} 与更早的申请重复，未占用", err=True)
+            click.echo(f"已按记录重建（{len(differences)} 处统计汇总、{len(claims)} 处编号占用不一致）")
             return
     finally:
         session.close()
-    if differences:
-        click.echo(f"统计汇总与记录不一致：{len(differences)} 处", err=True)
+    if differences or claims:
+        click.echo(f"统计汇总与记录不一致：{len(differences)} 处；知识产权编号占用与记录不一致：{len(claims)} 处", err=True)
         raise SystemExit(1)
     click.echo("统计汇总与记录一致")
 

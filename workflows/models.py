@@ -49,9 +49,12 @@ from .catalogue import (
     CLOSED_STATUSES,
     GRANTABLE_ROLES,
     MIN_PUBLICITY_DAYS,
+    KindCode,
     NoticeKind,
     ObjectionStatus,
     Process,
+    RegistryState,
+    StatusCode,
     checks_of,
 )
 
@@ -910,6 +913,266 @@ def rebuild_duration_bins(connection: Any) -> None:
     apps = count_applications(connection)
     if apps:
         add_to_bins(connection, dict(apps), cast("Table", ApplicationCount.__table__))
+
+
+# --- 同一成果不重复激励 (§三(一)3): the live claims on IP numbers --------------------------
+
+class IpClaim(Base):
+    """An IP number of a unit claimed by an open grant application (`registry_entry_id` NULL: not
+    an extension, not refused or withdrawn) or by a registry entry that is linked to an application
+    and past 在库 (`registry_entry_id` set, `application_id` the entry's application). Exactly the
+    rule the draft check applied to every open application's numbers; it now reads these rows for
+    the draft's own numbers only (`claimed_numbers`). A row exists while its claim is live and is
+    deleted when released, so the partial unique index on application claims lets the database
+    refuse the second of two drafts naming the same number at once (`claim_numbers`). Kept in the
+    transaction that writes the application or the entry (`_reclaim_application`, `_reclaim_entry`);
+    Core writers call `rebuild_ip_claims`; `grants check-statistics` compares with the rows."""
+
+    __tablename__ = "ip_claims"
+    __table_args__ = (Index("ix_ip_claims_number", "unit_id", "ip_number"),
+                      Index("uq_ip_claims_application", "unit_id", "ip_number", unique=True,
+                            sqlite_where=text("registry_entry_id IS NULL"),
+                            postgresql_where=text("registry_entry_id IS NULL")))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    ip_number: Mapped[str] = mapped_column(String(200))
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    registry_entry_id: Mapped[int | None] = mapped_column(ForeignKey("registry_entries.id"), index=True)
+
+
+RELEASING_STATUSES = (StatusCode.REFUSED, StatusCode.WITHDRAWN)
+_APP_CLAIM_FIELDS = ("unit_id", "kind", "status", "ip_numbers")
+_ENTRY_CLAIM_FIELDS = ("unit_id", "status", "application_id", "ip_numbers")
+_CLAIMS_WRITTEN = "ip_claims_written"
+ClaimRow = tuple[int, str, int, int | None]  # unit_id, ip_number, application_id, registry_entry_id
+
+
+def application_claims(kind: str | None, status: str | None, ip_numbers: Any) -> frozenset[str]:
+    """The numbers an application claims: all of them unless it extends a grant or was refused or withdrawn."""
+    if kind == KindCode.EXTENSION or status in RELEASING_STATUSES:
+        return frozenset()
+    return frozenset(str(n) for n in ip_numbers or ())
+
+
+def entry_claims(status: str | None, application_id: int | None, ip_numbers: Any) -> frozenset[str]:
+    """The numbers a registry entry claims: linked to an application (the old check compared
+    `application_id != app.id`, false for NULL) and no longer 在库."""
+    if application_id is None or status == RegistryState.REGISTERED:
+        return frozenset()
+    return frozenset(str(n) for n in ip_numbers or ())
+
+
+def claimed_numbers(session: Session, unit_id: int, application_id: int,
+                    numbers: list[str] | None = None) -> set[str]:
+    """Numbers of the unit (of `numbers` only, if given) claimed by anyone but the application
+    itself and its own registry entry: one indexed statement, whatever the unit's size."""
+    if numbers is not None and not numbers:
+        return set()
+    query = select(IpClaim.ip_number).where(IpClaim.unit_id == unit_id, IpClaim.application_id != application_id)
+    if numbers is not None:
+        query = query.where(IpClaim.ip_number.in_(sorted(set(numbers))))
+    return set(session.execute(query).scalars())
+
+
+def _dialect_insert(connection: Any) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def claim_numbers(session: Session, app: Application, numbers: list[str]) -> list[str]:
+    """Claim the draft's numbers for the application before it stores them; the numbers another
+    application holds already (its claim committed, or committed meanwhile by a concurrent draft:
+    the insert waits for it) are returned and nothing is changed. ON CONFLICT DO NOTHING, not a
+    failing insert, so the transaction stays usable on PostgreSQL."""
+    old = application_claims(app.kind, app.status, app.ip_numbers)
+    new = application_claims(app.kind, app.status, numbers)
+    table = cast("Table", IpClaim.__table__)
+    connection = session.connection()
+    added = sorted(new - old)
+    if added:
+        insert = _dialect_insert(connection)(table).values(
+            [{"unit_id": app.unit_id, "ip_number": n, "application_id": app.id, "registry_entry_id": None}
+             for n in added])
+        inserted: set[str] = set(connection.execute(insert.on_conflict_do_nothing(
+            index_elements=["unit_id", "ip_number"], index_where=table.c.registry_entry_id.is_(None))
+            .returning(table.c.ip_number)).scalars())
+        taken = sorted(set(added) - inserted)
+        if taken:
+            if inserted:
+                connection.execute(table.delete().where(table.c.application_id == app.id,
+                                                        table.c.registry_entry_id.is_(None),
+                                                        table.c.ip_number.in_(sorted(inserted))))
+            return taken
+    removed = sorted(old - new)
+    if removed:
+        connection.execute(table.delete().where(table.c.application_id == app.id, table.c.registry_entry_id.is_(None),
+                                                table.c.ip_number.in_(removed)))
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_CLAIMS_WRITTEN, {})[app.id] = (transaction, new)
+    return []
+
+
+def _stored_values(connection: Any, target: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The row's values before this flush writes it: the loaded ones, or the database's if one was never loaded."""
+    state: InstanceState[Any] = inspect(target)
+    values = {name: state.committed_state[name] if name in state.committed_state else state.dict.get(name, NO_VALUE)
+              for name in fields}
+    if any(v is NO_VALUE for v in values.values()):
+        table = type(target).__table__
+        row = connection.execute(select(*(table.c[n] for n in fields)).where(table.c.id == target.id)).one()
+        values = dict(zip(fields, row, strict=True))
+    return values
+
+
+def _write_claims(connection: Any, unit_id: int | None, application_id: int | None, entry_id: int | None,
+                  numbers: frozenset[str]) -> None:
+    if numbers and unit_id is not None and application_id is not None:
+        connection.execute(cast("Table", IpClaim.__table__).insert(), [
+            {"unit_id": unit_id, "ip_number": n, "application_id": application_id, "registry_entry_id": entry_id}
+            for n in sorted(numbers)])
+
+
+@event.listens_for(Application, "after_insert")
+def _claim_application(_mapper: Any, connection: Any, target: Application) -> None:
+    _write_claims(connection, target.unit_id, target.id, None,
+                  application_claims(target.kind, target.status, target.ip_numbers))
+
+
+@event.listens_for(Application, "before_update")
+def _reclaim_application(_mapper: Any, connection: Any, target: Application) -> None:
+    """A refusal or withdrawal releases the application's numbers; a number change by any other
+    writer than the draft check (which claimed them itself, `claim_numbers`) moves them."""
+    state: InstanceState[Any] = inspect(target)
+    if not any(name in state.committed_state for name in _APP_CLAIM_FIELDS):
+        return
+    session = object_session(target)
+    written = session.info.get(_CLAIMS_WRITTEN, {}) if session is not None else {}
+    if target.id not in written and not any(name in state.committed_state for name in ("unit_id", "kind", "ip_numbers")):
+        old_status = state.committed_state.get("status", NO_VALUE)
+        if old_status is not NO_VALUE and (old_status in RELEASING_STATUSES) == (target.status in RELEASING_STATUSES):
+            return  # a step within the open (or the closed) statuses: nothing read, nothing written
+    if target.id in written:
+        before, unit_before = written.pop(target.id)[1], target.unit_id
+    else:
+        values = _stored_values(connection, target, _APP_CLAIM_FIELDS)
+        before, unit_before = application_claims(values["kind"], values["status"], values["ip_numbers"]), \
+            values["unit_id"]
+    after = application_claims(target.kind, target.status, target.ip_numbers)
+    table = cast("Table", IpClaim.__table__)
+    if unit_before != target.unit_id:  # every row moves (nothing moves applications today)
+        gone, new = before, after
+    else:
+        gone, new = before - after, after - before
+    if gone:
+        connection.execute(table.delete().where(table.c.application_id == target.id, table.c.registry_entry_id.is_(None),
+                                                table.c.ip_number.in_(sorted(gone))))
+    _write_claims(connection, target.unit_id, target.id, None, new)
+
+
+@event.listens_for(Application, "before_delete")
+def _unclaim_application(_mapper: Any, connection: Any, target: Application) -> None:
+    table = cast("Table", IpClaim.__table__)
+    connection.execute(table.delete().where(table.c.application_id == target.id, table.c.registry_entry_id.is_(None)))
+
+
+@event.listens_for(RegistryEntry, "after_insert")
+def _claim_entry(_mapper: Any, connection: Any, target: RegistryEntry) -> None:
+    _write_claims(connection, target.unit_id, target.application_id, target.id,
+                  entry_claims(target.status, target.application_id, target.ip_numbers))
+
+
+@event.listens_for(RegistryEntry, "before_update")
+def _reclaim_entry(_mapper: Any, connection: Any, target: RegistryEntry) -> None:
+    """An entry claims its numbers once linked to an application and past 在库 (a completed grant,
+    a conversion), and releases them when it returns to 在库 (a lapsed grant)."""
+    state: InstanceState[Any] = inspect(target)
+    if not any(name in state.committed_state for name in _ENTRY_CLAIM_FIELDS):
+        return
+    values = _stored_values(connection, target, _ENTRY_CLAIM_FIELDS)
+    before = (values["unit_id"], values["application_id"],
+              entry_claims(values["status"], values["application_id"], values["ip_numbers"]))
+    after = (target.unit_id, target.application_id,
+             entry_claims(target.status, target.application_id, target.ip_numbers))
+    if before == after:
+        return
+    if before[2]:
+        table = cast("Table", IpClaim.__table__)
+        connection.execute(table.delete().where(table.c.registry_entry_id == target.id))
+    _write_claims(connection, *after[:2], target.id, after[2])
+
+
+@event.listens_for(RegistryEntry, "before_delete")
+def _unclaim_entry(_mapper: Any, connection: Any, target: RegistryEntry) -> None:
+    table = cast("Table", IpClaim.__table__)
+    connection.execute(table.delete().where(table.c.registry_entry_id == target.id))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _claims_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CLAIMS_WRITTEN, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _claims_rolled_back(session: Session, previous: Any) -> None:
+    """Claims written inside a rolled-back savepoint are gone with it (and the new numbers expired)."""
+    written: dict[int, tuple[Any, frozenset[str]]] = session.info.get(_CLAIMS_WRITTEN) or {}
+    for app_id, (claimed_in, _numbers) in list(written.items()):
+        transaction = claimed_in
+        while transaction is not None and transaction is not previous:
+            transaction = transaction.parent
+        if transaction is previous:
+            del written[app_id]
+
+
+def count_ip_claims(connection: Any) -> tuple[Counter[ClaimRow], list[ClaimRow]]:
+    """The claims recomputed from the rows, and the application claims left out because an older
+    application (lower id) of the unit claims the same number (only a race before the claims
+    table, or a direct write, lets two through)."""
+    apps, entries = cast("Table", Application.__table__), cast("Table", RegistryEntry.__table__)
+    rows: Counter[ClaimRow] = Counter()
+    skipped: list[ClaimRow] = []
+    held: set[tuple[int, str]] = set()
+    for app_id, unit_id, kind, status, numbers in connection.execute(select(
+            apps.c.id, apps.c.unit_id, apps.c.kind, apps.c.status, apps.c.ip_numbers).order_by(apps.c.id)):
+        for number in sorted(application_claims(kind, status, numbers)):
+            if (unit_id, number) in held:
+                skipped.append((unit_id, number, app_id, None))
+            else:
+                held.add((unit_id, number))
+                rows[(unit_id, number, app_id, None)] += 1
+    for entry_id, unit_id, status, app_id, numbers in connection.execute(select(
+            entries.c.id, entries.c.unit_id, entries.c.status, entries.c.application_id, entries.c.ip_numbers)):
+        for number in entry_claims(status, app_id, numbers):
+            rows[(unit_id, number, app_id, entry_id)] += 1
+    return rows, skipped
+
+
+def stored_ip_claims(connection: Any) -> Counter[ClaimRow]:
+    table = cast("Table", IpClaim.__table__)
+    return Counter((u, n, a, e) for u, n, a, e in connection.execute(select(
+        table.c.unit_id, table.c.ip_number, table.c.application_id, table.c.registry_entry_id)))
+
+
+def ip_claim_differences(connection: Any) -> list[tuple[ClaimRow, int, int]]:
+    """(row, stored, counted) for each claim the table holds a different number of times than the rows say."""
+    counted, _skipped = count_ip_claims(connection)
+    stored = stored_ip_claims(connection)
+    return sorted(((key, stored[key], counted[key]) for key in set(stored) | set(counted) if stored[key] != counted[key]),
+                  key=lambda d: (d[0][0], d[0][1], d[0][2], d[0][3] or 0))
+
+
+def rebuild_ip_claims(connection: Any) -> list[ClaimRow]:
+    """Rewrite the claims from the rows (Core writers: bench/seed.py; `grants check-statistics
+    --rebuild`); returns the application claims left out as duplicates (see `count_ip_claims`)."""
+    table = cast("Table", IpClaim.__table__)
+    connection.execute(table.delete())
+    rows, skipped = count_ip_claims(connection)
+    values = [{"unit_id": u, "ip_number": n, "application_id": a, "registry_entry_id": e} for u, n, a, e in sorted(
+        rows, key=lambda r: (r[0], r[1], r[2], r[3] or 0))]
+    for first in range(0, len(values), 1000):
+        connection.execute(table.insert(), values[first:first + 1000])
+    return skipped
 
 
 # --- hardening: sweep incidents, login throttling, outbox claims -------------------------

@@ -118,9 +118,21 @@ def _check_achievement(achievement: dict[str, Any], granted: set[str], p: Proble
         p.add("achievement.ip_numbers", msg("知识产权共同申请权仅适用于尚未申请知识产权的成果，不应填写知识产权编号（§三(一)2）"))
     if ip_type not in NUMBERLESS_IP_TYPES and not numbers:
         p.add("achievement.ip_numbers", msg("请填写知识产权编号（专利号、登记号等）"))
+    _check_claims(numbers, granted, p)
+
+
+def _check_claims(numbers: Iterable[str], claimed: set[str], p: Problems) -> None:
     for number in numbers:
-        if number in granted:
+        if number in claimed:
             p.add("achievement.ip_numbers", msg("成果“{number}”已有赋权申请或已获赋权，同一成果不重复激励（§三(一)3）", number=number))
+
+
+def check_unclaimed(numbers: Iterable[str], claimed: Iterable[str]) -> None:
+    """The no-double-reward refusal alone: a number another application claimed at the same time
+    (the claims table's unique index refused the second, workflows/models.py claim_numbers)."""
+    p = Problems()
+    _check_claims(numbers, set(claimed), p)
+    p.raise_if_any()
 
 
 def _check_ownership_mode(draft: dict[str, Any], p: Problems) -> None:

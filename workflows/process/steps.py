@@ -14,7 +14,6 @@ from workflows.catalogue import (
     SIGN_STEP_PARTY,
     KindCode,
     ObjectionDecision,
-    RegistryState,
     StatusCode,
     StepId,
     steps_in,
@@ -23,7 +22,16 @@ from workflows.conversion import income, watch
 from workflows.errors import NotFound, ValidationFailed, WrongState
 from workflows.grants import policy, signatures
 from workflows.i18n import msg
-from workflows.models import Application, ApplicationMember, Document, HumanTask, RegistryEntry, Unit, User
+from workflows.models import (
+    Application,
+    ApplicationMember,
+    Document,
+    HumanTask,
+    Unit,
+    User,
+    claim_numbers,
+    claimed_numbers,
+)
 from workflows.publicity import objections
 
 from .runtime import ReadyTask
@@ -86,10 +94,14 @@ def _check_draft(session: Session, app: Application, draft: dict[str, Any]) -> N
     usernames = [m.get("username") for m in draft.get("members", [])]
     # columns, not users: no roles to load for people who are only named here
     users = session.execute(select(User.id, User.username, User.name).where(User.username.in_(usernames))).all()
+    numbers = list(draft["achievement"].get("ip_numbers", []))
+    # §三(一)3 reads the claims on the draft's own numbers (indexed), not every open application's
     policy.check_draft(app.kind, draft, app.representative.username, {u.username: u.name for u in users},
-                       _claimed_ip_numbers(session, app))
+                       claimed_numbers(session, app.unit_id, app.id, numbers))
+    # A concurrent draft may have claimed one meanwhile: the unique index decides, nothing is written then.
+    policy.check_unclaimed(numbers, claim_numbers(session, app, numbers))
+    app.ip_numbers = numbers  # claimed above: the listener writes nothing more for it
     app.title = draft["achievement"]["title"]
-    app.ip_numbers = list(draft["achievement"].get("ip_numbers", []))
     app.members = [ApplicationMember(user_id=u.id) for u in users]
 
 
@@ -107,23 +119,6 @@ def _team_usernames(session: Session, app: Application) -> list[str]:
     """The grant's team, as the conversion's related-party declarations must list them."""
     ids = sorted(app.member_ids())
     return list(session.execute(select(User.username).where(User.id.in_(ids)).order_by(User.username)).scalars())
-
-
-def _claimed_ip_numbers(session: Session, app: Application) -> set[str]:
-    """IP numbers already granted, or in another open application of the unit (no double reward)."""
-    claimed: set[str] = set()
-    entry_numbers: Any  # a JSON column: a list, or None for a JSON null
-    for entry_numbers in session.execute(select(RegistryEntry.ip_numbers).where(  # the column, not entries + inventors
-            RegistryEntry.unit_id == app.unit_id, RegistryEntry.application_id != app.id,
-            RegistryEntry.status != RegistryState.REGISTERED)).scalars():
-        if entry_numbers:
-            claimed.update(entry_numbers)
-    numbers: list[str]  # the column is NOT NULL
-    for numbers in session.execute(select(Application.ip_numbers).where(
-            Application.unit_id == app.unit_id, Application.id != app.id, Application.kind != KindCode.EXTENSION,
-            Application.status.notin_((StatusCode.REFUSED, StatusCode.WITHDRAWN)))).scalars():
-        claimed.update(numbers)
-    return claimed
 
 
 def _check_own_document(session: Session, app: Application, document_id: int, field: str) -> None:
