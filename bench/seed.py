@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
+import multiprocessing
+import os
+import queue
 import random
 import re
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,7 +48,7 @@ from workflows.models import (
     seconds_between,
 )
 from workflows.people import accounts
-from workflows.process import engine, runtime, specs
+from workflows.process import engine, runtime, specs, textsearch
 
 PASSWORD = "bench-pass-2026"
 # Share of each state among the seeded applications (sums to 1).
@@ -199,14 +204,16 @@ def _sqlite_dt(value):
     """SQLAlchemy's SQLite DATETIME storage format (UTC, microseconds always written)."""
     if value is None:
         return None
-    v = clock.as_utc(value)
-    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}."
-            f"{v.microsecond:06d}")
+    if value.tzinfo is not UTC:
+        value = clock.as_utc(value)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 class Loader:
     """Rows as tuples straight to the driver: executemany on SQLite, COPY on PostgreSQL; JSON
-    columns get their text as built (the copies are JSON text already)."""
+    columns get their text as built (the copies are JSON text already). Inserts run in a writer
+    thread (sqlite3 and psycopg release the GIL while the database works), so building the next
+    copies overlaps writing the last ones."""
 
     def __init__(self, engine):
         self.sqlite = engine.dialect.name == "sqlite"
@@ -214,7 +221,7 @@ class Loader:
             import sqlite3
             engine.dispose()  # the engine's WAL keeper too: the load has the file to itself
             self.path = engine.url.database
-            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             for pragma in ("foreign_keys=OFF", "journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000",
                            "temp_store=MEMORY"):
                 self.conn.execute(f"PRAGMA {pragma}")
@@ -228,6 +235,33 @@ class Loader:
                 cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 cur.execute("SET LOCAL synchronous_commit = off")
         self._dropped: list[str] = []
+        self.spent: dict[str, float] = {}  # seconds the writer spent per table
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._insert(*item)
+                except BaseException as error:
+                    self._error = error
+
+    def wait(self) -> None:
+        """Until every queued insert is written (then the connection is the caller's again)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def insert(self, table: str, columns: tuple[str, ...], rows: list) -> None:
+        if self._error is not None:
+            raise self._error
+        if rows:
+            self._queue.put((table, columns, rows))
 
     def execute(self, sql, params=()):
         if self.sqlite:
@@ -236,9 +270,12 @@ class Loader:
             cur.execute(sql.replace("?", "%s"), params)
             return cur.fetchall() if cur.description else []
 
-    def insert(self, table: str, columns: tuple[str, ...], rows) -> None:
-        if not rows:
-            return
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list) -> None:
+        began = time.monotonic()
+        self._insert_rows(table, columns, rows)
+        self.spent[table] = self.spent.get(table, 0.0) + time.monotonic() - began
+
+    def _insert_rows(self, table: str, columns: tuple[str, ...], rows: list) -> None:
         names = ", ".join(columns)
         if self.sqlite:
             self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
@@ -249,13 +286,13 @@ class Loader:
 
     def drop_indexes(self) -> None:
         """Remember and drop the secondary indexes (and PostgreSQL's foreign keys) of LOADED."""
-        if self.sqlite:
+        if self.sqlite:  # and the triggers that keep the FTS5 search tables (rebuilt once at the end)
             marks = ",".join("?" * len(LOADED))
-            rows = self.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                                f"AND tbl_name IN ({marks}) ORDER BY name", LOADED)
-            self._dropped = [sql for _name, sql in rows]
-            for name, _sql in rows:
-                self.execute(f'DROP INDEX "{name}"')
+            rows = self.execute(f"SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+                                f"AND sql IS NOT NULL AND tbl_name IN ({marks}) ORDER BY type, name", LOADED)
+            self._dropped = [sql for _type, _name, sql in rows]
+            for kind, name, _sql in rows:
+                self.execute(f'DROP {kind.upper()} "{name}"')
             return
         schema = "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
         fkeys = self.execute(
@@ -279,6 +316,9 @@ class Loader:
             self.execute(sql)
         if self.sqlite:  # the keys were not checked during the load: check them now
             for table in LOADED:
+                if table in textsearch.FTS_TABLES:  # as migration 0005_search builds it
+                    fts = textsearch.FTS_TABLES[table]
+                    self.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
                 problems = self.execute(f"PRAGMA foreign_key_check({table})")
                 assert not problems, (table, problems[:5])
 
@@ -400,27 +440,59 @@ AUDIT_COLUMNS = ("log_id", "seq", "app_seq", "leaf_version", "at", "unit_id", "a
                  "step", "detail", "data_digest", "leaf_hash")
 
 
-def audit_rows(events: list[tuple], heads: dict[int, tuple[int, list]], app_seqs: dict[int, int], dt) -> list[tuple]:
-    """Append events (at, unit_id, application_id, actor, action, step, canonical detail text, data
-    digest), in time order, to their units' Merkle logs: the same leaves as audit.record, whose
-    canonical JSON is written out here (sorted keys) instead of dumped per event."""
+def _leaves(rows: list[tuple]) -> list[bytes]:
+    """RFC 6962 leaf hashes of audit rows (AUDIT_COLUMNS order, `at` still a datetime): the
+    canonical JSON of audit.record's fields written out with its keys in sorted order."""
     cache: dict = {}
-    rows = []
+    sha256 = hashlib.sha256
+    out = []
+    for log_id, seq, app_seq, _v, at, unit_id, app_id, actor, action, step, detail, data_digest in rows:
+        body = (f'{{"action":{_js(cache, action)},"actor":{_js(cache, actor)},"app_seq":{_js(cache, app_seq)},'
+                f'"application_id":{_js(cache, app_id)},"at":"{clock.as_utc(at).isoformat()}",'
+                f'"data_digest":{_js(cache, data_digest)},"detail":{detail},"log_id":{log_id},"seq":{seq},'
+                f'"step":{_js(cache, step)},"unit_id":{_js(cache, unit_id)},"v":2}}')
+        out.append(sha256(b"\x00" + body.encode()).digest())
+    return out
+
+
+def _append(frontier: list[list], leaf: bytes) -> None:
+    """pack_verify.frontier_append on raw digests (hex only when the head is stored)."""
+    frontier.append([0, leaf])
+    while len(frontier) > 1 and frontier[-1][0] == frontier[-2][0]:
+        right, left = frontier.pop(), frontier.pop()
+        frontier.append([left[0] + 1, hashlib.sha256(b"\x01" + left[1] + right[1]).digest()])
+
+
+def audit_rows(events: list[tuple], heads: dict[int, tuple[int, list]], app_seqs: dict[int, int], dt,
+               pool=None) -> list[tuple]:
+    """Append events (at, unit_id, application_id, actor, action, step, canonical detail text, data
+    digest), in time order, to their units' Merkle logs: the same leaves as audit.record. The leaf
+    hashes are computed in `pool` (if given), the frontiers here."""
+    raw = []
     for at, unit_id, app_id, actor, action, step, detail, data_digest in events:
         log_id = unit_id if unit_id is not None else audit.SYSTEM_LOG
         size, frontier = heads.setdefault(log_id, (0, []))
         app_seq = None
         if app_id is not None:
             app_seq = app_seqs[app_id] = app_seqs.get(app_id, 0) + 1
-        body = (f'{{"action":{_js(cache, action)},"actor":{_js(cache, actor)},"app_seq":{_js(cache, app_seq)},'
-                f'"application_id":{_js(cache, app_id)},"at":"{clock.as_utc(at).isoformat()}",'
-                f'"data_digest":{_js(cache, data_digest)},"detail":{detail},"log_id":{log_id},"seq":{size},'
-                f'"step":{_js(cache, step)},"unit_id":{_js(cache, unit_id)},"v":2}}')
-        leaf = hashlib.sha256(b"\x00" + body.encode()).hexdigest()
-        frontier_append(frontier, leaf)
         heads[log_id] = (size + 1, frontier)
-        rows.append((log_id, size, app_seq, 2, dt(at), unit_id, app_id, actor, action, step, detail, data_digest,
-                     leaf))
+        raw.append((log_id, size, app_seq, 2, at, unit_id, app_id, actor, action, step, detail, data_digest))
+    step_ = 20_000
+    chunks = [raw[k:k + step_] for k in range(0, len(raw), step_)]
+    hashed = pool.imap(_leaves, chunks) if pool is not None else map(_leaves, chunks)
+    frontiers = {log_id: [[h, bytes.fromhex(x)] for h, x in frontier] for log_id, (_s, frontier) in heads.items()}
+    rows = []
+    for chunk, leaves in zip(chunks, hashed, strict=True):
+        for row, leaf in zip(chunk, leaves, strict=True):
+            _append(frontiers[row[0]], leaf)
+            rows.append((*row[:4], dt(row[4]), *row[5:], leaf.hex()))
+    check = [list(x) for x in heads[rows[0][0]][1]] if rows else []  # one log replayed with pack_verify's code
+    for log_id, (size, _frontier) in list(heads.items()):
+        heads[log_id] = (size, [[h, x.hex()] for h, x in frontiers[log_id]])
+    for row in rows:
+        if row[0] == rows[0][0]:
+            frontier_append(check, row[12])
+    assert not rows or check == heads[rows[0][0]][1], "the frontier differs from pack_verify's"
     if events:  # the written-out leaf is audit's leaf
         first = events[0]
         fields = {"v": 2, "log_id": rows[0][0], "seq": rows[0][1], "app_seq": rows[0][2],
@@ -433,21 +505,33 @@ def audit_rows(events: list[tuple], heads: dict[int, tuple[int, list]], app_seqs
 
 # --- replication -------------------------------------------------------------------------------------
 
+_COMPILED: dict[str, Compiled] = {}  # for the worker processes (forked after it is filled)
+
+
+def _pack_states(jobs: list[tuple[str, list[str]]]) -> list[str]:
+    """The stored states of copies (state name, values): the CPU-heavy part, in a worker."""
+    return [runtime.pack(_COMPILED[state].state.format(*values)) for state, values in jobs]
+
+
 def replicate(load: Loader, templates: dict, people: list[dict], n: int, version_ids: dict[str, int],
-              start: dict, seed: int = 7):
+              start: dict, seed: int = 7, workers: int = 2):
     """Write n copies; `start` holds the first free ids, the audit heads and the applications'
-    last audit sequence numbers (read before the load)."""
+    last audit sequence numbers (read before the load). `workers` processes pack the states and
+    hash the audit leaves (0: all in this process)."""
     rnd = random.Random(seed)
     now = clock.now()
     year = clock.local_date(now).year
     states = list(MIX)
     weights = [MIX[k] for k in states]
     compiled = {k: Compiled(t) for k, t in templates.items()}
+    _COMPILED.clear()
+    _COMPILED.update(compiled)
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers else None
     app_id, doc_id, notice_id = start["application"], start["document"], start["notice"]
     unit_weights = [1 + (i % 7) for i in range(len(people))]  # uneven units: one office is the busiest
     counters = {p["unit_id"]: 0 for p in people}
     placeholder_sha = hashlib.sha256(PLACEHOLDER_PDF).hexdigest()
-    batch: dict[str, list] = {k: [] for k in ("apps", "members", "states", "tasks", "notices", "docs")}
+    batch: dict[str, list] = {k: [] for k in ("apps", "members", "states", "tasks", "notices", "docs", "jobs")}
     events: list[tuple] = []
     dt = load.dt
     period = timedelta(days=settings.get().reminder_after_days)
@@ -472,11 +556,25 @@ def replicate(load: Loader, templates: dict, people: list[dict], n: int, version
         """A steady state: an old task was last reminded some time within the past period."""
         return now - rnd.uniform(0, 1) * period if created < now - period else None
 
-    def flush():
+    inflight: list = []  # the previous chunk, written once its states are packed
+
+    def write(chunk, packed):
+        chunk["states"] = [(*row[:2], text, *row[3:]) for row, text in
+                           zip(chunk["states"], itertools.chain.from_iterable(packed.get()), strict=True)]
         for key in ("apps", "members", "states", "docs", "notices", "tasks"):
             table, names = columns[key]
-            load.insert(table, names, batch[key])
-            batch[key].clear()
+            load.insert(table, names, chunk[key])
+
+    def flush():
+        jobs = batch.pop("jobs")
+        halves = [jobs[:len(jobs) // 2], jobs[len(jobs) // 2:]]
+        packed = pool.map_async(_pack_states, halves) if pool else _Done([_pack_states(h) for h in halves])
+        if inflight:
+            write(*inflight.pop())
+        inflight.append(({k: batch[k] for k in columns}, packed))
+        for k in columns:
+            batch[k] = []
+        batch["jobs"] = []
 
     pdf = PLACEHOLDER_PDF
     for _ in range(n):
@@ -509,8 +607,8 @@ def replicate(load: Loader, templates: dict, people: list[dict], n: int, version
             dt(a["closed_at"] and a["closed_at"] + shift), c.summary.format(*values)))
         if state != "draft":
             batch["members"] += [(app_id, p[0]) for p in team]
-        batch["states"].append((app_id, version_ids[a["kind"]], runtime.pack(c.state.format(*values)),
-                                dt(t["timer_due_at"]), 1))
+        batch["states"].append((app_id, version_ids[a["kind"]], None, dt(t["timer_due_at"]), 1))
+        batch["jobs"].append((state, values))
         users = dict(zip(("researcher1", "researcher2", "researcher3"), team, strict=True)) | staff
         for x, fmt, slot in zip(t["tasks"], c.tasks, c.task_slots, strict=True):
             assignee = users[x["assignee"]][0] if x["assignee"] in users else None
@@ -537,12 +635,22 @@ def replicate(load: Loader, templates: dict, people: list[dict], n: int, version
         if len(batch["apps"]) >= CHUNK:
             flush()
     flush()
+    write(*inflight.pop())
+    return write_audit(load, events, start, pool)
+
+
+def write_audit(load: Loader, events: list[tuple], start: dict, pool) -> int:
+    """The copies' audit events, in time order, appended to their logs; the heads updated."""
     events.sort(key=lambda e: e[0])
     heads = start["heads"]
-    rows = audit_rows(events, heads, start["app_seqs"], dt)
+    rows = audit_rows(events, heads, start["app_seqs"], load.dt, pool)
     del events
+    if pool is not None:
+        pool.close()
+        pool.join()
     for first in range(0, len(rows), 50_000):
         load.insert("audit_events", AUDIT_COLUMNS, rows[first:first + 50_000])
+    load.wait()
     for log_id, (size, frontier) in heads.items():
         root = frontier_root(frontier)
         if log_id in start["existing_logs"]:
@@ -552,6 +660,16 @@ def replicate(load: Loader, templates: dict, people: list[dict], n: int, version
             load.execute("INSERT INTO audit_logs (log_id, size, frontier, root) VALUES (?, ?, ?, ?)",
                          (log_id, size, json.dumps(frontier), root))
     return len(rows)
+
+
+class _Done:
+    """An already computed result, shaped like multiprocessing's AsyncResult."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
 
 
 def starting_point(s) -> dict:
@@ -585,6 +703,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--applications", type=int, default=100_000)
     parser.add_argument("--units", type=int, default=40)
     parser.add_argument("--database", default="sqlite:///bench/seed.db")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes that pack states and hash audit leaves (0: none)")
     args = parser.parse_args(argv)
     settings.configure(publicity_days=15)
     started = time.monotonic()
@@ -600,7 +720,8 @@ def main(argv: list[str] | None = None) -> None:
         s.commit()
     load = Loader(eng)
     load.drop_indexes()
-    n_events = replicate(load, templates, people, args.applications, versions, start)
+    n_events = replicate(load, templates, people, args.applications, versions, start, workers=args.workers)
+    load.wait()
     copied = time.monotonic()
     load.restore_indexes()
     load.finish()
@@ -615,7 +736,8 @@ def main(argv: list[str] | None = None) -> None:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
     eng.dispose()
-    print(f"copies written in {copied - started:.1f} s, indexes and keys restored in {indexed - copied:.1f} s")
+    print(f"copies written in {copied - started:.1f} s, indexes and keys restored in {indexed - copied:.1f} s; "
+          f"writer: " + ", ".join(f"{table} {seconds:.1f} s" for table, seconds in load.spent.items()))
     print(f"seeded {args.applications} applications over {args.units} units, {n_events} audit events "
           f"in {time.monotonic() - started:.1f} s")
     print(f"busiest tto: {username} ({count} ready tasks)")
