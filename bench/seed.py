@@ -65,42 +65,42 @@ def _ip_number(state: str) -> str:
     return f"ZL2023{list(MIX).index(state):06d}.1"
 
 
-def _walk(d, state: str) -> int:
-    """Drive one application to `state` through the engine, as requests would."""
-    app_id = d.start()
-    if state == "draft":
-        return app_id
-    d.draft_for_ip(app_id, _ip_number(state))
-    if state == "consenting":
-        return app_id
-    if state == "withdrawn":
-        d.run(lambda s: engine.withdraw(s, d.user(s, "researcher1"), app_id))
-        return app_id
-    d.consent_all(app_id)
-    if state == "in_review":
-        return app_id
-    d.review(app_id)
-    if state == "deciding":
-        return app_id
-    if state == "refused":
-        d.decide(app_id, result="refuse")
-        return app_id
-    d.decide(app_id)
-    if state == "publicity":
-        return app_id
-    d.pass_publicity(app_id)
-    if state == "agreement":
-        return app_id
+def _walks(d):
+    """Drive three applications through the engine, as requests would, yielding (state, id) at
+    each state on the way: the main line to 已完成, one withdrawn while consenting, one refused."""
     from tests.driver import example
+    app_id = d.start()
+    yield "draft", app_id
+    d.draft_for_ip(app_id, _ip_number("completed"))
+    yield "consenting", app_id
+    d.consent_all(app_id)
+    yield "in_review", app_id
+    d.review(app_id)
+    yield "deciding", app_id
+    d.decide(app_id)
+    yield "publicity", app_id
+    d.pass_publicity(app_id)
+    yield "agreement", app_id
     d.complete(app_id, "agreement_terms", "tto1", example("ownership_terms"))
-    if state == "signing":
-        return app_id
+    yield "signing", app_id
     d.sign_both(app_id)
-    if state == "ip_transfer":
-        return app_id
+    yield "ip_transfer", app_id
     d.complete(app_id, "ip_transfer", "tto1", example("ip_transfer"))
     d.complete(app_id, "complete_archive", "tto1", example("completion"))
-    return app_id
+    yield "completed", app_id
+    app_id = d.start()
+    d.draft_for_ip(app_id, _ip_number("withdrawn"))
+    d.run(lambda s: engine.withdraw(s, d.user(s, "researcher1"), app_id))
+    yield "withdrawn", app_id
+    app_id = d.start()
+    d.draft_for_ip(app_id, _ip_number("refused"))
+    d.consent_all(app_id)
+    d.review(app_id)
+    d.decide(app_id, result="refuse")
+    yield "refused", app_id
+
+
+IP_OF = {"withdrawn": "withdrawn", "refused": "refused"}  # the others are the main line's
 
 
 def _row(obj, columns) -> dict:
@@ -124,15 +124,14 @@ def make_templates() -> dict[str, dict]:
         s.commit()
     d = Driver(factory)
     templates = {}
-    for state in MIX:
-        app_id = _walk(d, state)
+    for state, app_id in _walks(d):  # each state read back as the engine left it there
         with factory() as s:
             app = s.get(Application, app_id)
             assert app.status == state, (state, app.status)
             templates[state] = {
                 "app": _row(app, ("kind", "status", "title", "ip_numbers", "created_at", "updated_at", "decided_at",
                                   "closed_at", "summary")),
-                "number": app.number, "ip": _ip_number(state),
+                "number": app.number, "ip": _ip_number(IP_OF.get(state, "completed")),
                 "state": runtime.state_json(app.state.serialized), "timer_due_at": app.state.timer_due_at,
                 "tasks": [_row(t, ("id", "bpmn_id", "name", "lane", "role", "form", "state", "created_at",
                                    "context")) | {"assignee": t.assignee.username if t.assignee else None}
@@ -151,6 +150,7 @@ def make_templates() -> dict[str, dict]:
             }
     eng.dispose()
     settings.configure(instance_dir=instance)
+    assert set(templates) == set(MIX), set(MIX) ^ set(templates)
     return templates
 
 
@@ -364,7 +364,7 @@ class Compiled:
         if template["app"]["title"]:
             tokens.append(re.escape(template["app"]["title"]))
         tokens.append(UUID)
-        tokens.append(r'"(?:document_id|notice_id)":\s?\d+')
+        tokens.append(r'"(?:document_id|signed_document_id|notice_id)":\s?\d+')  # ids of copied rows
         self.pattern = re.compile("|".join(tokens))
         self.fixed = {f'"{u}"' for u in TEMPLATE_PEOPLE} | {f'"{n}"' for n in TEMPLATE_PEOPLE.values()} | {
             template["number"], '"SZDU"', template["ip"], template["app"]["title"]}
