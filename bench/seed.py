@@ -725,6 +725,7 @@ def main(argv: list[str] | None = None) -> None:
     copied = time.monotonic()
     load.restore_indexes()
     load.finish()
+    eng.dispose()
     indexed = time.monotonic()
     eng = db.make_engine(args.database)
     with db.session_factory(eng)() as s:
