@@ -1,12 +1,18 @@
 """Seed a city-scale database: `python bench/seed.py --applications 100000 --units 40 [--database URL]`.
 
-Real engine states first: one application per state is walked through the engine (tests/driver.py,
-demo people) in a scratch SQLite file. Each is then replicated with fresh ids, numbers, people,
-titles, task ids, notices, document metadata and audit events, written in bulk. A copy is the
-template's workflow state with its tokens replaced (task UUIDs of ready tasks, number, usernames,
-names, title, unit code, notice and document ids), so every seeded application can be opened,
-acted on and finished like any other. The audit chain is written through `bulk_audit` below
-(one RFC 6962 Merkle log per unit, workflows/evidence/audit.py); `grants verify-audit` passes on the result.
+Real engine states first: three applications are walked through the engine (tests/driver.py,
+demo people) in a scratch SQLite file, and read back at each of the 11 states on their way. Each
+state is then replicated with fresh ids, numbers, people, titles, task ids, notices, document
+metadata and audit events. A copy is the template's workflow state with its tokens replaced (task
+UUIDs, number, usernames, names, title, unit code, notice and document ids), so every seeded
+application can be opened, acted on and finished like any other. Each template is compiled once
+into `str.format` strings (class Compiled), so a copy costs a format, not a regex pass; worker
+processes pack the states and hash the audit leaves; rows go to the database as tuples
+(executemany on SQLite, COPY on PostgreSQL) from a writer thread, with the loaded tables'
+secondary indexes (SQLite: and the FTS triggers; PostgreSQL: and foreign keys) dropped during the
+load and recreated from the database's own definitions afterwards, so the schema is the
+migrations' own. The audit chain is one RFC 6962 Merkle log per unit, as workflows/evidence/audit.py
+writes it; `grants verify-audit` passes on the result (tests/scale/test_seed.py).
 """
 from __future__ import annotations
 
