@@ -244,8 +244,7 @@ class Loader:
         self.spent: dict[str, float] = {}  # seconds the writer spent per table
         self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first insert: after the workers' fork
 
     def _write(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -257,9 +256,10 @@ class Loader:
 
     def wait(self) -> None:
         """Until every queued insert is written (then the connection is the caller's again)."""
-        if self._thread.is_alive():
+        if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
+            self._thread = None
         if self._error is not None:
             raise self._error
 
@@ -267,6 +267,9 @@ class Loader:
         if self._error is not None:
             raise self._error
         if rows:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write, daemon=True)
+                self._thread.start()
             self._queue.put((table, columns, rows))
 
     def execute(self, sql, params=()):
