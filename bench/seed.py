@@ -25,6 +25,7 @@ import os
 import queue
 import random
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -156,6 +157,7 @@ def make_templates() -> dict[str, dict]:
             }
     eng.dispose()
     settings.configure(instance_dir=instance)
+    shutil.rmtree(scratch, ignore_errors=True)  # it was left in /dev/shm (~5 MB a run)
     assert set(templates) == set(MIX), set(MIX) ^ set(templates)
     return templates
 
