@@ -59,12 +59,12 @@ _ARTICLES_LOCK = threading.Lock()
 ARTICLES_KEPT = 2000  # ~4 KB each: the rendered board costs a few MB at most
 
 
-def _article_key(notice: PublicityNotice) -> tuple:
+def _article_key(notice: PublicityNotice, locale: str) -> tuple:
     """Every field a board entry prints. The notice's summary (what it posts) is written once, when
     the notice goes up (operations.py), and never changed: its id stands for it, so a kept entry
     needs neither the summary's JSON read nor a digest of it (a third of the board's CPU)."""
     a = notice.application
-    return (str(get_locale()), notice.id, notice.round, notice.kind, notice.last_day, notice.starts_at,
+    return (locale, notice.id, notice.round, notice.kind, notice.last_day, notice.starts_at,
             notice.document_id, a.title, a.number, a.kind, a.unit.code, a.unit.name, a.unit.contact)
 
 
@@ -72,7 +72,8 @@ def _articles(notices: list[PublicityNotice]) -> list[Markup]:
     """The board entries of a page, rendered once per language and kept while what they show is
     unchanged: rendering fifty notices (Jinja macros, ~1,500 strings to translate) was most of the
     board's time. The summaries of the entries not kept are read in one statement."""
-    keys = [_article_key(n) for n in notices]
+    locale = str(get_locale())
+    keys = [_article_key(n, locale) for n in notices]
     with _ARTICLES_LOCK:
         kept = {key: _ARTICLES[key] for key in keys if key in _ARTICLES}
         for key in kept:
