@@ -38,6 +38,9 @@ TABLES = [
     ("form_submissions", "application_id, step, form, revision, user_id, actor, payload"),
     ("audit_events", "log_id, seq, app_seq, unit_id, application_id, actor, action, step, detail"),
     ("audit_logs", "log_id, size"),
+    ("workflow_states", "application_id, process_version_id, version, timer_due_at IS NULL"),
+    ("application_counts", "scope_id, basis, period, status, kind, n"),  # the statistics summaries
+    ("duration_bins", "scope_id, step, year, centidays, n"),
 ]
 out = []
 for username in ("researcher1", "tto1"):  # the REST task list (own tasks; a role's queue) as JSON

@@ -115,8 +115,10 @@ def start_ours(work: Path, port: int, root: Path = ROOT, name: str = "ours") -> 
            "DATABASE_URL": f"sqlite:///{work / name / 'grants.db'}", "GRANTS_DEMO": "1",
            "GRANTS_BASE_URL": f"http://127.0.0.1:{port}"}
     grants = [sys.executable, "-c", "from webapp.cli import main; main()"]
+    # cwd=root: `python -c` puts the current directory first on sys.path, ahead of PYTHONPATH, so
+    # without it a --before-root server imported the checkout this script was started from.
     for cmd in (["init-db"], ["demo"]):
-        subprocess.run(grants + cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(grants + cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=root)
     log = open(work / f"{name}.log", "w")  # noqa: SIM115 (the server writes it until it is stopped)
     # The web process alone, as `grants run` serves it (waitress, 8 threads) but without its 1 s
     # timer/mail sweep thread: spiff-arena runs here without its background scheduler too. (The
@@ -124,7 +126,7 @@ def start_ours(work: Path, port: int, root: Path = ROOT, name: str = "ours") -> 
     serve = ("import waitress; from webapp.wsgi import app; "
              f"waitress.serve(app, host='127.0.0.1', port={port}, threads=8, ident='grants')")
     proc = subprocess.Popen([sys.executable, "-c", serve], env={**env, "GRANTS_DEMO": ""}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
     wait_for(f"http://127.0.0.1:{port}/api/v1/openapi.json")
     return proc
 
@@ -356,15 +358,17 @@ def report(times: dict, rounds: int, load: tuple[str, str]) -> None:
             print(f"| {step} | {statistics.median(b):.1f} / {p95(b):.1f} | {statistics.median(a):.1f} / {p95(a):.1f} "
                   f"| {statistics.median(b) / statistics.median(a):.1f}× |")
         print()
+    peer = "spiff-arena" in times
     print("| step | ours median / p95 ms | spiff-arena median / p95 ms | spiff-arena ÷ ours (median) "
           "| raw ours median ms | raw two_tasks median ms |")
     print("|---|---|---|---|---|---|")
     for step in STEPS:
         row = [step]
         for side in ("ours", "spiff-arena"):
-            v = times[side][step]
-            row.append(f"{statistics.median(v):.1f} / {p95(v):.1f}")
-        row.append(f"{statistics.median(times['spiff-arena'][step]) / statistics.median(times['ours'][step]):.1f}×")
+            v = times[side][step] if side in times else None
+            row.append(f"{statistics.median(v):.1f} / {p95(v):.1f}" if v else "—")
+        row.append(f"{statistics.median(times['spiff-arena'][step]) / statistics.median(times['ours'][step]):.1f}×"
+                   if peer else "—")
         for side in ("raw ours", "raw two_tasks"):
             v = times[side].get(step)
             row.append(f"{statistics.median(v):.2f}" if v else "—")
@@ -390,7 +394,7 @@ def report_cpu(cpu: dict) -> None:
     for step in STEPS:
         means = {s: statistics.mean(cpu[s][step]) for s in sides if step in cpu[s]}
         cells = [f"{means[s]:.1f}" if s in means else "—" for s in sides]
-        ratio = means["spiff-arena"] / means["ours"] if means.get("ours") else float("nan")
+        ratio = means["spiff-arena"] / means["ours"] if means.get("ours") and "spiff-arena" in means else float("nan")
         print(f"| {step} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
 
 
@@ -404,6 +408,8 @@ def main() -> None:
     parser.add_argument("--our-port", type=int, default=5391)
     parser.add_argument("--spiff-port", type=int, default=7391)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--no-spiff", action="store_true",
+                        help="our server(s) and the raw engine only (no spiff-arena needed)")
     parser.add_argument("--before-root", type=Path,
                         help="also run this checkout's server (e.g. /work/main) as 'ours before', interleaved")
     args = parser.parse_args()
@@ -411,15 +417,17 @@ def main() -> None:
     procs = []
     try:
         procs.append(start_ours(work, args.our_port))
-        procs.append(start_spiff(work, args.spiff_port))
+        if not args.no_spiff:
+            procs.append(start_spiff(work, args.spiff_port))
         if args.before_root:
             procs.append(start_ours(work, args.our_port + 1, args.before_root, "before"))
-        sides = [Ours(f"http://127.0.0.1:{args.our_port}", pid=procs[0].pid),
-                 Spiff(f"http://127.0.0.1:{args.spiff_port}", pid=procs[1].pid), RawOurs(), RawTwoTasks()]
+        sides = [Ours(f"http://127.0.0.1:{args.our_port}", pid=procs[0].pid), RawOurs(), RawTwoTasks()]
+        if not args.no_spiff:
+            sides.insert(1, Spiff(f"http://127.0.0.1:{args.spiff_port}", pid=procs[1].pid))
         if args.before_root:
-            sides.insert(1, Ours(f"http://127.0.0.1:{args.our_port + 1}", "ours before", pid=procs[2].pid))
-        commit = (PEER_DIR / "COMMIT").read_text().strip()
-        print(f"spiff-arena {commit[:9]} (backend, uvicorn 1 worker, SQLite, no background scheduler); "
+            sides.insert(1, Ours(f"http://127.0.0.1:{args.our_port + 1}", "ours before", pid=procs[-1].pid))
+        commit = "(not run)" if args.no_spiff else (PEER_DIR / "COMMIT").read_text().strip()[:9]
+        print(f"spiff-arena {commit} (backend, uvicorn 1 worker, SQLite, no background scheduler); "
               "ours: webapp.wsgi on waitress 8 threads, SQLite, no sweep thread")
         for _ in range(3):
             for side in sides:

@@ -206,8 +206,12 @@ def complete_task(session: Session, actor: User, task_id: str, data: Any) -> App
     except WorkflowException as exc:
         raise unwrap(exc) from exc
     steps.after_complete(session, actor, app, row, payload)
-    session.execute(_DELETE_DRAFTS, {"task_id": task_id})
-    notify.task_closed(session, task_id)
+    # Neither statement reads what this request changed (both go by the task id), so the unit of
+    # work flushes once, in `_persist`, not also here: one flush's fixed cost less, and a row
+    # changed by the step and by `_persist` (the draft's application) is updated once.
+    with session.no_autoflush:
+        session.execute(_DELETE_DRAFTS, {"task_id": task_id})
+        notify.task_closed(session, task_id)
     _persist(session, app, wf)
     event = audit.record(session, actor=actor.username, action="complete_task", unit_id=app.unit_id,
                          application_id=app.id, step=row.bpmn_id, data=payload,
