@@ -865,14 +865,19 @@ db.before_commit_hooks.append(write_pending_bins)
 _UPSERTS: dict[tuple[str, str], Any] = {}
 
 
+def _dialect_insert(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of the database at hand (PostgreSQL's or SQLite's)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def _upsert(dialect: str, table: Table) -> Any:
     """The summary table's `INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`, built once per
     dialect with bound parameters: building it with the rows as literal VALUES (a new statement,
     compiled anew, every commit) was ~10 % of a write's server time."""
     found = _UPSERTS.get((dialect, table.name))
     if found is None:
-        from sqlalchemy.dialects import postgresql, sqlite
-        stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        stmt = _dialect_insert(dialect)(table)
         found = stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns),
                                            set_={"n": table.c.n + stmt.excluded.n})
         _UPSERTS[(dialect, table.name)] = found
@@ -988,11 +993,6 @@ def claimed_numbers(session: Session, unit_id: int, application_id: int,
     return set(session.execute(query).scalars())
 
 
-def _dialect_insert(connection: Any) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-
-
 def claim_numbers(session: Session, app: Application, numbers: list[str]) -> list[str]:
     """Claim the draft's numbers for the application before it stores them; the numbers another
     application holds already (its claim committed, or committed meanwhile by a concurrent draft:
@@ -1004,7 +1004,7 @@ def claim_numbers(session: Session, app: Application, numbers: list[str]) -> lis
     connection = session.connection()
     added = sorted(new - old)
     if added:
-        insert = _dialect_insert(connection)(table).values(
+        insert = _dialect_insert(connection.dialect.name)(table).values(
             [{"unit_id": app.unit_id, "ip_number": n, "application_id": app.id, "registry_entry_id": None}
              for n in added])
         inserted: set[str] = set(connection.execute(insert.on_conflict_do_nothing(
