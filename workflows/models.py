@@ -298,10 +298,12 @@ class Signature(Base):
 
 class PublicityNotice(Base):
     __tablename__ = "publicity_notices"
-    # The board: open notices by (closed_at, ends_at, id), in the board's order with no sort, and
-    # counted from the index alone (starts_at last); the archive (closed, or term over) newest end
-    # first by (ends_at, closed_at), from the index alone.
-    __table_args__ = (Index("ix_notices_open", "closed_at", "ends_at", "id", "starts_at"),
+    # The board: the open notices only (partial), in the board's order (ends_at, id) with no sort,
+    # and counted from the index alone (starts_at last; PostgreSQL does not take `closed_at IS NULL`
+    # as fixing a leading column, so it sorted all open notices); the archive (closed, or term
+    # over) newest end first by (ends_at, closed_at), from the index alone.
+    __table_args__ = (Index("ix_notices_open", "ends_at", "id", "starts_at", "closed_at", postgresql_where=text("closed_at IS NULL"),
+                            sqlite_where=text("closed_at IS NULL")),
                       Index("ix_notices_ends_closed", "ends_at", "closed_at"), *_checks("publicity_notices"))
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
