@@ -35,6 +35,18 @@ def test_the_archive_lists_ended_notices_of_every_kind_with_their_outcome(client
     assert "一种储能材料" not in text_of(client.get("/publicity"))  # the current board keeps open ones only
 
 
+def test_the_archives_first_page_takes_three_statements_whatever_its_rows(app, client, archive):
+    """The count, the page, the objections' counts: not the representatives, their roles or the
+    teams of the notices listed (five statements before, for a page the public reads)."""
+    from .test_lists import counted
+    for url in ("/publicity/archive", "/api/v1/publicity/archive"):
+        with counted(app) as statements:
+            assert client.get(url).status_code == 200
+        selects = [sql for sql in statements if sql.startswith("SELECT")]
+        assert len(selects) == 3, (url, selects)
+        assert not any("role_grants" in sql or "application_members" in sql for sql in selects), url
+
+
 def test_the_archive_searches_filters_sorts_and_pages(client, archive):
     assert "共1项" in text_of(client.get("/publicity/archive?q=量子"))
     assert "共1项" in text_of(client.get("/publicity/archive?kind=price"))
