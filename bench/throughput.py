@@ -228,6 +228,7 @@ def main() -> None:
         load_before = load_average()
         app_pids = [*children(procs[0].pid), procs[1].pid]
         app_cpu0, pg_cpu0 = cpu_of(app_pids), cpu_of(postgres_backends(admin, name))
+        sweeper_cpu0 = cpu_of([procs[1].pid])
         t0 = time.time()
         for c in clients:
             c.deadline = t0 + args.seconds
@@ -237,6 +238,7 @@ def main() -> None:
         elapsed = time.time() - t0
         load_after = load_average()
         app_cpu = used(app_cpu0, cpu_of(app_pids))
+        sweeper_cpu = used(sweeper_cpu0, cpu_of([procs[1].pid]))
         pg_cpu = used(pg_cpu0, cpu_of(postgres_backends(admin, name)))
         told = [t for c in [*clients, warm] for t in c.completed]
         latencies = sorted(ms for c in clients for ms in c.latencies)
@@ -269,6 +271,7 @@ def main() -> None:
         print(f"| CPU per completion: app (gunicorn workers + grants worker) / PostgreSQL backends | "
               f"{app_cpu / completions * 1000:.1f} / {pg_cpu / completions * 1000:.1f} ms "
               f"(a walk's start and refused re-submit included) |")
+        print(f"| of the app's: the grants worker (mail, checkpoints) | {sweeper_cpu / completions * 1000:.1f} ms |")
         print(f"| CPU-bound ceiling on 2 idle cores (2 s ÷ CPU per completion; the load generator excluded) | "
               f"{2 / per:.0f} completions/s |")
     print(f"| unexpected answers (error rate) | {len(errors)} ({len(errors) / max(requests, 1):.2%}) |")
