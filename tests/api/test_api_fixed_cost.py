@@ -68,3 +68,11 @@ def test_the_session_cookie_interface_answers_as_flasks_own(app):
             assert _answer(app, SessionCookies(), value, act) == _answer(app, SecureCookieSessionInterface(), value, act)
     finally:
         app.session_interface = original
+
+
+def test_a_starts_task_is_the_task_as_its_own_page_tells_it(api):
+    created = api.start()
+    detail = api.ok(api.get(f"/tasks/{created['task']['id']}", "researcher1"))
+    assert created["task"] == {key: detail[key] for key in created["task"]}
+    assert set(created["task"]) == {"id", "application_id", "number", "bpmn_id", "name", "lane", "role",
+                                    "assignee", "state", "created_at"}
