@@ -11,13 +11,14 @@ from flask import Flask
 from workflows import settings as engine_settings
 from workflows.evidence import keys
 
-from . import database, deploy, extensions, heap, security
+from . import cookies, database, deploy, extensions, heap, security
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not faulthandler.is_enabled():  # a crash in native code leaves every thread's Python stack in the log
         faulthandler.enable()
     app = Flask(__name__, instance_path=str(Path(os.environ.get("GRANTS_INSTANCE", Path.cwd() / "instance"))))
+    app.session_interface = cookies.SessionCookies()
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("GRANTS_SECRET_KEY") or keys.secret_key(app.instance_path),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{Path(app.instance_path) / 'grants.db'}"),

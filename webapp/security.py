@@ -90,9 +90,19 @@ def _refuse_nul_bytes() -> None:
         raise GrantError(_("输入中含有空字符（NUL），请删除后重试"))  # 400, page or JSON
 
 
+_HEADER_ITEMS = tuple(HEADERS.items())
+_HEADER_NAMES = frozenset(name.lower() for name in HEADERS)
+
+
 def _security_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Each header unless the view set its own (as `setdefault` per header, which looks every
+    name up through a caught KeyError: one pass over the response's few headers instead)."""
+    headers = response.headers
+    present = {name.lower() for name, _value in headers.items()}
+    if present.isdisjoint(_HEADER_NAMES):
+        headers.extend(_HEADER_ITEMS)
+    else:
+        headers.extend([(name, value) for name, value in _HEADER_ITEMS if name.lower() not in present])
     return response
 
 

@@ -121,7 +121,8 @@ def start_application():
     app = engine.start_application(s, user, unit, str(body.get("kind", "")),
                                    None if original is None else str(original))
     steps = queries.current_steps(s, app)
-    first = out.task(engine.get_task(s, steps[0]["task_id"])) if steps else None
+    row = queries.task_row(s, steps[0]["task_id"]) if steps else None
+    first = out.task_columns(row) if row is not None else None
     return _created({**out.application(s, app, steps=steps), "task": first},
                     url_for(".get_application", application_id=app.id))
 

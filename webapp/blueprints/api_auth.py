@@ -35,7 +35,13 @@ class Unauthorized(GrantError):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+    """One per app and secret key (it holds no state between calls; every API call verifies a
+    token): built again only if the key changes."""
+    key = current_app.config["SECRET_KEY"]
+    cached = current_app.extensions.get("grants_token_serializer")
+    if cached is None or cached[0] != key:
+        cached = current_app.extensions["grants_token_serializer"] = (key, URLSafeTimedSerializer(key, salt=SALT))
+    return cached[1]
 
 
 def _password_digest(user: User) -> str:

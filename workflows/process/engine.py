@@ -163,7 +163,11 @@ def _load(session: Session, app: Application) -> BpmnWorkflow:
 _STATE_FOR_UPDATE = (select(WorkflowState).where(WorkflowState.application_id == bindparam("app_id"))
                      .options(joinedload(WorkflowState.process_version, innerjoin=True))
                      .with_for_update(of=WorkflowState).execution_options(populate_existing=True))
-_TASK_LOAD = (lazyload(HumanTask.assignee), joinedload(HumanTask.application).lazyload(Application.representative))
+# The application's members in the same statement (a join, not the collection's second SELECT):
+# every caller checks access with them, and a team is a handful of rows.
+_TASK_LOAD = (lazyload(HumanTask.assignee),
+              joinedload(HumanTask.application).options(lazyload(Application.representative),
+                                                        joinedload(Application.members)))
 _TASK_BY_ID = select(HumanTask).where(HumanTask.id == bindparam("task_id")).options(*_TASK_LOAD)
 _OPEN_TASK_IDS = select(HumanTask.id).where(HumanTask.application_id == bindparam("app_id"), HumanTask.state == "ready")
 _DELETE_DRAFTS = (delete(TaskDraft).where(TaskDraft.task_id == bindparam("task_id"))

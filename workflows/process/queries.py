@@ -251,6 +251,17 @@ TASK_ROW_COLUMNS = (HumanTask.id, HumanTask.application_id, Application.number, 
                     HumanTask.created_at)
 
 
+# One task as the REST list reads it (`TASK_ROW_COLUMNS`), by id: built once, the id bound.
+_TASK_ROW = (select(*TASK_ROW_COLUMNS).join(Application, Application.id == HumanTask.application_id)
+             .outerjoin(User, User.id == HumanTask.assignee_id).where(HumanTask.id == bindparam("task_id")))
+
+
+def task_row(session: Session, task_id: str) -> Any:
+    """The task's `TASK_ROW_COLUMNS` mapping (None if there is none): a start's answer names its
+    first task without building the task, its application and its team as objects."""
+    return session.execute(_TASK_ROW, {"task_id": task_id}).mappings().one_or_none()
+
+
 def nav_counts(session: Session, user: User, most_unread: int = 100) -> tuple[int, int]:
     """The top bar's two numbers in one statement: the user's ready tasks (`task_count`: a COUNT
     per `_task_sources` source) and their unread notifications, counted up to `most_unread` (the
