@@ -59,7 +59,10 @@ class Meter:
         self.started: dict[int, tuple[float, str]] = {}
         self.calls: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.tx: dict[str, list[float]] = defaultdict(list)
+        self.locked: dict[str, list[float]] = defaultdict(list)
+        self.first_write: dict[int, float] = {}
         event.listen(eng, "begin", self._begin)
+        event.listen(eng, "before_cursor_execute", self._statement)
         event.listen(eng, "commit", self._end)
         event.listen(eng, "rollback", self._end)
         for name, module, attr in PARTS:
@@ -81,10 +84,21 @@ class Meter:
     def _begin(self, conn) -> None:
         self.started[id(conn)] = (time.perf_counter(), self.stack[-1])
 
+    def _statement(self, conn, _cursor, statement, *_args) -> None:
+        """The write lock (SQLite) / the first row lock (PostgreSQL) is taken by the first write,
+        `BEGIN IMMEDIATE` or `FOR UPDATE` of the transaction: held from there to its end."""
+        if id(conn) not in self.first_write:  # (`BEGIN IMMEDIATE` is sent before `_begin` runs)
+            head = statement.lstrip()[:16].upper()
+            if head.startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")) or "FOR UPDATE" in statement.upper():
+                self.first_write[id(conn)] = time.perf_counter()
+
     def _end(self, conn) -> None:
         began = self.started.pop(id(conn), None)
+        wrote = self.first_write.pop(id(conn), None)
         if began is not None:
             self.tx[began[1]].append((time.perf_counter() - began[0]) * 1000)
+            if wrote is not None:
+                self.locked[began[1]].append((time.perf_counter() - wrote) * 1000)
 
     def _wrap(self, name, fn):
         def wrapped(*args, **kwargs):
@@ -101,18 +115,22 @@ class Meter:
     def reset(self) -> None:
         self.calls.clear()
         self.tx.clear()
+        self.locked.clear()
 
     def report(self, sweeps: int) -> None:
-        print("| part | calls | wall p50 / p95 ms | CPU p50 / p95 ms | transactions | transaction p50 / p95 / max ms |")
-        print("|---|---|---|---|---|---|")
+        print("| part | calls | wall p50 / p95 ms | CPU p50 / p95 ms | transactions | transaction p50 / p95 / max ms "
+              "| lock held (first write → end) p50 / p95 / max ms |")
+        print("|---|---|---|---|---|---|---|")
         for name in ["probe", "backfill", "timers", "reminders", "throttles", "outbox", "checkpoints", "other"]:
             calls, tx = self.calls.get(name, []), self.tx.get(name, [])
             if not calls and not tx:
                 continue
             walls, cpus = [c[0] for c in calls], [c[1] for c in calls]
+            locked = self.locked.get(name, [])
             print(f"| {name} | {len(calls)} | {med(walls):.1f} / {pct(walls, .95):.1f} | {med(cpus):.1f} / "
                   f"{pct(cpus, .95):.1f} | {len(tx)} ({len(tx) / sweeps:.1f} a sweep) | {med(tx):.1f} / "
-                  f"{pct(tx, .95):.1f} / {max(tx, default=0):.1f} |")
+                  f"{pct(tx, .95):.1f} / {max(tx, default=0):.1f} | {med(locked):.1f} / {pct(locked, .95):.1f} / "
+                  f"{max(locked, default=0):.1f} |")
 
 
 def med(values: list[float]) -> float:
