@@ -129,7 +129,8 @@ _NOTICE_ROW = select(PublicityNotice).where(PublicityNotice.id == bindparam("not
 def close_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     notice_id = (data.get("publicity_window") or {}).get("notice_id")
     session = ctx.session
-    notice = (session.get(PublicityNotice, notice_id) if identity_key(PublicityNotice, notice_id) in session.identity_map
+    cached = notice_id is not None and identity_key(PublicityNotice, notice_id) in session.identity_map
+    notice = (session.get(PublicityNotice, notice_id) if cached
               else session.execute(_NOTICE_ROW, {"notice_id": notice_id}).scalar_one_or_none())
     if notice is not None and notice.closed_at is None:
         notice.closed_at, notice.outcome = clock.now(), NoticeOutcome.PASSED
