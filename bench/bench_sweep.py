@@ -9,7 +9,10 @@ the real sweep) under a clock shifted past the chosen ones' term until all have 
 Prints per part of the sweep (probe, watch backfill, timers, reminders, throttles, outbox,
 checkpoints): calls, wall and CPU time, write transactions, and the longest transaction (begin →
 commit on the engine: on SQLite how long the write lock was held, on PostgreSQL the rows locked;
-what any other writer could wait for). `--assume-watched` skips the one-off start of conversion
+what any other writer could wait for), how long each transaction held the lock others wait on
+(from its first write, `BEGIN IMMEDIATE` or `FOR UPDATE` to its end: on SQLite the write lock,
+which a deferred transaction takes only at its first write) and, on PostgreSQL, a unit's audit head
+row (from its `FOR UPDATE` to the end). `--assume-watched` skips the one-off start of conversion
 watches for grants completed before the watch existed (the 100k seed has ~30,000 of them), to
 measure the steady state.
 """
@@ -59,7 +62,12 @@ class Meter:
         self.started: dict[int, tuple[float, str]] = {}
         self.calls: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.tx: dict[str, list[float]] = defaultdict(list)
+        self.locked: dict[str, list[float]] = defaultdict(list)
+        self.first_write: dict[int, float] = {}
+        self.head: dict[str, list[float]] = defaultdict(list)
+        self.head_locked: dict[int, float] = {}
         event.listen(eng, "begin", self._begin)
+        event.listen(eng, "before_cursor_execute", self._statement)
         event.listen(eng, "commit", self._end)
         event.listen(eng, "rollback", self._end)
         for name, module, attr in PARTS:
@@ -81,10 +89,26 @@ class Meter:
     def _begin(self, conn) -> None:
         self.started[id(conn)] = (time.perf_counter(), self.stack[-1])
 
+    def _statement(self, conn, _cursor, statement, *_args) -> None:
+        """The write lock (SQLite) / the first row lock (PostgreSQL) is taken by the first write,
+        `BEGIN IMMEDIATE` or `FOR UPDATE` of the transaction: held from there to its end."""
+        if id(conn) not in self.first_write:  # (`BEGIN IMMEDIATE` is sent before `_begin` runs)
+            head = statement.lstrip()[:16].upper()
+            if head.startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")) or "FOR UPDATE" in statement.upper():
+                self.first_write[id(conn)] = time.perf_counter()
+        if id(conn) not in self.head_locked and "audit_logs" in statement and "FOR UPDATE" in statement.upper():
+            self.head_locked[id(conn)] = time.perf_counter()  # PostgreSQL: a unit's audit head, every writer of the unit waits
+
     def _end(self, conn) -> None:
         began = self.started.pop(id(conn), None)
+        wrote = self.first_write.pop(id(conn), None)
+        head = self.head_locked.pop(id(conn), None)
+        if began is not None and head is not None:
+            self.head[began[1]].append((time.perf_counter() - head) * 1000)
         if began is not None:
             self.tx[began[1]].append((time.perf_counter() - began[0]) * 1000)
+            if wrote is not None:
+                self.locked[began[1]].append((time.perf_counter() - wrote) * 1000)
 
     def _wrap(self, name, fn):
         def wrapped(*args, **kwargs):
@@ -101,18 +125,23 @@ class Meter:
     def reset(self) -> None:
         self.calls.clear()
         self.tx.clear()
+        self.locked.clear()
+        self.head.clear()
 
     def report(self, sweeps: int) -> None:
-        print("| part | calls | wall p50 / p95 ms | CPU p50 / p95 ms | transactions | transaction p50 / p95 / max ms |")
-        print("|---|---|---|---|---|---|")
+        print("| part | calls | wall p50 / p95 ms | CPU p50 / p95 ms | transactions | transaction p50 / p95 / max ms "
+              "| lock held (first write → end) p50 / p95 / max ms | audit head row held (PostgreSQL) p50 / p95 / max ms |")
+        print("|---|---|---|---|---|---|---|---|")
         for name in ["probe", "backfill", "timers", "reminders", "throttles", "outbox", "checkpoints", "other"]:
             calls, tx = self.calls.get(name, []), self.tx.get(name, [])
             if not calls and not tx:
                 continue
             walls, cpus = [c[0] for c in calls], [c[1] for c in calls]
+            locked, head = self.locked.get(name, []), self.head.get(name, [])
             print(f"| {name} | {len(calls)} | {med(walls):.1f} / {pct(walls, .95):.1f} | {med(cpus):.1f} / "
                   f"{pct(cpus, .95):.1f} | {len(tx)} ({len(tx) / sweeps:.1f} a sweep) | {med(tx):.1f} / "
-                  f"{pct(tx, .95):.1f} / {max(tx, default=0):.1f} |")
+                  f"{pct(tx, .95):.1f} / {max(tx, default=0):.1f} | {med(locked):.1f} / {pct(locked, .95):.1f} / "
+                  f"{max(locked, default=0):.1f} | {med(head):.1f} / {pct(head, .95):.1f} / {max(head, default=0):.1f} |")
 
 
 def med(values: list[float]) -> float:

@@ -24,7 +24,12 @@ def queries() -> dict[str, object]:
     watched = aliased(Application)
     return {
         "timers due (probe)": select(exists(engine.due_timers(now))),
-        "timers: pick next": engine._due(1, [1, 2]),
+        "timers: pick next (tick)": engine._due(1, [1, 2]),
+        **({"timers: a batch of due ids (sweep_timers)": select(engine.WorkflowState.application_id).where(
+                *engine._due_conditions(now), engine.WorkflowState.application_id.not_in([1, 2]))
+            .order_by(engine.WorkflowState.timer_due_at).limit(engine.SWEEP_BATCH),
+            "timers: one due instance by id (sweep_timers)": engine._DUE_BY_ID.params(app_id=1, now=now)}
+           if hasattr(engine, "_DUE_BY_ID") else {}),
         "reminders never reminded": select(HumanTask.id).where(*never).limit(20),
         "reminders again": select(HumanTask.id).where(*again).limit(20),
         "throttles stale": select(exists().where(*accounts.stale_throttles(now)).select_from(LoginThrottle)),

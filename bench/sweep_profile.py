@@ -66,6 +66,7 @@ def main() -> None:
     print(f"fired {fired}: {cpu * 1000 / fired:.1f} ms CPU, {wall * 1000 / fired:.1f} ms wall, "
           f"{statements[0] / fired:.1f} statements per instance; load average {os.getloadavg()}")
     if profile:
+        profile.dump_stats("/tmp/sweep-profile.pstats")
         pstats.Stats(profile).sort_stats("cumulative").print_stats("workflows/|serializ|SpiffWorkflow/bpmn/workflow", 40)
 
 

@@ -3,8 +3,12 @@ persist state + task projection + audit. Functions flush, never commit: the call
 once, or rolls back and nothing has changed."""
 from __future__ import annotations
 
+import gc
+import sqlite3
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -14,7 +18,8 @@ from uuid import uuid4
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, joinedload, lazyload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -427,21 +432,28 @@ def _start_missing_watch_of(session: Session, grant_id: int) -> int:
     return _start_missing_watch(session, grant) if grant is not None else 0
 
 
+SWEEP_BATCH = 100  # due instances read at once: one read a hundred fires, not a locking pick before each
+
+
 def sweep_timers(sessions: sessionmaker[Session], budget_seconds: float = 1.0) -> int:
     """Fire due timers one instance per transaction, for at most `budget_seconds`; the rest wait
-    for the next sweep. A transaction holds its unit's audit log head (and on SQLite the write
-    lock) for one instance only, not for a whole batch: other writers wait milliseconds."""
+    for the next sweep. The due instances are read in batches (a plain read: no lock, and no write
+    lock at all while nothing is due); each is then claimed by id and fired in its own transaction,
+    which holds its unit's audit log head (and on SQLite the write lock) for that instance's
+    writes only: other writers wait milliseconds (`_fire_one`)."""
     deadline = time.monotonic() + budget_seconds
-    with sessions() as probe:  # a read first: no write lock (SQLite) while nothing is due
-        if probe.execute(due_timers(clock.now()).limit(1)).first() is None:
-            return 0
-    seen: list[int] = []  # an instance whose timer did not move is not picked again this sweep
+    seen: list[int] = []  # an instance tried once is not tried again this sweep (its timer may not move)
     fired = 0
     while time.monotonic() < deadline:
-        result = db.in_transaction(sessions, lambda s: _fire_next(s, seen))
-        if result is None:
+        with sessions() as probe:
+            batch = _due_batch(probe, seen)
+        if not batch:
             break
-        fired += result
+        for app_id in batch:
+            if time.monotonic() >= deadline:
+                break
+            seen.append(app_id)
+            fired += _fire_one(sessions, app_id)
     return fired
 
 
@@ -462,13 +474,110 @@ def _due(limit: int, skip: list[int] | None = None) -> Select[WorkflowState]:
     return query.order_by(WorkflowState.timer_due_at).limit(limit).with_for_update(skip_locked=True, of=WorkflowState)
 
 
-def _fire_next(session: Session, seen: list[int]) -> int | None:
-    """Fire the most overdue instance not seen yet; None when nothing is due."""
-    state = session.execute(_due(1, seen)).scalar_one_or_none()
-    if state is None:
-        return None
-    seen.append(state.application_id)
-    return _fire_guarded(session, state)
+def _due_batch(session: Session, seen: list[int]) -> list[int]:
+    """The next most overdue instances not tried yet, read without locking anything."""
+    query = due_timers(clock.now())
+    if seen:
+        query = query.where(WorkflowState.application_id.not_in(seen))
+    return list(session.execute(query.order_by(WorkflowState.timer_due_at).limit(SWEEP_BATCH)).scalars())
+
+
+# One due instance by id, built once: its state row (locked on PostgreSQL; one that another
+# sweeper holds is skipped), its process version, its application with its representative, and
+# whether an incident is open on it — one statement instead of a pick, two lazy loads, a re-read
+# of the application and an incident query per fired instance. "Still due" is asked again here:
+# another sweeper may have fired it since the batch was read.
+_DUE_BY_ID = (select(WorkflowState, incidents.open_on(WorkflowState.application_id))
+              .where(WorkflowState.application_id == bindparam("app_id"),
+                     WorkflowState.timer_due_at <= bindparam("now"),
+                     WorkflowState.application_id.not_in(incidents.held_back(bindparam("now"))))
+              .options(joinedload(WorkflowState.process_version, innerjoin=True),
+                       joinedload(WorkflowState.application, innerjoin=True)
+                       .joinedload(Application.representative).lazyload(User.roles))
+              .with_for_update(skip_locked=True, of=WorkflowState))
+
+
+def _fire_one(sessions: sessionmaker[Session], app_id: int) -> int:
+    """Fire one due instance in its own transaction; 1 if its timer fired.
+
+    On SQLite the transaction first begins deferred: the instance is read, deserialized and run
+    (SpiffWorkflow, about half of a fire's CPU) under a read snapshot, and the write lock is taken
+    only at its first write, so other writers wait for the writes, not for SpiffWorkflow. If
+    another writer holds the lock then, or committed since the snapshot, SQLite refuses the write
+    at once (it cannot be serialized): that attempt is rolled back whole and the instance fired
+    again holding the write lock from the start (`BEGIN IMMEDIATE`), as every write does. On
+    PostgreSQL both attempts are the same: the state row is locked by the first statement.
+
+    An instance that fails is rolled back whole (no savepoint: the transaction holds nothing
+    else) and its incident recorded in a transaction of its own (`_record_incident`)."""
+    try:
+        try:
+            return _fire_in_transaction(sessions, app_id, write=False)
+        except OperationalError as exc:
+            if not _lost_race(exc):
+                raise
+        return _fire_in_transaction(sessions, app_id, write=True)
+    except _InstanceFailed as failed:
+        return db.in_transaction(sessions, partial(_record_incident, app_id=app_id, exc=failed.__cause__ or failed))
+
+
+class _InstanceFailed(Exception):
+    """The instance's own step failed (the cause is chained): its incident, not the sweep's."""
+
+
+def _fire_in_transaction(sessions: sessionmaker[Session], app_id: int, write: bool) -> int:
+    with sessions() as session, _collected_after():
+        try:
+            if write:
+                db.begin_write(session)
+            row = session.execute(_DUE_BY_ID, {"app_id": app_id, "now": clock.now()}).one_or_none()
+            if row is None:  # fired by another sweeper since the batch was read, or being fired by one now
+                session.rollback()
+                return 0
+            state, open_incident = row
+            try:
+                fired = _fire(session, state)
+                if open_incident:
+                    incidents.resolve(session, app_id)
+            except Exception as exc:  # any failure of this one instance is its incident
+                if _lost_race(exc):  # not the instance's failure: the attempt is tried again
+                    raise
+                raise _InstanceFailed from exc
+            session.commit()
+            return fired
+        except Exception:
+            session.rollback()
+            raise
+
+
+def _record_incident(session: Session, app_id: int, exc: BaseException) -> int:
+    """The failed instance's incident, if it is still due and not held back: another sweeper may
+    have fired it, or recorded the same failure, since the failed attempt was rolled back."""
+    if session.execute(_DUE_BY_ID, {"app_id": app_id, "now": clock.now()}).one_or_none() is not None:
+        incidents.record_failure(session, app_id, exc)
+    return 0
+
+
+@contextmanager
+def _collected_after() -> Iterator[None]:
+    """No cyclic garbage collection inside a fire's transaction: each fire leaves a task tree of
+    reference cycles, and a full collection (70 ms and more in a big process) that fell inside
+    the transaction would hold the write lock / the audit head that long. The collection the
+    allocations call for runs right after the commit instead."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """SQLite refused a deferred transaction's first write (SQLITE_BUSY, or its extended
+    SQLITE_BUSY_SNAPSHOT): another writer holds the lock or committed since the read snapshot."""
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return isinstance(exc, OperationalError) and isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _fire_guarded(session: Session, state: WorkflowState) -> int:
@@ -489,9 +598,12 @@ _FIRE_LOAD = (joinedload(Application.representative).lazyload(User.roles),)
 
 
 def _fire(session: Session, state: WorkflowState) -> int:
-    """Advance one instance whose timer is due; 1 if a timer fired."""
-    app = session.execute(select(Application).where(Application.id == state.application_id)
-                          .options(*_FIRE_LOAD)).scalar_one()
+    """Advance one instance whose timer is due; 1 if a timer fired. Its application is the one
+    loaded with the state (`_DUE_BY_ID`), or read now."""
+    loaded = sa_inspect(state).attrs.application.loaded_value
+    app = loaded if isinstance(loaded, Application) else session.execute(
+        select(Application).where(Application.id == state.application_id).options(*_FIRE_LOAD)).scalar_one()
+    set_committed_value(app, "state", state)  # `_persist` writes this row: no query for it
     wf = runtime.load(state.serialized, state.process_version)
     before = state.timer_due_at
     runtime.advance(wf, _engine(session, app, None))

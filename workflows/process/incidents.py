@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, ColumnElement, Exists, Select, exists, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from workflows import clock
 from workflows.models import Incident
@@ -50,9 +50,16 @@ def resolve(session: Session, application_id: int, kind: str = "timer") -> None:
         incident.resolved_at = incident.updated_at = clock.now()
 
 
-def held_back(now: datetime) -> Select[int]:
+def held_back(now: datetime | BindParameter[datetime]) -> Select[int]:
     """Applications whose failed step waits for its retry time: the sweep skips them."""
     return select(Incident.application_id).where(Incident.resolved_at.is_(None), Incident.next_retry_at > now)
+
+
+def open_on(application_id: ColumnElement[int] | InstrumentedAttribute[int], kind: str = "timer") -> Exists:
+    """Whether an incident of `kind` is open on the application (a column of the sweep's read of a
+    due instance: an instance without one is not asked again to resolve it)."""
+    return exists().where(Incident.application_id == application_id, Incident.kind == kind,
+                          Incident.resolved_at.is_(None))
 
 
 def listing(session: Session, include_resolved: bool = False) -> list[Incident]:
