@@ -214,7 +214,7 @@ def _append_to_log(session: Session, log_id: int, entries: list[_Pending]) -> No
         event.leaf_hash = leaf_hash(leaf_fields(event))
         frontier_append(frontier, event.leaf_hash)
         rows.append({column: getattr(event, column) for column in _EVENT_COLUMNS})
-    inserted = session.execute(insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows)
+    inserted = session.execute(_INSERT_EVENTS, rows)
     ids: list[int] = list(inserted.scalars())
     for entry, event_id in zip(entries, ids, strict=True):
         entry.event.id = event_id
@@ -225,6 +225,7 @@ def _append_to_log(session: Session, log_id: int, entries: list[_Pending]) -> No
 
 
 _EVENTS = cast(Table, AuditEvent.__table__)
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)  # built once, as the others
 _EVENT_COLUMNS = ("log_id", "seq", "app_seq", "leaf_version", "at", "unit_id", "application_id", "actor",
                   "action", "step", "detail", "data_digest", "leaf_hash")
 
