@@ -13,18 +13,13 @@ import argparse
 import os
 import re
 import sys
-import tempfile
-from datetime import timedelta
 
 sys.path.insert(0, os.getcwd())
 
 from freezegun import freeze_time
-from sqlalchemy import select, text, update
+from sqlalchemy import text
+from sweep_setup import choose_due, sweep_app  # this folder's (the script's own directory)
 
-from webapp import create_app
-from workflows import settings
-from workflows.evidence import keys
-from workflows.models import WorkflowState
 from workflows.process import engine, runtime
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -40,21 +35,9 @@ def main() -> None:
     parser.add_argument("database")
     parser.add_argument("--due", type=int, default=50)
     args = parser.parse_args()
-    instance = tempfile.mkdtemp(prefix="bench-compare-sweep-")
-    keys.init(instance)
-    app = create_app({"DATABASE_URL": args.database, "SECRET_KEY": "bench"})
-    settings.configure(instance_dir=instance, smtp_port=1)
-    sessions = app.extensions["grants_sessions"]
-    engine._WATCHES_COMPLETE.add(sessions)
+    _app, sessions = sweep_app(args.database, "bench-compare-sweep-")
+    chosen, later = choose_due(sessions, args.due)
     with sessions() as s:
-        waiting = s.execute(select(WorkflowState.application_id, WorkflowState.timer_due_at)
-                            .where(WorkflowState.timer_due_at.is_not(None))
-                            .order_by(WorkflowState.timer_due_at, WorkflowState.application_id)).all()
-        chosen = [app_id for app_id, _ in waiting[:args.due]]
-        later = waiting[min(args.due, len(waiting)) - 1][1] + timedelta(seconds=1)
-        s.execute(update(WorkflowState).where(WorkflowState.timer_due_at.is_not(None),
-                                              WorkflowState.application_id.not_in(chosen))
-                  .values(timer_due_at=later + timedelta(days=365)))
         marks = {table: s.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
                  for table in ("notifications", "outbox", "audit_events", "incidents")}
         s.commit()

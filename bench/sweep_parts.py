@@ -21,20 +21,18 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
-from datetime import timedelta
 from typing import Any
 
 sys.path.insert(0, os.getcwd())
 
 from freezegun import freeze_time
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
+from sweep_setup import choose_due, sweep_app  # this folder's (the script's own directory)
 
-from webapp import create_app
-from workflows import db, settings
-from workflows.evidence import audit, keys
+from workflows import db
+from workflows.evidence import audit
 from workflows.models import ProcessVersion, WorkflowState
 from workflows.people import notify
 from workflows.process import engine, incidents, operations, runtime
@@ -121,20 +119,6 @@ class Parts:
         print(f"| **total** (sweep_timers) | | {total * 1000 / fired:.2f} | | | {self.statements / fired:.1f} |")
 
 
-def choose_due(sessions: Any, due: int) -> tuple[list[int], Any]:
-    with sessions() as s:
-        waiting = s.execute(select(WorkflowState.application_id, WorkflowState.timer_due_at)
-                            .where(WorkflowState.timer_due_at.is_not(None))
-                            .order_by(WorkflowState.timer_due_at, WorkflowState.application_id)).all()
-        chosen = [app_id for app_id, _ in waiting[:due]]
-        later = waiting[min(due, len(waiting)) - 1][1] + timedelta(seconds=1)
-        s.execute(update(WorkflowState).where(WorkflowState.timer_due_at.is_not(None),
-                                              WorkflowState.application_id.not_in(chosen))
-                  .values(timer_due_at=later + timedelta(days=365)))
-        s.commit()
-    return chosen, later
-
-
 class NoServices(runtime.ServiceScriptEngine):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__({}, None)
@@ -199,13 +183,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=100)
     parser.add_argument("--floor", action="store_true")
     args = parser.parse_args()
-    instance = tempfile.mkdtemp(prefix="bench-parts-")
-    keys.init(instance)
-    app = create_app({"DATABASE_URL": args.database, "SECRET_KEY": "bench"})
-    app.instance_path = instance
-    settings.configure(instance_dir=instance, smtp_port=1)
-    sessions = app.extensions["grants_sessions"]
-    engine._WATCHES_COMPLETE.add(sessions)
+    app, sessions = sweep_app(args.database, "bench-parts-")
     chosen, later = choose_due(sessions, args.due)
     if args.floor:
         floor(sessions, chosen, later)

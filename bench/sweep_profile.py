@@ -12,19 +12,14 @@ import cProfile
 import os
 import pstats
 import sys
-import tempfile
 import time
-from datetime import timedelta
 
 sys.path.insert(0, os.getcwd())
 
 from freezegun import freeze_time
-from sqlalchemy import event, select, update
+from sqlalchemy import event
+from sweep_setup import choose_due, sweep_app  # this folder's (the script's own directory)
 
-from webapp import create_app
-from workflows import settings
-from workflows.evidence import keys
-from workflows.models import WorkflowState
 from workflows.process import engine
 
 
@@ -34,23 +29,8 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=100)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    instance = tempfile.mkdtemp(prefix="bench-fire-")
-    keys.init(instance)
-    app = create_app({"DATABASE_URL": args.database, "SECRET_KEY": "bench"})
-    app.instance_path = instance
-    settings.configure(instance_dir=instance, smtp_port=1)
-    sessions = app.extensions["grants_sessions"]
-    engine._WATCHES_COMPLETE.add(sessions)
-    with sessions() as s:
-        waiting = s.execute(select(WorkflowState.application_id, WorkflowState.timer_due_at)
-                            .where(WorkflowState.timer_due_at.is_not(None))
-                            .order_by(WorkflowState.timer_due_at, WorkflowState.application_id)).all()
-        chosen = [app_id for app_id, _ in waiting[:args.due]]
-        later = waiting[min(args.due, len(waiting)) - 1][1] + timedelta(seconds=1)
-        s.execute(update(WorkflowState).where(WorkflowState.timer_due_at.is_not(None),
-                                              WorkflowState.application_id.not_in(chosen))
-                  .values(timer_due_at=later + timedelta(days=365)))
-        s.commit()
+    app, sessions = sweep_app(args.database, "bench-fire-")
+    _chosen, later = choose_due(sessions, args.due)
     statements = [0]
     event.listen(app.extensions["grants_engine"], "before_cursor_execute",
                  lambda *_: statements.__setitem__(0, statements[0] + 1))
