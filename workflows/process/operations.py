@@ -121,8 +121,8 @@ def open_publicity(ctx: ServiceContext, data: dict[str, Any], params: dict[str, 
             "last_day": last_day.isoformat(), "document_id": notice.document_id}
 
 
-# The notice's own row only (no relationships), the statement built once: the sweep closes
-# hundreds a second.
+# The notice's own row only (no relationships), the statement built once: a sweep closes dozens
+# a second.
 _NOTICE_ROW = select(PublicityNotice).where(PublicityNotice.id == bindparam("notice_id")).options(lazyload("*"))
 
 
