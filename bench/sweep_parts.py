@@ -127,6 +127,22 @@ class NoServices(runtime.ServiceScriptEngine):  # type: ignore[misc]
         return json.dumps({"closed": True})
 
 
+def _time_round_trip(results: dict[str, list[float]], side: str, load_label: str, dump_label: str,
+                     load: Any, dump: Any) -> None:
+    """One instance loaded, run (its due timer) and dumped, each step's CPU under `side`."""
+    t0 = time.process_time()
+    wf = load()
+    t1 = time.process_time()
+    runtime.advance(wf, NoServices())
+    t2 = time.process_time()
+    dump(wf)
+    t3 = time.process_time()
+    results[f"{side}: {load_label}"].append(t1 - t0)
+    results[f"{side}: refresh_timers + do_engine_steps"].append(t2 - t1)
+    results[f"{side}: {dump_label}"].append(t3 - t2)
+    results[f"{side}: total"].append(t3 - t0)
+
+
 def floor(sessions: Any, chosen: list[int], later: Any) -> None:
     """SpiffWorkflow alone: load + refresh_timers + do_engine_steps + dump, no database."""
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -147,28 +163,11 @@ def floor(sessions: Any, chosen: list[int], later: Any) -> None:
     results: dict[str, list[float]] = defaultdict(list)
     with freeze_time(later, tick=True):
         for text, (serialized, version) in zip(stock, states, strict=True):
-            t0 = time.process_time()
-            wf = serializer.deserialize_json(text)
-            t1 = time.process_time()
-            runtime.advance(wf, NoServices())
-            t2 = time.process_time()
-            serializer.serialize_json(wf)
-            t3 = time.process_time()
-            results["stock: deserialize_json (spec included)"].append(t1 - t0)
-            results["stock: refresh_timers + do_engine_steps"].append(t2 - t1)
-            results["stock: serialize_json (spec included)"].append(t3 - t2)
-            results["stock: total"].append(t3 - t0)
-            t0 = time.process_time()
-            wf = runtime.load(serialized, version)
-            t1 = time.process_time()
-            runtime.advance(wf, NoServices())
-            t2 = time.process_time()
-            runtime.dump(wf)
-            t3 = time.process_time()
-            results["ours: runtime.load (spec objects shared)"].append(t1 - t0)
-            results["ours: refresh_timers + do_engine_steps"].append(t2 - t1)
-            results["ours: runtime.dump (state only, zlib)"].append(t3 - t2)
-            results["ours: total"].append(t3 - t0)
+            _time_round_trip(results, "stock", "deserialize_json (spec included)", "serialize_json (spec included)",
+                             lambda text=text: serializer.deserialize_json(text), serializer.serialize_json)
+            _time_round_trip(results, "ours", "runtime.load (spec objects shared)", "runtime.dump (state only, zlib)",
+                             lambda serialized=serialized, version=version: runtime.load(serialized, version),
+                             runtime.dump)
     print(f"\nSpiffWorkflow floor of a timer fire, {len(states)} instances, no database, no service work "
           f"({BpmnWorkflowSerializer.__module__.split('.')[0]}):")
     print("| step | CPU ms median | mean |")

@@ -12,6 +12,7 @@ from freezegun import freeze_time
 from sqlalchemy import event, func, select, update
 
 from tests.driver import Driver
+from tests.engine.test_sweep_incidents import in_publicity
 from workflows import db
 from workflows.evidence import audit
 from workflows.models import AuditEvent, HumanTask, Incident, PublicityNotice, User, WorkflowState
@@ -21,18 +22,6 @@ from workflows.process import engine, incidents, runtime
 @pytest.fixture
 def drive(sessions) -> Driver:
     return Driver(sessions)
-
-
-def in_publicity(drive: Driver, count: int) -> list[int]:
-    apps = []
-    for i in range(count):
-        app_id = drive.start()
-        drive.draft_for_ip(app_id, f"SWT-{i}")
-        drive.consent_all(app_id)
-        drive.review(app_id)
-        drive.decide(app_id)
-        apps.append(app_id)
-    return apps
 
 
 def last_end(sessions):
